@@ -1,0 +1,99 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ConsumerConfig returns the durable pull consumer configuration shared by
+// every worker of one workflow type or step. Redelivery is only for crashed
+// workers: the engine is the only retry authority, so MaxDeliver is unlimited
+// and AckWait is long enough that a live worker extends it with progress acks.
+func ConsumerConfig(name, subject string, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       name,
+		FilterSubject: subject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1,
+		MaxAckPending: maxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// Consume feeds messages from a durable consumer to handle, at most slots at
+// a time, until ctx is done; then it waits for the handlers in flight. It
+// treats every consumer error as routine: the pull is recreated at once (and
+// the consumer too, when it is gone), so a stalled or deleted consumer never
+// becomes a hang for the runs behind it.
+func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, slots int, log *slog.Logger, handle func(jetstream.Msg)) {
+	if slots <= 0 {
+		slots = 1
+	}
+	sem := make(chan struct{}, slots)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		cons, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("jetflow: opening consumer", "consumer", cfg.Durable, "err", err)
+			}
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(slots), jetstream.PullHeartbeat(5*time.Second))
+		if err != nil {
+			log.Warn("jetflow: pulling", "consumer", cfg.Durable, "err", err)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		stop := context.AfterFunc(ctx, it.Stop)
+		for {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			msg, err := it.Next()
+			if err != nil {
+				<-sem
+				if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					log.Debug("jetflow: pull ended, recreating", "consumer", cfg.Durable, "err", err)
+				}
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				handle(msg)
+			}()
+		}
+		stop()
+		it.Stop()
+		if ctx.Err() == nil {
+			sleep(ctx, 20*time.Millisecond)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

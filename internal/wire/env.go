@@ -1,0 +1,153 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config is how the engine's streams and buckets are laid out.
+type Config struct {
+	Prefix   string
+	Replicas int
+	// Memory keeps streams and buckets in memory (benchmarks only).
+	Memory bool
+	// EventsMaxAge bounds how long status events are kept. Default 72h.
+	EventsMaxAge time.Duration
+	// DedupeWindow is the task stream's duplicate window. Default 5m.
+	DedupeWindow time.Duration
+}
+
+// Env is one connection's view of the engine: names, streams, buckets.
+type Env struct {
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Names   Names
+	Buckets *kv.Buckets
+	Config  Config
+	// MaxPayload is the server's max_payload for this connection.
+	MaxPayload int64
+}
+
+// Setup creates (or opens) the task and event streams and the buckets.
+func Setup(ctx context.Context, nc *nats.Conn, cfg Config) (*Env, error) {
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.EventsMaxAge <= 0 {
+		cfg.EventsMaxAge = 72 * time.Hour
+	}
+	if cfg.DedupeWindow <= 0 {
+		cfg.DedupeWindow = 5 * time.Minute
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetflow: jetstream: %w", err)
+	}
+	names := NewNames(cfg.Prefix)
+	cfg.Prefix = names.Prefix
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	storage := jetstream.FileStorage
+	if cfg.Memory {
+		storage = jetstream.MemoryStorage
+	}
+	streams := []jetstream.StreamConfig{{
+		Name:        names.TaskStream(),
+		Description: "jetflow tasks: workflow tasks, step tasks and delayed tasks",
+		Subjects: []string{
+			names.Prefix + ".wf.>",
+			names.Prefix + ".step.>",
+			names.Prefix + ".sched.>",
+		},
+		Retention:         jetstream.WorkQueuePolicy,
+		Storage:           storage,
+		Replicas:          cfg.Replicas,
+		Duplicates:        cfg.DedupeWindow,
+		AllowMsgSchedules: true,
+		AllowRollup:       true,
+	}, {
+		Name:        names.EventStream(),
+		Description: "jetflow status and breaker events",
+		Subjects:    []string{names.Prefix + ".status.>", names.Prefix + ".breaker.>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.EventsMaxAge,
+		Discard:     jetstream.DiscardOld,
+	}, {
+		Name:        names.DeadLetterStream(),
+		Description: "jetflow task messages that could not be processed",
+		Subjects:    []string{names.Prefix + ".dlq.>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+	}}
+	for _, sc := range streams {
+		if err := ensureStream(ctx, js, sc); err != nil {
+			return nil, err
+		}
+	}
+	b, err := kv.Open(ctx, js, kv.Config{Prefix: names.Prefix, Replicas: cfg.Replicas, Memory: cfg.Memory})
+	if err != nil {
+		return nil, err
+	}
+	return &Env{NC: nc, JS: js, Names: names, Buckets: b, Config: cfg, MaxPayload: nc.MaxPayload()}, nil
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	_, err := js.CreateStream(ctx, sc)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		// Another process created it first; keep its configuration.
+		_, err = js.Stream(ctx, sc.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("jetflow: creating stream %s: %w", sc.Name, err)
+	}
+	return nil
+}
+
+// Publish publishes data on subj with a deduplication ID and waits for the ack.
+func (e *Env) Publish(ctx context.Context, subj, msgID string, data []byte) error {
+	_, err := e.JS.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data}, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return fmt.Errorf("jetflow: publishing %s: %w", subj, err)
+	}
+	return nil
+}
+
+// PublishAt publishes data on target when at comes, using a message schedule
+// held on schedSubj. The schedule itself is deduplicated by msgID; a schedule
+// due now or in the past is published at once instead.
+func (e *Env) PublishAt(ctx context.Context, schedSubj, target, msgID string, data []byte, at time.Time) error {
+	if time.Until(at) <= 0 {
+		return e.Publish(ctx, target, msgID, data)
+	}
+	m := &nats.Msg{Subject: schedSubj, Data: data, Header: nats.Header{}}
+	// jetstream.WithScheduleAt rounds to whole seconds; the server parses
+	// RFC 3339 with fractions, so keep them and fire no earlier than asked.
+	m.Header.Set(jetstream.ScheduleHeader, "@at "+at.UTC().Format(time.RFC3339Nano))
+	m.Header.Set(jetstream.ScheduleTargetHeader, target)
+	_, err := e.JS.PublishMsg(ctx, m, jetstream.WithMsgID(msgID+".sched"))
+	if err != nil {
+		return fmt.Errorf("jetflow: scheduling %s at %s: %w", target, at.Format(time.RFC3339Nano), err)
+	}
+	return nil
+}
+
+// PublishWorkflowTask wakes the run's workflow code.
+func (e *Env) PublishWorkflowTask(ctx context.Context, t WorkflowTask, msgID string) error {
+	data, err := kv.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return e.Publish(ctx, e.Names.WorkflowSubject(t.Workflow), msgID, data)
+}

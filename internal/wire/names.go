@@ -1,0 +1,71 @@
+package wire
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Names builds every subject, stream and consumer name under one namespace prefix.
+type Names struct {
+	Prefix string
+}
+
+// NewNames returns Names for prefix, "jetflow" when empty.
+func NewNames(prefix string) Names {
+	if prefix == "" {
+		prefix = "jetflow"
+	}
+	return Names{Prefix: prefix}
+}
+
+// TaskStream holds workflow tasks, step tasks and scheduled (delayed) tasks.
+func (n Names) TaskStream() string { return strings.ToUpper(n.Prefix) + "_TASKS" }
+
+// EventStream keeps status and breaker events.
+func (n Names) EventStream() string { return strings.ToUpper(n.Prefix) + "_EVENTS" }
+
+// DeadLetterStream keeps task messages that could not be decoded.
+func (n Names) DeadLetterStream() string { return strings.ToUpper(n.Prefix) + "_DLQ" }
+
+// WorkflowSubject carries the tasks of one workflow type.
+func (n Names) WorkflowSubject(workflow string) string { return n.Prefix + ".wf." + workflow }
+
+// StepSubject carries the tasks of one step.
+func (n Names) StepSubject(step string) string { return n.Prefix + ".step." + step }
+
+// ScheduleSubject holds one delayed task until it is due.
+func (n Names) ScheduleSubject(workflowID string, seq, attempt int) string {
+	return n.Prefix + ".sched." + workflowID + "." + strconv.Itoa(seq) + "." + strconv.Itoa(attempt)
+}
+
+// StatusSubject is where a run's events are published.
+func (n Names) StatusSubject(workflow, workflowID, event string) string {
+	return n.Prefix + ".status." + workflow + "." + workflowID + "." + event
+}
+
+// StatusFilter matches the events of one run, or of every run when workflow
+// or id is "*".
+func (n Names) StatusFilter(workflow, workflowID string) string {
+	return n.Prefix + ".status." + workflow + "." + workflowID + ".*"
+}
+
+// BreakerSubject is where a breaker's transitions are published.
+func (n Names) BreakerSubject(name, state string) string {
+	return n.Prefix + ".breaker." + name + "." + state
+}
+
+// DeadLetterSubject is where a poison task message is parked.
+func (n Names) DeadLetterSubject(kind, name string) string {
+	return n.Prefix + ".dlq." + kind + "." + name
+}
+
+// WorkflowConsumer is the durable consumer every worker of one workflow type shares.
+func (n Names) WorkflowConsumer(workflow string) string { return "wf_" + workflow }
+
+// StepConsumer is the durable consumer every worker of one step shares.
+func (n Names) StepConsumer(step string) string { return "step_" + step }
+
+// MsgID builds a deduplication ID naming one action on one position of a run.
+func MsgID(workflowID string, seq, attempt int, action string) string {
+	return workflowID + "." + strconv.Itoa(seq) + "." + strconv.Itoa(attempt) + "." + action
+}

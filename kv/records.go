@@ -1,0 +1,99 @@
+package kv
+
+import (
+	"strconv"
+	"time"
+)
+
+// Run statuses. A run is terminal once it is completed, failed,
+// compensation_failed or canceled.
+const (
+	StatusPending            = "pending"
+	StatusRunning            = "running"
+	StatusCompleted          = "completed"
+	StatusFailed             = "failed"
+	StatusCompensationFailed = "compensation_failed"
+)
+
+// Terminal reports whether a run status is final.
+func Terminal(status string) bool {
+	switch status {
+	case StatusCompleted, StatusFailed, StatusCompensationFailed:
+		return true
+	}
+	return false
+}
+
+// Command kinds recorded in a run: what the workflow asked for at each position.
+const (
+	KindStep       = "step"
+	KindTimer      = "timer"
+	KindSideEffect = "side_effect"
+)
+
+// Command is one decision of a workflow, in the order the code made it. Replay
+// checks that the code still makes the same decision at the same position.
+type Command struct {
+	Seq  int    `msgpack:"s"`
+	Kind string `msgpack:"k"`
+	Name string `msgpack:"n"`
+	// Compensation marks a step that a saga ran to undo another.
+	Compensation bool `msgpack:"c,omitempty"`
+	// At is when a timer fires, decided once and then replayed.
+	At time.Time `msgpack:"at,omitempty"`
+}
+
+// ErrorInfo is an error as it is stored: its type, message and whether it may be retried.
+type ErrorInfo struct {
+	Type         string `msgpack:"t"`
+	Message      string `msgpack:"m"`
+	NonRetryable bool   `msgpack:"nr,omitempty"`
+	// Step and Seq locate the error when it belongs to a step.
+	Step string `msgpack:"st,omitempty"`
+	Seq  int    `msgpack:"sq,omitempty"`
+	// Exhausted is set when a retryable failure ran out of attempts.
+	Exhausted bool `msgpack:"x,omitempty"`
+	// Details is optional extra data of the error (msgpack).
+	Details []byte `msgpack:"d,omitempty"`
+}
+
+// Run is the record of one workflow run in the runs bucket.
+type Run struct {
+	ID       string     `msgpack:"id"`
+	Workflow string     `msgpack:"wf"`
+	Status   string     `msgpack:"st"`
+	Input    []byte     `msgpack:"in"`
+	Output   []byte     `msgpack:"out,omitempty"`
+	Error    *ErrorInfo `msgpack:"err,omitempty"`
+	// Commands are the decisions the workflow made so far, by position.
+	Commands []Command `msgpack:"cmd,omitempty"`
+	// CurrentStep is the step the run waits on, for Describe.
+	CurrentStep string    `msgpack:"cur,omitempty"`
+	CreatedAt   time.Time `msgpack:"ct"`
+	StartedAt   time.Time `msgpack:"sa,omitempty"`
+	UpdatedAt   time.Time `msgpack:"ua,omitempty"`
+	ClosedAt    time.Time `msgpack:"ca,omitempty"`
+	// Tasks counts the workflow tasks that moved this run.
+	Tasks int `msgpack:"tk,omitempty"`
+}
+
+// Result is what the steps bucket holds for one position of a run: the
+// outcome of a step, a fired timer or a side effect. It is written once.
+type Result struct {
+	Kind     string     `msgpack:"k"`
+	Name     string     `msgpack:"n"`
+	Output   []byte     `msgpack:"o,omitempty"`
+	Error    *ErrorInfo `msgpack:"e,omitempty"`
+	Attempts int        `msgpack:"a,omitempty"`
+	// ScheduledAt is when the first attempt was scheduled, StartedAt when the
+	// last attempt started, CompletedAt when the result was recorded.
+	ScheduledAt time.Time `msgpack:"sc,omitempty"`
+	StartedAt   time.Time `msgpack:"sa,omitempty"`
+	CompletedAt time.Time `msgpack:"ca"`
+	Worker      string    `msgpack:"w,omitempty"`
+}
+
+// StepKey is the key of position seq of a run in the steps bucket.
+func StepKey(workflowID string, seq int) string {
+	return workflowID + "." + strconv.Itoa(seq)
+}

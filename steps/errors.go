@@ -1,0 +1,96 @@
+package steps
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Error types jetflow itself gives to the errors it records.
+const (
+	TypeStartToCloseTimeout    = "StartToCloseTimeout"
+	TypeScheduleToCloseTimeout = "ScheduleToCloseTimeout"
+	TypePanic                  = "Panic"
+	TypeBreakerOpen            = "BreakerOpen"
+	TypeBadInput               = "BadInput"
+	TypeNotImplemented         = "NotImplemented"
+)
+
+var (
+	// ErrInvalidName is returned when a step name is not a valid subject token
+	// (letters, digits, '-' and '_').
+	ErrInvalidName = errors.New("steps: invalid step name")
+	// ErrNotImplemented is returned when a step referenced with Ref is invoked
+	// in a process that has no handler for it.
+	ErrNotImplemented = errors.New("steps: step has no handler in this process")
+	// ErrAttemptsExhausted matches, with errors.Is, a step failure recorded
+	// because the retry policy ran out of attempts (or of schedule-to-close time).
+	ErrAttemptsExhausted = errors.New("steps: attempts exhausted")
+	// ErrTimeout matches, with errors.Is, any *Error whose Type is a timeout.
+	ErrTimeout = errors.New("steps: timeout")
+	// ErrBreakerOpen matches, with errors.Is, the error of an attempt that an
+	// open circuit breaker refused without calling the handler.
+	ErrBreakerOpen = &Error{Type: TypeBreakerOpen, Message: "circuit breaker is open", NonRetryable: true}
+)
+
+// Error is a step failure with a type that RetryPolicy.NonRetryableErrorTypes
+// can match. Return one from a handler to name the failure:
+//
+//	return "", steps.NewError("InsufficientStock", "only 2 left")
+//
+// or steps.NonRetryable(...) to stop retrying whatever the policy says.
+// Errors that are not an *Error are recorded with their Go type name as Type.
+type Error struct {
+	Type         string
+	Message      string
+	NonRetryable bool
+	// Details carries optional extra data (msgpack-encodable).
+	Details []byte
+}
+
+// NewError returns a retryable *Error of the given type.
+func NewError(typ, format string, args ...any) *Error {
+	return &Error{Type: typ, Message: fmt.Sprintf(format, args...)}
+}
+
+// NonRetryable returns an *Error that is never retried.
+func NonRetryable(typ, format string, args ...any) *Error {
+	return &Error{Type: typ, Message: fmt.Sprintf(format, args...), NonRetryable: true}
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Type
+	}
+	return e.Type + ": " + e.Message
+}
+
+// Is makes errors.Is match two *Error values of the same Type, and the
+// timeout types against ErrTimeout.
+func (e *Error) Is(target error) bool {
+	if target == ErrTimeout {
+		return e.Type == TypeStartToCloseTimeout || e.Type == TypeScheduleToCloseTimeout
+	}
+	var t *Error
+	if errors.As(target, &t) {
+		return t.Type == e.Type
+	}
+	return false
+}
+
+// AsError converts any error to an *Error: an *Error in its chain is
+// returned as is, anything else gets its Go type name as Type.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return &Error{Type: fmt.Sprintf("%T", err), Message: err.Error()}
+}
+
+func (p RetryPolicy) retryable(e *Error) bool {
+	return !e.NonRetryable && !slices.Contains(p.NonRetryableErrorTypes, e.Type)
+}

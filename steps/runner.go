@@ -1,0 +1,287 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Runner consumes step tasks and runs their handlers. A workflow.Worker owns
+// one; it is exported so the worker (and tests) can drive it.
+type Runner struct {
+	env     *wire.Env
+	log     *slog.Logger
+	worker  string
+	slots   int
+	ackWait time.Duration
+	// Hooks let a host observe attempts (metrics). Nil fields are skipped.
+	Hooks Hooks
+
+	mu       sync.Mutex
+	handlers map[string]Handler
+}
+
+// Hooks observe the runner; they must be safe for concurrent use.
+type Hooks struct {
+	// AttemptDone is called after each attempt with its outcome.
+	AttemptDone func(step string, d time.Duration, err error)
+}
+
+// RunnerConfig configures a Runner.
+type RunnerConfig struct {
+	Worker      string
+	Concurrency int
+	AckWait     time.Duration
+	Logger      *slog.Logger
+}
+
+// NewRunner returns a runner with no steps registered.
+func NewRunner(env *wire.Env, cfg RunnerConfig) *Runner {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Runner{env: env, log: cfg.Logger, worker: cfg.Worker, slots: cfg.Concurrency, ackWait: cfg.AckWait, handlers: map[string]Handler{}}
+}
+
+// Register adds a step. It fails for an invalid name, a step declared with
+// Ref, or a name registered twice.
+func (r *Runner) Register(h Handler) error {
+	if !ValidName(h.Name()) {
+		return fmt.Errorf("%w: %q", ErrInvalidName, h.Name())
+	}
+	if !h.Implemented() {
+		return fmt.Errorf("%w: %s (declared with Ref)", ErrNotImplemented, h.Name())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.handlers[h.Name()]; dup {
+		return fmt.Errorf("steps: step %s registered twice", h.Name())
+	}
+	r.handlers[h.Name()] = h
+	return nil
+}
+
+// Names lists the registered steps.
+func (r *Runner) Names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.handlers))
+	for n := range r.handlers {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Run consumes the tasks of every registered step until ctx is done, then
+// waits for the attempts in flight. work is the context handlers run under;
+// cancel it after a drain timeout to abandon them (their messages are then
+// redelivered to another worker).
+func (r *Runner) Run(ctx, work context.Context) {
+	var wg sync.WaitGroup
+	r.mu.Lock()
+	for name, h := range r.handlers {
+		cfg := wire.ConsumerConfig(r.env.Names.StepConsumer(name), r.env.Names.StepSubject(name), r.ackWait, 10*r.slots+1000)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wire.Consume(ctx, r.env.JS, r.env.Names.TaskStream(), cfg, r.slots, r.log, func(m jetstream.Msg) {
+				r.handle(work, h, m)
+			})
+		}()
+	}
+	r.mu.Unlock()
+	wg.Wait()
+}
+
+func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
+	var t Task
+	if err := kv.Unmarshal(m.Data(), &t); err != nil || t.WorkflowID == "" || t.Seq <= 0 || t.Attempt <= 0 {
+		if err == nil {
+			err = fmt.Errorf("%w: step task without workflow ID, seq or attempt", kv.ErrCorrupt)
+		}
+		wire.Park(ctx, r.env, m, "step", h.Name(), err, r.log)
+		return
+	}
+	if wait := time.Until(t.NotBefore); wait > 10*time.Millisecond {
+		// Early: the schedule fired before its time or the task was redelivered.
+		_ = m.NakWithDelay(wait)
+		return
+	}
+	key := kv.StepKey(t.WorkflowID, t.Seq)
+	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+		// A redelivery: a worker may have recorded the result and died before
+		// waking the workflow. Finish its work instead of running again.
+		if _, _, err := kv.Get[kv.Result](ctx, r.env.Buckets.Steps, key); err == nil {
+			if r.wake(ctx, &t) == nil {
+				_ = m.Ack()
+			}
+			return
+		}
+	}
+	now := time.Now()
+	if t.ScheduleToClose > 0 && now.After(t.ScheduledAt.Add(t.ScheduleToClose)) {
+		r.finish(ctx, m, &t, nil, &Error{Type: TypeScheduleToCloseTimeout, Message: fmt.Sprintf("step %s did not complete within %s", t.Step, t.ScheduleToClose), NonRetryable: true}, now)
+		return
+	}
+	r.env.Emit(wire.Event{Event: wire.EventStepStarted, Workflow: t.Workflow, WorkflowID: t.WorkflowID, Seq: t.Seq, Step: t.Step, Attempt: t.Attempt, Compensation: t.Compensation, Worker: r.worker})
+	out, err := r.attempt(ctx, h, m, &t)
+	if r.Hooks.AttemptDone != nil {
+		r.Hooks.AttemptDone(t.Step, time.Since(now), err)
+	}
+	if ctx.Err() != nil && err != nil {
+		// Shutting down past the drain timeout: leave the message for
+		// redelivery rather than recording a failure the step did not have.
+		_ = m.Nak()
+		return
+	}
+	r.finish(ctx, m, &t, out, err, now)
+}
+
+type attemptResult struct {
+	out []byte
+	err error
+}
+
+// attempt runs the handler once, bounded by StartToClose even if the
+// handler ignores its context, and keeps the message alive meanwhile.
+func (r *Runner) attempt(ctx context.Context, h Handler, m jetstream.Msg, t *Task) ([]byte, error) {
+	actx, cancel := context.WithTimeout(ctx, t.StartToClose)
+	defer cancel()
+	actx = WithInfo(actx, Info{
+		Workflow: t.Workflow, WorkflowID: t.WorkflowID, Step: t.Step, Seq: t.Seq, Attempt: t.Attempt,
+		IdempotencyKey: t.IdempotencyKey(), ScheduledAt: t.ScheduledAt, Compensation: t.Compensation,
+	})
+	done := make(chan attemptResult, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- attemptResult{err: &Error{Type: TypePanic, Message: fmt.Sprintf("%v\n%s", p, debug.Stack())}}
+			}
+		}()
+		out, err := h.Invoke(actx, t.Input)
+		done <- attemptResult{out, err}
+	}()
+	progress := time.NewTicker(max(r.ackWait/3, 10*time.Millisecond))
+	defer progress.Stop()
+	for {
+		select {
+		case res := <-done:
+			if res.err == nil && actx.Err() != nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+				// Finished, but too late: the attempt is already abandoned.
+				return nil, startToCloseError(t)
+			}
+			return res.out, res.err
+		case <-progress.C:
+			_ = m.InProgress()
+		case <-actx.Done():
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, startToCloseError(t)
+		}
+	}
+}
+
+func startToCloseError(t *Task) *Error {
+	return &Error{Type: TypeStartToCloseTimeout, Message: fmt.Sprintf("attempt %d of step %s ran past %s", t.Attempt, t.Step, t.StartToClose)}
+}
+
+// finish records the attempt's outcome: a result (success or final failure)
+// or a retry scheduled after the policy's backoff.
+func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byte, err error, started time.Time) {
+	now := time.Now()
+	base := wire.Event{Workflow: t.Workflow, WorkflowID: t.WorkflowID, Seq: t.Seq, Step: t.Step, Attempt: t.Attempt,
+		DurationMS: float64(now.Sub(started).Microseconds()) / 1000, Compensation: t.Compensation, Worker: r.worker}
+	res := kv.Result{Kind: kv.KindStep, Name: t.Step, Attempts: t.Attempt, ScheduledAt: t.ScheduledAt, StartedAt: started, CompletedAt: now, Worker: r.worker}
+	if err == nil {
+		res.Output = out
+	} else {
+		se := AsError(err)
+		if next, ok := r.retryAt(t, se, now); ok {
+			if perr := r.retry(ctx, t, next); perr != nil {
+				r.log.Warn("jetflow: scheduling retry", "workflow_id", t.WorkflowID, "step", t.Step, "err", perr)
+				_ = m.NakWithDelay(time.Second)
+				return
+			}
+			ev := base
+			ev.Event, ev.Error, ev.ErrorType = wire.EventStepRetrying, se.Error(), se.Type
+			ev.RetryInMS = float64(next.Sub(now).Microseconds()) / 1000
+			r.env.Emit(ev)
+			_ = m.Ack()
+			return
+		}
+		res.Error = &kv.ErrorInfo{Type: se.Type, Message: se.Message, NonRetryable: se.NonRetryable, Step: t.Step, Seq: t.Seq,
+			Exhausted: t.Retry.retryable(se), Details: se.Details}
+	}
+	_, cerr := kv.Create(ctx, r.env.Buckets.Steps, kv.StepKey(t.WorkflowID, t.Seq), res)
+	switch {
+	case cerr == nil:
+		ev := base
+		if res.Error == nil {
+			ev.Event = wire.EventStepCompleted
+		} else {
+			ev.Event, ev.Error, ev.ErrorType = wire.EventStepFailed, res.Error.Message, res.Error.Type
+		}
+		r.env.Emit(ev)
+	case errors.Is(cerr, kv.ErrExists):
+		// Another attempt (a redelivery, a zombie) recorded first; ours is discarded.
+	default:
+		r.log.Warn("jetflow: recording step result", "workflow_id", t.WorkflowID, "step", t.Step, "err", cerr)
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+	if err := r.wake(ctx, t); err != nil {
+		r.log.Warn("jetflow: waking workflow", "workflow_id", t.WorkflowID, "err", err)
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+	_ = m.Ack()
+}
+
+// retryAt says whether a failed attempt is retried, and when.
+func (r *Runner) retryAt(t *Task, e *Error, now time.Time) (time.Time, bool) {
+	if !t.Retry.retryable(e) {
+		return time.Time{}, false
+	}
+	if t.Retry.MaxAttempts > 0 && t.Attempt >= t.Retry.MaxAttempts {
+		return time.Time{}, false
+	}
+	next := now.Add(t.Retry.Backoff(t.Attempt))
+	if t.ScheduleToClose > 0 && next.After(t.ScheduledAt.Add(t.ScheduleToClose)) {
+		return time.Time{}, false
+	}
+	return next, true
+}
+
+func (r *Runner) retry(ctx context.Context, t *Task, at time.Time) error {
+	nt := *t
+	nt.Attempt++
+	nt.NotBefore = at
+	data, err := kv.Marshal(nt)
+	if err != nil {
+		return err
+	}
+	n := r.env.Names
+	return r.env.PublishAt(ctx, n.ScheduleSubject(t.WorkflowID, t.Seq, nt.Attempt), n.StepSubject(t.Step),
+		wire.MsgID(t.WorkflowID, t.Seq, nt.Attempt, "step"), data, at)
+}
+
+// wake publishes the workflow task that lets the run see this result.
+func (r *Runner) wake(ctx context.Context, t *Task) error {
+	return r.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq},
+		wire.MsgID(t.WorkflowID, t.Seq, 0, "result"))
+}

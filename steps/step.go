@@ -1,0 +1,83 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"github.com/jetflow-dev/jetflow/kv"
+)
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// ValidName reports whether name can name a step or workflow: 1 to 128
+// letters, digits, '-' or '_', so that it is one NATS subject token.
+func ValidName(name string) bool { return validName.MatchString(name) }
+
+// Handler is a step as the worker sees it, without its types.
+type Handler interface {
+	// Name is the step's name, unique in the namespace.
+	Name() string
+	// Invoke decodes the input, runs the step and encodes its output.
+	Invoke(ctx context.Context, input []byte) ([]byte, error)
+	// Implemented is false for a step declared with Ref.
+	Implemented() bool
+}
+
+// Definition is a typed step: its name, its input and output types, and the
+// function that runs it (nil for a step declared with Ref). It is immutable
+// and safe for concurrent use.
+type Definition[I, O any] struct {
+	name string
+	fn   func(context.Context, I) (O, error)
+}
+
+// New defines a step. The name travels in subjects and consumer names, so it
+// must satisfy ValidName; a worker refuses to register one that does not.
+func New[I, O any](name string, fn func(ctx context.Context, in I) (O, error)) *Definition[I, O] {
+	return &Definition[I, O]{name: name, fn: fn}
+}
+
+// Ref declares a step that another process implements, with the same name
+// and types, so workflow code can call it type-checked.
+func Ref[I, O any](name string) *Definition[I, O] {
+	return &Definition[I, O]{name: name}
+}
+
+// Name returns the step's name.
+func (d *Definition[I, O]) Name() string { return d.name }
+
+// Implemented reports whether the definition has a handler in this process.
+func (d *Definition[I, O]) Implemented() bool { return d.fn != nil }
+
+// Invoke decodes input, runs the handler and encodes the output. An input
+// that does not decode is a non-retryable error of type BadInput.
+func (d *Definition[I, O]) Invoke(ctx context.Context, input []byte) ([]byte, error) {
+	if d.fn == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotImplemented, d.name)
+	}
+	var in I
+	if err := kv.Unmarshal(input, &in); err != nil {
+		return nil, NonRetryable(TypeBadInput, "step %s: %v", d.name, err)
+	}
+	out, err := d.fn(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return kv.Marshal(out)
+}
+
+// Validate checks the definition's name.
+func (d *Definition[I, O]) Validate() error {
+	if !ValidName(d.name) {
+		return fmt.Errorf("%w: %q", ErrInvalidName, d.name)
+	}
+	return nil
+}
+
+// AcceptsInput reports whether v has the step's input type. Saga uses it to
+// check a compensation's input when it is added rather than when it runs.
+func (d *Definition[I, O]) AcceptsInput(v any) bool {
+	_, ok := v.(I)
+	return ok
+}

@@ -1,0 +1,47 @@
+package steps
+
+import (
+	"strconv"
+	"time"
+)
+
+// Task is one attempt of a step, as it travels on the step subject.
+type Task struct {
+	WorkflowID string `msgpack:"id"`
+	Workflow   string `msgpack:"wf"`
+	Step       string `msgpack:"st"`
+	Seq        int    `msgpack:"s"`
+	Attempt    int    `msgpack:"a"`
+	Input      []byte `msgpack:"in"`
+	// Options are resolved (defaults applied) by the scheduler.
+	StartToClose    time.Duration  `msgpack:"stc"`
+	ScheduleToClose time.Duration  `msgpack:"sch,omitempty"`
+	Retry           RetryPolicy    `msgpack:"rp"`
+	Breaker         *BreakerPolicy `msgpack:"br,omitempty"`
+	// ScheduledAt is when the first attempt was scheduled.
+	ScheduledAt time.Time `msgpack:"sa"`
+	// NotBefore is when a retry becomes due.
+	NotBefore    time.Time `msgpack:"nb,omitempty"`
+	Compensation bool      `msgpack:"c,omitempty"`
+}
+
+// IdempotencyKey is "<workflowID>/<seq>".
+func (t *Task) IdempotencyKey() string { return t.WorkflowID + "/" + strconv.Itoa(t.Seq) }
+
+// NewTask builds the first attempt of a step with resolved options.
+func NewTask(workflow, workflowID, step string, seq int, input []byte, opts Options, now time.Time) Task {
+	o := opts.Resolve()
+	return Task{
+		WorkflowID:      workflowID,
+		Workflow:        workflow,
+		Step:            step,
+		Seq:             seq,
+		Attempt:         1,
+		Input:           input,
+		StartToClose:    o.StartToCloseTimeout,
+		ScheduleToClose: o.ScheduleToCloseTimeout,
+		Retry:           *o.RetryPolicy,
+		Breaker:         o.Breaker,
+		ScheduledAt:     now,
+	}
+}

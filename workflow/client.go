@@ -1,0 +1,222 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
+	"github.com/nats-io/nats.go"
+)
+
+// Client starts runs and reads their state. It is safe for concurrent use.
+type Client struct {
+	cfg config
+	env *wire.Env
+}
+
+// NewClient connects a client over nc, creating the engine's streams and
+// buckets when missing.
+func NewClient(ctx context.Context, nc *nats.Conn, opts ...Option) (*Client, error) {
+	cfg, err := buildConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	env, err := wire.Setup(ctx, nc, wire.Config{Prefix: cfg.prefix, Replicas: cfg.replicas, Memory: cfg.memory})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, env: env}, nil
+}
+
+// Run is a handle on one run of a workflow with output type O.
+type Run[O any] struct {
+	c        *Client
+	id       string
+	workflow string
+}
+
+// ID is the run's workflow ID.
+func (r *Run[O]) ID() string { return r.id }
+
+// Start starts a run of def with the given ID and input. It is idempotent on
+// the ID: starting an ID that already has a run of the same workflow returns
+// that run and starts nothing (whatever its input was); an ID used by another
+// workflow gives ErrAlreadyStarted. Invalid IDs give an *InvalidIDError and
+// an input too large for the server a *PayloadTooLargeError.
+func Start[I, O any](ctx context.Context, c *Client, def *Definition[I, O], id string, in I) (*Run[O], error) {
+	data, err := kv.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("jetflow: encoding the input of %s: %w", def.Name(), err)
+	}
+	if err := c.StartRaw(ctx, def.Name(), id, data); err != nil {
+		return nil, err
+	}
+	return &Run[O]{c: c, id: id, workflow: def.Name()}, nil
+}
+
+// Attach returns a handle on an existing run of def.
+func Attach[I, O any](c *Client, def *Definition[I, O], id string) *Run[O] {
+	return &Run[O]{c: c, id: id, workflow: def.Name()}
+}
+
+// StartRaw starts a run of the named workflow with msgpack-encoded input;
+// Start is the typed form.
+func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	if !steps.ValidName(workflow) {
+		return fmt.Errorf("%w: %q", ErrInvalidName, workflow)
+	}
+	run := kv.Run{ID: id, Workflow: workflow, Status: kv.StatusPending, Input: input, CreatedAt: time.Now().UTC()}
+	rec, err := kv.Marshal(run)
+	if err != nil {
+		return err
+	}
+	// The record must fit a message, and so must the first step tasks that
+	// carry parts of it; keep headroom for headers and the task envelope.
+	if max := c.env.MaxPayload - 1024; max > 0 && int64(len(rec)) > max {
+		return &PayloadTooLargeError{What: "input of " + workflow + " run " + id, Size: len(input), Max: c.env.MaxPayload}
+	}
+	_, err = kv.Create(ctx, c.env.Buckets.Runs, id, run)
+	if errors.Is(err, kv.ErrExists) {
+		existing, _, gerr := kv.Get[kv.Run](ctx, c.env.Buckets.Runs, id)
+		if gerr != nil {
+			return gerr
+		}
+		if existing.Workflow != workflow {
+			return fmt.Errorf("%w: %s is a run of %s", ErrAlreadyStarted, id, existing.Workflow)
+		}
+		if existing.Status != kv.StatusPending {
+			return nil
+		}
+		// Created but maybe never announced (a crash between the two
+		// writes): publish the start task again; its ID deduplicates it.
+	} else if err != nil {
+		return err
+	}
+	return c.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonStart}, wire.MsgID(id, 0, 0, "start"))
+}
+
+// Description is a run's state, as Describe returns it.
+type Description struct {
+	ID          string
+	Workflow    string
+	Status      string
+	CreatedAt   time.Time
+	StartedAt   time.Time
+	ClosedAt    time.Time
+	UpdatedAt   time.Time
+	CurrentStep string
+	// Positions counts the decisions the run made (steps, timers, side effects).
+	Positions int
+	Error     *kv.ErrorInfo
+}
+
+// Describe returns a run's status, times and the step it waits on. A missing
+// run gives ErrNotFound.
+func (c *Client) Describe(ctx context.Context, id string) (Description, error) {
+	run, err := c.load(ctx, id)
+	if err != nil {
+		return Description{}, err
+	}
+	return Description{ID: run.ID, Workflow: run.Workflow, Status: run.Status, CreatedAt: run.CreatedAt, StartedAt: run.StartedAt,
+		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, CurrentStep: run.CurrentStep, Positions: len(run.Commands), Error: run.Error}, nil
+}
+
+// Record returns the run's full record (commands, input, output).
+func (c *Client) Record(ctx context.Context, id string) (kv.Run, error) {
+	return c.load(ctx, id)
+}
+
+func (c *Client) load(ctx context.Context, id string) (kv.Run, error) {
+	if err := ValidateID(id); err != nil {
+		return kv.Run{}, err
+	}
+	run, _, err := kv.Get[kv.Run](ctx, c.env.Buckets.Runs, id)
+	if errors.Is(err, kv.ErrNotFound) {
+		return run, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return run, err
+}
+
+// Wait blocks until the run is terminal (or ctx ends) and returns its record.
+// It listens on the run's status subject and re-reads the record on every
+// event, and every two seconds in case an event was lost.
+func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
+	run, err := c.load(ctx, id)
+	if err != nil || kv.Terminal(run.Status) {
+		return run, err
+	}
+	ch := make(chan *nats.Msg, 8)
+	sub, err := c.env.NC.ChanSubscribe(c.env.Names.StatusFilter(run.Workflow, id), ch)
+	if err != nil {
+		return run, fmt.Errorf("jetflow: watching %s: %w", id, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		if run, err = c.load(ctx, id); err != nil || kv.Terminal(run.Status) {
+			return run, err
+		}
+		select {
+		case <-ch:
+		case <-tick.C:
+		case <-ctx.Done():
+			return run, ctx.Err()
+		}
+	}
+}
+
+// Result waits for the run to end and returns its output. A run that ended
+// other than completed gives a *RunError.
+func (r *Run[O]) Result(ctx context.Context) (O, error) {
+	var out O
+	run, err := r.c.Wait(ctx, r.id)
+	if err != nil {
+		return out, err
+	}
+	if run.Status != kv.StatusCompleted {
+		// A compensation_failed run may still carry the workflow's output.
+		if len(run.Output) > 0 {
+			_ = kv.Unmarshal(run.Output, &out)
+		}
+		return out, runError(run)
+	}
+	if err := kv.Unmarshal(run.Output, &out); err != nil {
+		return out, fmt.Errorf("jetflow: decoding the output of %s: %w", r.id, err)
+	}
+	return out, nil
+}
+
+// Describe returns the run's state.
+func (r *Run[O]) Describe(ctx context.Context) (Description, error) { return r.c.Describe(ctx, r.id) }
+
+func runError(run kv.Run) error {
+	re := &RunError{WorkflowID: run.ID, Status: run.Status}
+	if run.Error == nil {
+		re.Cause = errors.New(run.Status)
+		return re
+	}
+	switch run.Error.Type {
+	case "NonDeterminism":
+		nd := &NonDeterminismError{}
+		if kv.Unmarshal(run.Error.Details, nd) == nil {
+			re.Cause = nd
+			return re
+		}
+	case "CompensationFailed":
+		ce := &CompensationError{}
+		if kv.Unmarshal(run.Error.Details, ce) == nil {
+			re.Cause = ce
+			return re
+		}
+	}
+	re.Cause = &steps.Error{Type: run.Error.Type, Message: run.Error.Message, NonRetryable: run.Error.NonRetryable, Details: run.Error.Details}
+	return re
+}

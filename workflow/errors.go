@@ -1,0 +1,123 @@
+package workflow
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jetflow-dev/jetflow/steps"
+)
+
+var (
+	// ErrInvalidID matches (errors.Is) every *InvalidIDError.
+	ErrInvalidID = errors.New("jetflow: invalid workflow ID")
+	// ErrInvalidOption is wrapped by every option that refuses its value.
+	ErrInvalidOption = errors.New("jetflow: invalid option")
+	// ErrNotFound is returned when no run has the given workflow ID.
+	ErrNotFound = errors.New("jetflow: workflow run not found")
+	// ErrAlreadyStarted is returned by Start when the ID is taken by a run of
+	// another workflow type.
+	ErrAlreadyStarted = errors.New("jetflow: workflow ID already used by another workflow")
+	// ErrPayloadTooLarge matches (errors.Is) every *PayloadTooLargeError.
+	ErrPayloadTooLarge = errors.New("jetflow: payload too large")
+	// ErrNonDeterminism matches (errors.Is) every *NonDeterminismError.
+	ErrNonDeterminism = errors.New("jetflow: non-deterministic workflow")
+	// ErrInvalidName is returned when registering a workflow whose name is
+	// not a valid subject token.
+	ErrInvalidName = errors.New("jetflow: invalid workflow name")
+)
+
+// InvalidIDError says why a workflow ID was refused.
+type InvalidIDError struct {
+	ID     string
+	Reason string
+}
+
+func (e *InvalidIDError) Error() string {
+	id := e.ID
+	if len(id) > 40 {
+		id = id[:40] + "…"
+	}
+	return fmt.Sprintf("jetflow: invalid workflow ID %q: %s", id, e.Reason)
+}
+
+// Is matches ErrInvalidID.
+func (e *InvalidIDError) Is(target error) bool { return target == ErrInvalidID }
+
+// PayloadTooLargeError is returned by Start when the run record (input
+// included) would not fit in one message of the server's max_payload.
+type PayloadTooLargeError struct {
+	What string
+	Size int
+	Max  int64
+}
+
+func (e *PayloadTooLargeError) Error() string {
+	return fmt.Sprintf("jetflow: %s is %d bytes, over the server's max_payload of %d", e.What, e.Size, e.Max)
+}
+
+// Is matches ErrPayloadTooLarge.
+func (e *PayloadTooLargeError) Is(target error) bool { return target == ErrPayloadTooLarge }
+
+// NonDeterminismError says where replaying a workflow's code diverged from
+// the decisions it recorded: the code asked for Found at position Seq where
+// the history has Expected. The run fails with it; it is never a panic or a hang.
+type NonDeterminismError struct {
+	Workflow   string `msgpack:"wf"`
+	WorkflowID string `msgpack:"id"`
+	Seq        int    `msgpack:"s"`
+	Expected   string `msgpack:"e"`
+	Found      string `msgpack:"f"`
+}
+
+func (e *NonDeterminismError) Error() string {
+	return fmt.Sprintf("jetflow: non-deterministic workflow %s (run %s): at position %d the history has %s but the code asked for %s",
+		e.Workflow, e.WorkflowID, e.Seq, e.Expected, e.Found)
+}
+
+// Is matches ErrNonDeterminism.
+func (e *NonDeterminismError) Is(target error) bool { return target == ErrNonDeterminism }
+
+// StepError is what Future.Get returns when a step failed for good: it
+// names the step and its attempts and wraps the step's *steps.Error, so
+// errors.As(err, &stepsErr) and errors.Is(err, steps.ErrBreakerOpen) work.
+type StepError struct {
+	Step     string
+	Seq      int
+	Attempts int
+	// Exhausted is true when the retry policy ran out of attempts, false when
+	// the error was non-retryable.
+	Exhausted bool
+	Err       *steps.Error
+}
+
+func (e *StepError) Error() string {
+	why := "non-retryable"
+	if e.Exhausted {
+		why = "attempts exhausted"
+	}
+	return fmt.Sprintf("jetflow: step %s failed after %d attempt(s) (%s): %v", e.Step, e.Attempts, why, e.Err)
+}
+
+// Unwrap returns the step's *steps.Error.
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Is matches steps.ErrAttemptsExhausted when the retries ran out.
+func (e *StepError) Is(target error) bool {
+	return target == steps.ErrAttemptsExhausted && e.Exhausted
+}
+
+// RunError is what Result returns for a run that did not complete: the run's
+// final status and its error. It unwraps to the cause (*NonDeterminismError,
+// or a *steps.Error carrying the workflow's error type and message).
+type RunError struct {
+	WorkflowID string
+	Status     string
+	Cause      error
+}
+
+func (e *RunError) Error() string {
+	return fmt.Sprintf("jetflow: run %s ended %s: %v", e.WorkflowID, e.Status, e.Cause)
+}
+
+// Unwrap returns the cause.
+func (e *RunError) Unwrap() error { return e.Cause }

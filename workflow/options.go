@@ -1,0 +1,155 @@
+package workflow
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/steps"
+)
+
+// config is shared by Worker and Client.
+type config struct {
+	prefix             string
+	replicas           int
+	memory             bool
+	logger             *slog.Logger
+	name               string
+	wfConcurrency      int
+	stepConcurrency    int
+	ackWait            time.Duration
+	drainTimeout       time.Duration
+	defaultStepOptions steps.Options
+	cacheSize          int
+}
+
+func defaultConfig() config {
+	return config{
+		prefix:          "jetflow",
+		replicas:        1,
+		logger:          slog.Default(),
+		wfConcurrency:   64,
+		stepConcurrency: 128,
+		ackWait:         30 * time.Second,
+		drainTimeout:    30 * time.Second,
+		cacheSize:       100_000,
+	}
+}
+
+// Option configures a Worker or a Client. Options that refuse their value
+// return an error wrapping ErrInvalidOption.
+type Option func(*config) error
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidOption, fmt.Sprintf(format, args...))
+}
+
+// WithPrefix sets the namespace of subjects, streams and buckets (default
+// "jetflow"), so several applications can share one account.
+func WithPrefix(p string) Option {
+	return func(c *config) error {
+		if !steps.ValidName(p) {
+			return invalid("prefix %q: letters, digits, '-' and '_' only", p)
+		}
+		c.prefix = p
+		return nil
+	}
+}
+
+// WithReplicas sets the replicas of streams and buckets created (3 on a cluster).
+func WithReplicas(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 5 {
+			return invalid("replicas %d: 1 to 5", n)
+		}
+		c.replicas = n
+		return nil
+	}
+}
+
+// WithMemoryStorage keeps streams and buckets in memory: for benchmarks and
+// throw-away tests, never for runs that must survive a server restart.
+func WithMemoryStorage() Option {
+	return func(c *config) error { c.memory = true; return nil }
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return invalid("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithName names the worker in events and logs (default host-pid).
+func WithName(n string) Option {
+	return func(c *config) error { c.name = n; return nil }
+}
+
+// WithWorkflowConcurrency bounds the workflow tasks a worker runs at once per
+// workflow type (default 64).
+func WithWorkflowConcurrency(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return invalid("workflow concurrency %d", n)
+		}
+		c.wfConcurrency = n
+		return nil
+	}
+}
+
+// WithStepConcurrency bounds the step attempts a worker runs at once per step
+// (default 128).
+func WithStepConcurrency(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return invalid("step concurrency %d", n)
+		}
+		c.stepConcurrency = n
+		return nil
+	}
+}
+
+// WithAckWait sets how long a task stays with a worker that stopped
+// answering before another worker gets it (default 30s). Live workers extend
+// it with progress acks, so it bounds crash recovery, not step duration.
+func WithAckWait(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 100*time.Millisecond {
+			return invalid("ack wait %s: at least 100ms", d)
+		}
+		c.ackWait = d
+		return nil
+	}
+}
+
+// WithDrainTimeout bounds how long Run waits for steps in flight after its
+// context is canceled (default 30s); steps still running then are released
+// for redelivery.
+func WithDrainTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return invalid("drain timeout %s", d)
+		}
+		c.drainTimeout = d
+		return nil
+	}
+}
+
+// WithDefaultStepOptions sets the step options workflow code starts with.
+func WithDefaultStepOptions(o steps.Options) Option {
+	return func(c *config) error { c.defaultStepOptions = o; return nil }
+}
+
+func buildConfig(opts []Option) (config, error) {
+	c := defaultConfig()
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
