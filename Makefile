@@ -1,0 +1,41 @@
+# jetflow — the README's commands. Everything here installs what it needs
+# through the Go module proxy; nothing else is required but Go.
+GO      ?= go
+PKGS_ENGINE := ./workflow/... ./steps/... ./kv/... ./embedded/... ./internal/...
+NATS_CLI_VERSION := v0.5.0
+
+.PHONY: all build demo test test-short bench lint fmt natscli clean
+
+all: build
+
+build:
+	$(GO) build -o bin/jetflow ./cmd/jetflow
+
+demo:
+	$(GO) run ./cmd/jetflow demo
+
+# The full suite: race detector on the engine, real JetStream everywhere,
+# real processes for the crash tests. Installs the nats CLI the CLI tests use.
+test: natscli
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 300s $(PKGS_ENGINE)
+	$(GO) test -count=1 -timeout 300s ./cmd/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./kv/... ./workflow/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool -modfile=tools/go.mod staticcheck ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# The nats CLI, from the module proxy, into $(go env GOPATH)/bin.
+natscli:
+	@command -v nats >/dev/null 2>&1 || test -x "$$($(GO) env GOPATH)/bin/nats" || \
+		(echo "installing the nats CLI $(NATS_CLI_VERSION)"; $(GO) install github.com/nats-io/natscli/nats@$(NATS_CLI_VERSION))
+
+clean:
+	rm -rf bin
