@@ -172,7 +172,7 @@ func (s *Server) start() error {
 		ns.Shutdown()
 		return ErrNotReady
 	}
-	if ns.JetStreamEnabled() == false {
+	if !ns.JetStreamEnabled() {
 		ns.Shutdown()
 		return fmt.Errorf("embedded: JetStream did not start")
 	}

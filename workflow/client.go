@@ -152,8 +152,14 @@ func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
 	if err != nil || kv.Terminal(run.Status) {
 		return run, err
 	}
-	ch := make(chan *nats.Msg, 8)
-	sub, err := c.env.NC.ChanSubscribe(c.env.Names.StatusFilter(run.Workflow, id), ch)
+	// A wake-up, not a queue: any number of events collapse into one re-read.
+	ch := make(chan struct{}, 1)
+	sub, err := c.env.NC.Subscribe(c.env.Names.StatusFilter(run.Workflow, id), func(*nats.Msg) {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	})
 	if err != nil {
 		return run, fmt.Errorf("jetflow: watching %s: %w", id, err)
 	}

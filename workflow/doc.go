@@ -1,0 +1,86 @@
+// Package workflow is jetflow's programming model: durable workflows written
+// as ordinary Go functions, whose steps travel as JetStream messages to any
+// worker and whose progress survives any crash.
+//
+// # Workflows and steps
+//
+// A workflow is a typed function of a Context and an input. Each side effect
+// is a step (package steps), scheduled with ExecuteStep, which returns a
+// Future at once; Get waits for the result. Two steps started before either
+// Get run in parallel:
+//
+//	var Order = workflow.New("Order", func(ctx workflow.Context, in OrderInput) (OrderOutput, error) {
+//		ctx = workflow.WithStepOptions(ctx, steps.Options{
+//			StartToCloseTimeout: 30 * time.Second,
+//			RetryPolicy: &steps.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Second,
+//				BackoffCoefficient: 2, NonRetryableErrorTypes: []string{"InsufficientStock"}},
+//		})
+//		id, err := workflow.ExecuteStep(ctx, ReserveInventory, in).Get(ctx)
+//		if err != nil {
+//			return OrderOutput{Status: "out_of_stock"}, nil
+//		}
+//		...
+//	})
+//
+// A Worker registers workflows and steps and serves them; a Client starts
+// runs and waits for their results:
+//
+//	w, _ := workflow.NewWorker(ctx, nc)
+//	w.RegisterWorkflow(Order)
+//	w.RegisterStep(ReserveInventory)
+//	go w.Run(ctx)
+//
+//	c, _ := workflow.NewClient(ctx, nc)
+//	run, _ := workflow.Start(ctx, c, Order, "order-1001", input)
+//	out, err := run.Result(ctx)
+//
+// Start is idempotent on the workflow ID. Every worker shares one durable
+// consumer per workflow type and per step, so adding workers adds capacity,
+// and a worker may serve only some steps.
+//
+// # Determinism
+//
+// Workflow code is replayed: each time a result arrives, the function runs
+// again from the start against the recorded results, until it reaches a step
+// whose result is not recorded yet, where it stops. So the code must make
+// the same decisions in the same order every time. Inside a workflow, do not
+// read the clock (use Now), sleep (use Sleep, a durable timer that lives in
+// the server), start goroutines (start several steps and Get them), range
+// over maps to decide what to schedule, or do I/O (do it in a step); use
+// SideEffect for random values. Logger is quiet while the code re-executes
+// decisions it already made. When replay finds a different decision at a
+// recorded position — a deployment reordered the steps of a running
+// workflow — the run fails with a *NonDeterminismError naming the workflow,
+// the position and the expected and found step, never a panic or a hang.
+//
+// Do not recover panics in workflow code: a Get on a result that is not
+// there yet stops the code with a panic jetflow recovers.
+//
+// # Retries and errors
+//
+// The step's RetryPolicy decides retries; jetflow is the only retry
+// authority (redelivery is only for crashed workers). Retries are delayed in
+// the server with message schedules, not in a worker's memory. A step that
+// fails for good reaches workflow code as a *StepError wrapping the step's
+// *steps.Error: errors.As gives its Type, errors.Is(err,
+// steps.ErrAttemptsExhausted) says the attempts ran out.
+//
+// # Saga
+//
+// NewSaga collects compensations; Compensate runs them in reverse order,
+// each a durable step with its own retries. A compensation that fails for
+// good is never dropped: the run ends compensation_failed and says which
+// and why.
+//
+// # Circuit breakers
+//
+// steps.Options.Breaker guards a step with a named breaker whose state lives
+// in the jetflow_breakers bucket, shared by every worker. While it is open,
+// attempts fail at once with steps.ErrBreakerOpen without calling the
+// handler, so workflow code can fall back to another service.
+//
+// # Testing
+//
+// Test workflows against a real JetStream: package embedded starts one in
+// the test process in milliseconds (see the example). No mocks are needed.
+package workflow
