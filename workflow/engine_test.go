@@ -209,10 +209,10 @@ func TestNonRetryableAndExhausted(t *testing.T) {
 		return "", errors.New("connection refused")
 	})
 	type out struct {
-		StockErr, DownErr                  string
-		StockAttempts, DownAttempts        int
-		StockExhausted, DownExhausted      bool
-		StockTyped                         bool
+		StockErr, DownErr             string
+		StockAttempts, DownAttempts   int
+		StockExhausted, DownExhausted bool
+		StockTyped                    bool
 	}
 	wf := workflow.New("ErrorsWF", func(ctx workflow.Context, _ struct{}) (out, error) {
 		ctx = workflow.WithStepOptions(ctx, steps.Options{RetryPolicy: &steps.RetryPolicy{
