@@ -4,7 +4,7 @@ GO      ?= go
 PKGS_ENGINE := ./workflow/... ./steps/... ./kv/... ./embedded/... ./internal/...
 NATS_CLI_VERSION := v0.5.0
 
-.PHONY: all build demo test test-short bench lint fmt natscli clean
+.PHONY: all build demo test bench lint fmt fuzz natscli clean
 
 all: build
 
@@ -23,6 +23,12 @@ test: natscli
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./kv/... ./workflow/...
+
+# A few seconds of each fuzzer (CI); FUZZTIME=5m for a real session.
+FUZZTIME ?= 5s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./kv/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateID$$' -fuzztime $(FUZZTIME) ./workflow/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
