@@ -75,6 +75,9 @@ type Run struct {
 	ClosedAt    time.Time `msgpack:"ca,omitempty"`
 	// Tasks counts the workflow tasks that moved this run.
 	Tasks int `msgpack:"tk,omitempty"`
+	// Waiting says why the run cannot move, when jetflow knows: no worker
+	// serves its workflow type, or the step it waits on.
+	Waiting string `msgpack:"wt,omitempty"`
 }
 
 // Result is what the steps bucket holds for one position of a run: the

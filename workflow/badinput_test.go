@@ -1,6 +1,7 @@
 package workflow_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -140,5 +141,65 @@ func TestStartOfAnotherWorkflowsIDIsRefused(t *testing.T) {
 	}
 	if _, err := workflow.Start(ctx, c, sleeper, "shared-id", time.Second); !errors.Is(err, workflow.ErrAlreadyStarted) {
 		t.Fatalf("got %v, want ErrAlreadyStarted", err)
+	}
+}
+
+func TestUnknownWorkflowAndStepSayWhy(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	events := make(chan *nats.Msg, 16)
+	sub, err := nc.ChanSubscribe("jetflow.status.*.*.no_worker", events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	// No worker serves FiveSteps yet: the run waits and says why.
+	if _, err := workflow.Start(ctx, c, fiveSteps, "nobody-1", 0); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, events)
+	d, err := c.Describe(ctx, "nobody-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != "pending" || !strings.Contains(d.Waiting, "FiveSteps") {
+		t.Fatalf("got status %q waiting %q; want pending, naming FiveSteps", d.Status, d.Waiting)
+	}
+
+	// A worker for the workflow but not its step: the run waits on the step.
+	startWorker(t, nc, []workflow.Registrable{fiveSteps}, nil)
+	waitEvent(t, ctx, events)
+	for {
+		if d, err = c.Describe(ctx, "nobody-1"); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(d.Waiting, "AddOne") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("run does not say it waits on AddOne: %+v", d)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// Once a step worker appears, nothing was lost: the run completes.
+	startWorker(t, nc, nil, []steps.Handler{addOne})
+	if got, err := workflow.Attach(c, fiveSteps, "nobody-1").Result(ctx); err != nil || got != 5 {
+		t.Fatalf("got %d, %v; want 5", got, err)
+	}
+	if d, _ = c.Describe(ctx, "nobody-1"); d.Waiting != "" {
+		t.Fatalf("completed run still waiting: %q", d.Waiting)
+	}
+}
+
+func waitEvent(t *testing.T, ctx context.Context, ch <-chan *nats.Msg) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		t.Fatal("no_worker event not published")
 	}
 }

@@ -99,7 +99,24 @@ func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte
 	} else if err != nil {
 		return err
 	}
-	return c.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonStart}, wire.MsgID(id, 0, 0, "start"))
+	if err := c.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonStart}, wire.MsgID(id, 0, 0, "start")); err != nil {
+		return err
+	}
+	if !c.env.Served(ctx, c.env.Names.WorkflowConsumer(workflow)) {
+		c.noWorker(ctx, workflow, id)
+	}
+	return nil
+}
+
+// noWorker records and reports that no worker has ever served the run's
+// workflow type. The run is kept: it starts when such a worker appears.
+func (c *Client) noWorker(ctx context.Context, workflow, id string) {
+	why := "no worker has registered workflow " + workflow + "; the run starts when one does"
+	if run, rev, err := kv.Get[kv.Run](ctx, c.env.Buckets.Runs, id); err == nil && run.Status == kv.StatusPending {
+		run.Waiting = why
+		_, _ = kv.Update(ctx, c.env.Buckets.Runs, id, run, rev)
+	}
+	c.env.Emit(wire.Event{Event: wire.EventNoWorker, Workflow: workflow, WorkflowID: id, Status: kv.StatusPending, Error: why})
 }
 
 // Description is a run's state, as Describe returns it.
@@ -115,6 +132,9 @@ type Description struct {
 	// Positions counts the decisions the run made (steps, timers, side effects).
 	Positions int
 	Error     *kv.ErrorInfo
+	// Waiting says why the run cannot move, when jetflow knows (no worker
+	// serves its workflow type or its current step).
+	Waiting string
 }
 
 // Describe returns a run's status, times and the step it waits on. A missing
@@ -125,7 +145,8 @@ func (c *Client) Describe(ctx context.Context, id string) (Description, error) {
 		return Description{}, err
 	}
 	return Description{ID: run.ID, Workflow: run.Workflow, Status: run.Status, CreatedAt: run.CreatedAt, StartedAt: run.StartedAt,
-		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, CurrentStep: run.CurrentStep, Positions: len(run.Commands), Error: run.Error}, nil
+		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, CurrentStep: run.CurrentStep, Positions: len(run.Commands), Error: run.Error,
+		Waiting: run.Waiting}, nil
 }
 
 // Record returns the run's full record (commands, input, output).

@@ -246,6 +246,7 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 		run.StartedAt = now
 		events = append(events, wire.Event{Event: wire.EventStarted, Status: kv.StatusRunning})
 	}
+	changed := false
 	// Publish what the code decided before recording that it did.
 	for i := range e.newSteps {
 		st := &e.newSteps[i]
@@ -276,7 +277,18 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 			werr = e.compensationErr
 		}
 	}
-	changed := started || len(e.cmds) != len(run.Commands) || run.CurrentStep != e.blockedOn
+	waiting := ""
+	for _, st := range e.newSteps {
+		if !w.env.Served(ctx, w.env.Names.StepConsumer(st.Step)) {
+			waiting = "no worker has registered step " + st.Step + "; it runs when one does"
+			events = append(events, wire.Event{Event: wire.EventNoWorker, Seq: st.Seq, Step: st.Step, Error: waiting})
+		}
+	}
+	if waiting != "" || len(e.newSteps) > 0 || started {
+		changed = changed || run.Waiting != waiting
+		run.Waiting = waiting
+	}
+	changed = changed || started || len(e.cmds) != len(run.Commands) || run.CurrentStep != e.blockedOn
 	run.Commands = e.cmds
 	run.CurrentStep = e.blockedOn
 	switch {
@@ -303,6 +315,9 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 	}
 	if !changed {
 		return nil
+	}
+	if kv.Terminal(run.Status) {
+		run.Waiting = ""
 	}
 	run.UpdatedAt = now
 	run.Tasks++

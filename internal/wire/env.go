@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/kv"
@@ -32,6 +33,8 @@ type Env struct {
 	Config  Config
 	// MaxPayload is the server's max_payload for this connection.
 	MaxPayload int64
+
+	served sync.Map
 }
 
 // Setup creates (or opens) the task and event streams and the buckets.
@@ -150,4 +153,18 @@ func (e *Env) PublishWorkflowTask(ctx context.Context, t WorkflowTask, msgID str
 		return err
 	}
 	return e.Publish(ctx, e.Names.WorkflowSubject(t.Workflow), msgID, data)
+}
+
+// Served reports whether some worker has created the durable consumer of a
+// workflow type or step (it exists from a worker's first Run on). Positive
+// answers are cached: consumers are durable.
+func (e *Env) Served(ctx context.Context, consumer string) bool {
+	if _, ok := e.served.Load(consumer); ok {
+		return true
+	}
+	if _, err := e.JS.Consumer(ctx, e.Names.TaskStream(), consumer); err != nil {
+		return false
+	}
+	e.served.Store(consumer, true)
+	return true
 }

@@ -22,6 +22,7 @@ const (
 	EventCompensationFailed = "compensation_failed"
 	EventNonDeterminism     = "nondeterminism"
 	EventPoisonMessage      = "poison_message"
+	EventNoWorker           = "no_worker"
 )
 
 // Event is one status change of a run, published as JSON so that
