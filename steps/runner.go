@@ -25,6 +25,9 @@ type Runner struct {
 	// Hooks let a host observe attempts (metrics). Nil fields are skipped.
 	Hooks Hooks
 
+	// breakers is this worker's access to the shared circuit breakers.
+	breakers *breakers
+
 	mu       sync.Mutex
 	handlers map[string]Handler
 }
@@ -54,7 +57,8 @@ func NewRunner(env *wire.Env, cfg RunnerConfig) *Runner {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Runner{env: env, log: cfg.Logger, worker: cfg.Worker, slots: cfg.Concurrency, ackWait: cfg.AckWait, handlers: map[string]Handler{}}
+	return &Runner{env: env, log: cfg.Logger, worker: cfg.Worker, slots: cfg.Concurrency, ackWait: cfg.AckWait, handlers: map[string]Handler{},
+		breakers: newBreakers(env, cfg.Worker, cfg.Logger)}
 }
 
 // Register adds a step. It fails for an invalid name, a step declared with
@@ -137,12 +141,27 @@ func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
 		r.finish(ctx, m, &t, nil, &Error{Type: TypeScheduleToCloseTimeout, Message: fmt.Sprintf("step %s did not complete within %s", t.Step, t.ScheduleToClose), NonRetryable: true}, now)
 		return
 	}
+	var permit *breakerPermit
+	if t.Breaker != nil {
+		// The breaker decides before the handler runs (see breaker.go); a
+		// step without one never touches the breakers bucket.
+		var ok bool
+		if permit, ok = r.admitBreaker(ctx, m, &t, now); !ok {
+			return
+		}
+	}
 	r.env.Emit(wire.Event{Event: wire.EventStepStarted, Workflow: t.Workflow, WorkflowID: t.WorkflowID, Seq: t.Seq, Step: t.Step, Attempt: t.Attempt, Compensation: t.Compensation, Worker: r.worker})
 	out, err := r.attempt(ctx, h, m, &t)
 	if r.Hooks.AttemptDone != nil {
 		r.Hooks.AttemptDone(t.Step, time.Since(now), err)
 	}
-	if ctx.Err() != nil && err != nil {
+	abandoned := ctx.Err() != nil && err != nil
+	if permit != nil {
+		// Before the result is recorded, so the next attempt sees the
+		// breaker this one may have opened.
+		r.reportBreaker(ctx, permit, &t, err, abandoned)
+	}
+	if abandoned {
 		// Shutting down past the drain timeout: leave the message for
 		// redelivery rather than recording a failure the step did not have.
 		_ = m.Nak()
