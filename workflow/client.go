@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
@@ -175,7 +176,11 @@ func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
 	}
 	// A wake-up, not a queue: any number of events collapse into one re-read.
 	ch := make(chan struct{}, 1)
-	sub, err := c.env.NC.Subscribe(c.env.Names.StatusFilter(run.Workflow, id), func(*nats.Msg) {
+	// Only closing events matter; the record is re-read on those alone.
+	sub, err := c.env.NC.Subscribe(c.env.Names.StatusFilter(run.Workflow, id), func(m *nats.Msg) {
+		if !closingEvent(m.Subject) {
+			return
+		}
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -198,6 +203,15 @@ func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
 			return run, ctx.Err()
 		}
 	}
+}
+
+func closingEvent(subject string) bool {
+	i := strings.LastIndexByte(subject, '.')
+	switch subject[i+1:] {
+	case wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed:
+		return true
+	}
+	return false
 }
 
 // Result waits for the run to end and returns its output. A run that ended

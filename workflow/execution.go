@@ -48,6 +48,8 @@ type execution struct {
 	// ends compensation_failed even if the code ignores the error.
 	compensating    bool
 	compensationErr *CompensationError
+	// wakeSeq is the position whose result caused this task.
+	wakeSeq int
 	// events are published once the decisions of this task are recorded.
 	events []wire.Event
 }
@@ -122,6 +124,12 @@ func (e *execution) result(seq int) *kv.Result {
 	if r := e.w.cache.get(key); r != nil {
 		e.results[seq] = r
 		return r
+	}
+	if seq > e.recorded && seq != e.wakeSeq {
+		// Decided in this very task: its result cannot be recorded yet,
+		// except after a crash, and then the task that reports it is
+		// still to come (it carries the position in wakeSeq).
+		return nil
 	}
 	r, _, err := kv.Get[kv.Result](e.ctx, e.w.env.Buckets.Steps, key)
 	if errors.Is(err, kv.ErrNotFound) {

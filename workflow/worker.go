@@ -176,6 +176,9 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		wire.Park(ctx, w.env, m, "wf", def.Name(), err, w.log)
 		return
 	}
+	if t.Result != nil && t.Seq > 0 {
+		w.cache.put(kv.StepKey(t.WorkflowID, t.Seq), t.Result)
+	}
 	if t.Reason == wire.ReasonTimer && t.Seq > 0 {
 		if err := w.fireTimer(ctx, &t); err != nil {
 			w.log.Warn("jetflow: recording timer", "workflow_id", t.WorkflowID, "err", err)
@@ -234,6 +237,7 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 		return nil
 	}
 	e := newExecution(ctx, w, &run)
+	e.wakeSeq = t.Seq
 	done, out, werr := e.execute(def)
 	if e.transient != nil {
 		return e.transient

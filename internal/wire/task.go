@@ -1,6 +1,10 @@
 package wire
 
-import "time"
+import (
+	"time"
+
+	"github.com/jetflow-dev/jetflow/kv"
+)
 
 // Reasons a workflow task was published.
 const (
@@ -20,4 +24,7 @@ type WorkflowTask struct {
 	Seq int `msgpack:"s,omitempty"`
 	// FireAt is set on timer tasks: the timer at Seq fires when it arrives.
 	FireAt time.Time `msgpack:"fa,omitempty"`
+	// Result is the recorded result at Seq, carried inline so the replay
+	// does not read it back (it is exactly what the bucket holds).
+	Result *kv.Result `msgpack:"res,omitempty"`
 }
