@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
+	"github.com/jetflow-dev/jetflow/workflow"
+	"github.com/nats-io/nats.go"
+)
+
+// clientFlags are the flags every client command shares.
+type clientFlags struct {
+	nats    natsFlags
+	json    bool
+	timeout time.Duration
+}
+
+func (f *clientFlags) register(fs *flag.FlagSet) {
+	f.nats.register(fs)
+	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on talking to NATS (commands that wait are bounded by --wait-timeout)")
+}
+
+// session is a client command's connection: the typed client and the raw
+// streams and buckets for what the client does not expose (listing keys,
+// reading events).
+type session struct {
+	nc     *nats.Conn
+	client *workflow.Client
+	env    *wire.Env
+}
+
+func (s *session) close() { s.nc.Close() }
+
+func (f *clientFlags) open(ctx context.Context) (*session, error) {
+	if err := f.nats.validate(); err != nil {
+		return nil, err
+	}
+	nc, err := f.nats.connect("jetflow-cli")
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	opts := []workflow.Option{workflow.WithReplicas(f.nats.replicas), workflow.WithPrefix(f.nats.prefix)}
+	client, err := workflow.NewClient(sctx, nc, opts...)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	env, err := wire.Setup(sctx, nc, wire.Config{Prefix: f.nats.prefix, Replicas: f.nats.replicas})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &session{nc: nc, client: client, env: env}, nil
+}
+
+// validate checks the connection flags before anything connects.
+func (f *natsFlags) validate() error {
+	if f.replicas < 1 || f.replicas > 5 {
+		return usagef("--replicas %d: want 1 to 5", f.replicas)
+	}
+	if strings.TrimSpace(f.url) == "" {
+		return usagef("--nats: empty URL")
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usagef("--tlscert and --tlskey go together")
+	}
+	for flagName, path := range map[string]string{"--creds": f.creds, "--nkey": f.nkey, "--tlscert": f.tlsCert, "--tlskey": f.tlsKey, "--tlsca": f.tlsCA} {
+		if path == "" {
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			return usagef("%s: %v", flagName, err)
+		}
+	}
+	if !steps.ValidName(f.prefix) {
+		return usagef("--prefix %q: letters, digits, '-' and '_' only", f.prefix)
+	}
+	return nil
+}
+
+// parseArgs parses flags and positional arguments in any order
+// (`status ID --json` as well as `status --json ID`); "--" ends the flags.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// wantArgs checks the number of positional arguments.
+func wantArgs(pos []string, min, max int, what string) error {
+	switch {
+	case len(pos) < min:
+		return usagef("missing %s", what)
+	case len(pos) > max:
+		return usagef("unexpected argument %q", pos[max])
+	}
+	return nil
+}
+
+// notFound turns a missing run into a plain message with exit status 1.
+func notFound(err error, id string) error {
+	if errors.Is(err, workflow.ErrNotFound) {
+		return &exitError{code: 1, msg: fmt.Sprintf("no run with ID %q", id)}
+	}
+	var ie *workflow.InvalidIDError
+	if errors.As(err, &ie) {
+		return usagef("%v", err)
+	}
+	return err
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// stamp formats a time for text output; zero is "-".
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05.000")
+}
+
+// optTime is a time that JSON-encodes as null when zero.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// human prints a duration rounded for people.
+func human(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(10 * time.Microsecond).String()
+	default:
+		return d.Round(time.Millisecond).String()
+	}
+}
+
+// jsonValue turns a msgpack value (a run's input or output, a step's result)
+// into JSON. jetflow's own types and the demo's carry msgpack tags named like
+// their JSON fields, so the generic decoding reads as the typed one would.
+func jsonValue(data []byte) (json.RawMessage, error) {
+	if len(data) == 0 {
+		return json.RawMessage("null"), nil
+	}
+	var v any
+	if err := kv.Unmarshal(data, &v); err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(jsonable(v))
+	if err != nil {
+		return nil, fmt.Errorf("encoding as JSON: %w", err)
+	}
+	return out, nil
+}
+
+// jsonable converts what msgpack decodes into what encoding/json accepts
+// (maps with non-string keys).
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonable(e)
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = jsonable(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = jsonable(e)
+		}
+		return x
+	default:
+		return v
+	}
+}

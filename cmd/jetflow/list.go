@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
+)
+
+func init() {
+	register(command{name: "list", summary: "list runs, optionally of one workflow or status", run: runList})
+}
+
+var runStatuses = []string{kv.StatusPending, kv.StatusRunning, kv.StatusCompleted, kv.StatusFailed, kv.StatusCompensationFailed}
+
+type listEntry struct {
+	ID          string     `json:"id"`
+	Workflow    string     `json:"workflow"`
+	Status      string     `json:"status"`
+	CreatedAt   *time.Time `json:"created_at"`
+	ClosedAt    *time.Time `json:"closed_at"`
+	CurrentStep string     `json:"current_step,omitempty"`
+	Error       *errorJSON `json:"error,omitempty"`
+}
+
+func runList(ctx context.Context, args []string) error {
+	var f clientFlags
+	var wf, status string
+	var limit int
+	fs := newFlagSet("list", os.Stderr)
+	f.register(fs)
+	fs.StringVar(&wf, "workflow", "", "only runs of this workflow")
+	fs.StringVar(&status, "status", "", "only runs with this status: "+strings.Join(runStatuses, ", "))
+	fs.IntVar(&limit, "limit", 0, "print at most this many runs, the newest (0 = all)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, 0, ""); err != nil {
+		return err
+	}
+	if wf != "" && !steps.ValidName(wf) {
+		return usagef("--workflow %q: not a workflow name (letters, digits, '-' and '_')", wf)
+	}
+	if status != "" && !slices.Contains(runStatuses, status) {
+		return usagef("--status %q: want one of %s", status, strings.Join(runStatuses, ", "))
+	}
+	if limit < 0 {
+		return usagef("--limit %d: want 0 or more", limit)
+	}
+	s, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+
+	lctx, cancel := context.WithTimeout(ctx, f.timeout+time.Minute)
+	defer cancel()
+	keys, err := s.env.Buckets.Runs.ListKeys(lctx)
+	if err != nil {
+		return fmt.Errorf("listing runs: %w", err)
+	}
+	var runs []kv.Run
+	for key := range keys.Keys() {
+		run, _, err := kv.Get[kv.Run](lctx, s.env.Buckets.Runs, key)
+		if errors.Is(err, kv.ErrNotFound) {
+			continue // deleted while listing
+		}
+		if err != nil {
+			_ = keys.Stop()
+			return fmt.Errorf("reading run %s: %w", key, err)
+		}
+		if (wf == "" || run.Workflow == wf) && (status == "" || run.Status == status) {
+			runs = append(runs, run)
+		}
+	}
+	if err := lctx.Err(); err != nil {
+		return fmt.Errorf("listing runs: %w", err)
+	}
+	sort.Slice(runs, func(i, j int) bool {
+		if !runs[i].CreatedAt.Equal(runs[j].CreatedAt) {
+			return runs[i].CreatedAt.Before(runs[j].CreatedAt)
+		}
+		return runs[i].ID < runs[j].ID
+	})
+	if limit > 0 && len(runs) > limit {
+		runs = runs[len(runs)-limit:]
+	}
+	if f.json {
+		out := make([]listEntry, 0, len(runs))
+		for _, r := range runs {
+			out = append(out, listEntry{ID: r.ID, Workflow: r.Workflow, Status: r.Status, CreatedAt: optTime(r.CreatedAt),
+				ClosedAt: optTime(r.ClosedAt), CurrentStep: r.CurrentStep, Error: toErrorJSON(r.Error)})
+		}
+		return printJSON(os.Stdout, out)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tWORKFLOW\tSTATUS\tCREATED\tTOOK\tWAITS ON / ERROR")
+	for _, r := range runs {
+		took, note := "-", r.CurrentStep
+		if !r.ClosedAt.IsZero() {
+			took = human(r.ClosedAt.Sub(r.CreatedAt))
+		}
+		if r.Error != nil {
+			note = r.Error.Type
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, r.Status, stamp(r.CreatedAt), took, note)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "%d runs\n", len(runs))
+	return nil
+}
