@@ -129,8 +129,8 @@ func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
 	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 		// A redelivery: a worker may have recorded the result and died before
 		// waking the workflow. Finish its work instead of running again.
-		if _, _, err := kv.Get[kv.Result](ctx, r.env.Buckets.Steps, key); err == nil {
-			if r.wake(ctx, &t) == nil {
+		if res, _, err := kv.Get[kv.Result](ctx, r.env.Buckets.Steps, key); err == nil {
+			if r.wake(ctx, &t, &res) == nil {
 				_ = m.Ack()
 			}
 			return
@@ -263,7 +263,11 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		_ = m.NakWithDelay(time.Second)
 		return
 	}
-	if err := r.wake(ctx, t); err != nil {
+	var recorded *kv.Result
+	if cerr == nil {
+		recorded = &res
+	}
+	if err := r.wake(ctx, t, recorded); err != nil {
 		r.log.Warn("jetflow: waking workflow", "workflow_id", t.WorkflowID, "err", err)
 		_ = m.NakWithDelay(time.Second)
 		return
@@ -300,7 +304,8 @@ func (r *Runner) retry(ctx context.Context, t *Task, at time.Time) error {
 }
 
 // wake publishes the workflow task that lets the run see this result.
-func (r *Runner) wake(ctx context.Context, t *Task) error {
-	return r.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq},
+// The recorded result travels inline, so the replay need not read it back.
+func (r *Runner) wake(ctx context.Context, t *Task, res *kv.Result) error {
+	return r.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq, Result: res},
 		wire.MsgID(t.WorkflowID, t.Seq, 0, "result"))
 }

@@ -243,25 +243,35 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 		return e.transient
 	}
 	now := time.Now().UTC()
+	// What the code decided is announced and published before it is
+	// recorded, so that a watcher sees "started" and "step_scheduled" before
+	// the step's own events. A replay that then loses the revision check
+	// repeats the announcement; the events stay true (the tasks are out).
+	announce := func(ev wire.Event) {
+		ev.Workflow, ev.WorkflowID, ev.Worker = run.Workflow, run.ID, w.cfg.name
+		w.env.Emit(ev)
+	}
 	var events []wire.Event
 	started := run.Status == kv.StatusPending
 	if started {
 		run.Status = kv.StatusRunning
 		run.StartedAt = now
-		events = append(events, wire.Event{Event: wire.EventStarted, Status: kv.StatusRunning})
+		announce(wire.Event{Event: wire.EventStarted, Status: kv.StatusRunning})
+	}
+	for _, ev := range e.events {
+		announce(ev)
 	}
 	changed := false
-	// Publish what the code decided before recording that it did.
 	for i := range e.newSteps {
 		st := &e.newSteps[i]
 		data, err := kv.Marshal(st)
 		if err != nil {
 			return err
 		}
+		announce(wire.Event{Event: wire.EventStepScheduled, Seq: st.Seq, Step: st.Step, Attempt: 1, Compensation: st.Compensation})
 		if err := w.env.Publish(ctx, w.env.Names.StepSubject(st.Step), wire.MsgID(run.ID, st.Seq, 1, "step"), data); err != nil {
 			return err
 		}
-		events = append(events, wire.Event{Event: wire.EventStepScheduled, Seq: st.Seq, Step: st.Step, Attempt: 1, Compensation: st.Compensation})
 	}
 	for _, tr := range e.newTimers {
 		data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonTimer, Seq: tr.seq, FireAt: tr.at})
@@ -269,12 +279,11 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 			return err
 		}
 		n := w.env.Names
+		announce(wire.Event{Event: wire.EventTimerScheduled, Seq: tr.seq, Step: "Sleep", RetryInMS: float64(time.Until(tr.at).Microseconds()) / 1000})
 		if err := w.env.PublishAt(ctx, n.ScheduleSubject(run.ID, tr.seq, 0), n.WorkflowSubject(run.Workflow), wire.MsgID(run.ID, tr.seq, 0, "timer"), data, tr.at); err != nil {
 			return err
 		}
-		events = append(events, wire.Event{Event: wire.EventTimerScheduled, Seq: tr.seq, Step: "Sleep", RetryInMS: float64(time.Until(tr.at).Microseconds()) / 1000})
 	}
-	events = append(events, e.events...)
 	if done && e.fatal == nil && e.compensationErr != nil {
 		var ce *CompensationError
 		if werr == nil || !errors.As(werr, &ce) {
