@@ -21,6 +21,7 @@ type config struct {
 	drainTimeout       time.Duration
 	defaultStepOptions steps.Options
 	cacheSize          int
+	retention          time.Duration
 }
 
 func defaultConfig() config {
@@ -33,6 +34,7 @@ func defaultConfig() config {
 		ackWait:         30 * time.Second,
 		drainTimeout:    30 * time.Second,
 		cacheSize:       100_000,
+		retention:       DefaultRetention,
 	}
 }
 
@@ -135,6 +137,22 @@ func WithDrainTimeout(d time.Duration) Option {
 			return invalid("drain timeout %s", d)
 		}
 		c.drainTimeout = d
+		return nil
+	}
+}
+
+// DefaultRetention is how long a closed run is kept by default.
+const DefaultRetention = 72 * time.Hour
+
+// WithRetention sets how long a closed run's record, step results and
+// events are kept after it closes (default 72h); then they are purged, so
+// storage stays bounded however many runs finish. 0 keeps them forever.
+func WithRetention(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return invalid("retention %s", d)
+		}
+		c.retention = d
 		return nil
 	}
 }

@@ -187,6 +187,15 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		}
 	}
 	var err error
+	if t.Reason == wire.ReasonPurge {
+		if err = w.purge(ctx, &t); err != nil {
+			w.log.Warn("jetflow: purging a closed run", "workflow_id", t.WorkflowID, "err", err)
+			_ = m.NakWithDelay(5 * time.Second)
+			return
+		}
+		_ = m.Ack()
+		return
+	}
 	for try := 0; try < 8; try++ {
 		if err = w.advance(ctx, def, &t); !errors.Is(err, errConflict) {
 			break
@@ -331,6 +340,9 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 	}
 	if kv.Terminal(run.Status) {
 		run.Waiting = ""
+		if err := w.schedulePurge(ctx, &run); err != nil {
+			return err
+		}
 	}
 	run.UpdatedAt = now
 	run.Tasks++
@@ -383,4 +395,36 @@ func errorInfo(err error) kv.ErrorInfo {
 	}
 	se := steps.AsError(err)
 	return kv.ErrorInfo{Type: se.Type, Message: se.Message, NonRetryable: se.NonRetryable, Details: se.Details}
+}
+
+// schedulePurge asks the server to hand the closed run back for purging
+// once its retention has passed. It is published before the run is
+// recorded closed; a purge task that finds its run still open does nothing.
+func (w *Worker) schedulePurge(ctx context.Context, run *kv.Run) error {
+	if w.cfg.retention <= 0 {
+		return nil
+	}
+	data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonPurge})
+	if err != nil {
+		return err
+	}
+	n := w.env.Names
+	return w.env.PublishAt(ctx, n.ScheduleSubject(run.ID, 0, 0), n.WorkflowSubject(run.Workflow),
+		wire.MsgID(run.ID, 0, 0, "purge"), data, run.ClosedAt.Add(w.cfg.retention))
+}
+
+// purge removes a closed run: its step results, its events, then its record
+// (last, so a purge cut short is finished by the redelivered task).
+func (w *Worker) purge(ctx context.Context, t *wire.WorkflowTask) error {
+	run, _, err := kv.Get[kv.Run](ctx, w.env.Buckets.Runs, t.WorkflowID)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, kv.ErrCorrupt) {
+		return err
+	}
+	if err == nil && !kv.Terminal(run.Status) {
+		return nil // reused ID or a purge published for a close that lost its race
+	}
+	return w.env.PurgeRun(ctx, t.Workflow, t.WorkflowID)
 }

@@ -34,7 +34,8 @@ type Env struct {
 	// MaxPayload is the server's max_payload for this connection.
 	MaxPayload int64
 
-	served sync.Map
+	served  sync.Map
+	streams sync.Map
 }
 
 // Setup creates (or opens) the task and event streams and the buckets.
@@ -167,4 +168,37 @@ func (e *Env) Served(ctx context.Context, consumer string) bool {
 	}
 	e.served.Store(consumer, true)
 	return true
+}
+
+// PurgeRun removes every trace of one run: its step results, its status
+// events and its record, each with one subject-filtered stream purge (no
+// delete markers are left behind).
+func (e *Env) PurgeRun(ctx context.Context, workflow, id string) error {
+	runs, steps, _ := kv.BucketNames(e.Names.Prefix)
+	for _, p := range []struct{ stream, subject string }{
+		{"KV_" + steps, "$KV." + steps + "." + id + ".>"},
+		{e.Names.EventStream(), e.Names.Prefix + ".status." + workflow + "." + id + ".>"},
+		{"KV_" + runs, "$KV." + runs + "." + id},
+	} {
+		st, err := e.stream(ctx, p.stream)
+		if err != nil {
+			return err
+		}
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(p.subject)); err != nil {
+			return fmt.Errorf("jetflow: purging %s from %s: %w", p.subject, p.stream, err)
+		}
+	}
+	return nil
+}
+
+func (e *Env) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	if s, ok := e.streams.Load(name); ok {
+		return s.(jetstream.Stream), nil
+	}
+	s, err := e.JS.Stream(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("jetflow: opening stream %s: %w", name, err)
+	}
+	e.streams.Store(name, s)
+	return s, nil
 }

@@ -12,6 +12,8 @@ const (
 	ReasonResult    = "result"
 	ReasonTimer     = "timer"
 	ReasonUnblocked = "unblocked"
+	// ReasonPurge removes a closed run once its retention has passed.
+	ReasonPurge = "purge"
 )
 
 // WorkflowTask asks a worker to move a run forward: replay its code against
