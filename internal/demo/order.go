@@ -1,0 +1,111 @@
+package demo
+
+// Run statuses of OrderOrchestration, as the source document names them.
+const (
+	StatusCompleted        = "completed"
+	StatusValidationFailed = "validation_failed"
+	StatusOutOfStock       = "out_of_stock"
+	StatusPaymentFailed    = "payment_failed"
+	StatusShipmentFailed   = "shipment_failed"
+)
+
+// Faults a test or the demo can inject through OrderInput.Faults: trouble in
+// the infrastructure rather than in the order's data.
+const (
+	// FaultInventoryFlaky makes ReserveInventory time out on its first two
+	// calls for the order (per idempotency key), then succeed.
+	FaultInventoryFlaky = "inventory_flaky"
+	// FaultPrimaryDown makes the primary payment channel answer every call
+	// for the order with PaymentChannelUnavailable.
+	FaultPrimaryDown = "payment_primary_down"
+	// FaultShippingDown makes the carrier refuse every CreateShipment call
+	// for the order with CarrierUnavailable.
+	FaultShippingDown = "shipping_down"
+)
+
+// Data that the simulated services treat as business outcomes.
+const (
+	// SoldOutPrefix starts the product IDs that have no stock.
+	SoldOutPrefix = "SOLDOUT"
+	// BrokeUserPrefix starts the user IDs whose payments are declined
+	// (InsufficientFunds) on every channel.
+	BrokeUserPrefix = "BROKE"
+)
+
+// Step error types the simulated services return.
+const (
+	ErrTypeInsufficientStock    = "InsufficientStock"
+	ErrTypeInventoryUnavailable = "InventoryUnavailable"
+	ErrTypeInsufficientFunds    = "InsufficientFunds"
+	ErrTypeInvalidPaymentMethod = "InvalidPaymentMethod"
+	ErrTypeChannelUnavailable   = "PaymentChannelUnavailable"
+	ErrTypeCarrierUnavailable   = "CarrierUnavailable"
+)
+
+// OrderInput is the source document's OrderOrchestrationInput. Faults is
+// jetflow's addition for the demo; inputs without it are the document's.
+type OrderInput struct {
+	OrderID         string      `json:"order_id" msgpack:"order_id"`
+	UserID          string      `json:"user_id" msgpack:"user_id"`
+	Items           []OrderItem `json:"items" msgpack:"items"`
+	TotalAmount     float64     `json:"total_amount" msgpack:"total_amount"`
+	ShippingAddress string      `json:"shipping_address" msgpack:"shipping_address"`
+	// Faults lists the Fault constants to simulate for this order.
+	Faults []string `json:"faults,omitempty" msgpack:"faults,omitempty"`
+}
+
+// OrderItem is one line of an order.
+type OrderItem struct {
+	ProductID string  `json:"product_id" msgpack:"product_id"`
+	Quantity  int     `json:"quantity" msgpack:"quantity"`
+	Price     float64 `json:"price" msgpack:"price"`
+}
+
+// OrderOutput is the source document's OrderOrchestrationOutput: the IDs are
+// null until the order got that far.
+type OrderOutput struct {
+	OrderID       string  `json:"order_id" msgpack:"order_id"`
+	Status        string  `json:"status" msgpack:"status"`
+	TransactionID *string `json:"transaction_id" msgpack:"transaction_id"`
+	ShipmentID    *string `json:"shipment_id" msgpack:"shipment_id"`
+}
+
+// ValidationResult is what ValidateOrder returns.
+type ValidationResult struct {
+	Valid  bool   `json:"valid" msgpack:"valid"`
+	Reason string `json:"reason,omitempty" msgpack:"reason,omitempty"`
+}
+
+// PaymentInput is the source document's PaymentInput, the input of both
+// payment channels and of PaymentWithFallback.
+type PaymentInput struct {
+	OrderID string   `json:"order_id" msgpack:"order_id"`
+	UserID  string   `json:"user_id" msgpack:"user_id"`
+	Amount  float64  `json:"amount" msgpack:"amount"`
+	Faults  []string `json:"faults,omitempty" msgpack:"faults,omitempty"`
+}
+
+// PaymentOutput is a successful charge.
+type PaymentOutput struct {
+	TransactionID string `json:"transaction_id" msgpack:"transaction_id"`
+	// Channel is ChannelPrimary or ChannelFallback.
+	Channel string `json:"channel" msgpack:"channel"`
+}
+
+// Payment channels.
+const (
+	ChannelPrimary  = "primary"
+	ChannelFallback = "fallback"
+)
+
+func (in OrderInput) has(fault string) bool   { return hasFault(in.Faults, fault) }
+func (in PaymentInput) has(fault string) bool { return hasFault(in.Faults, fault) }
+
+func hasFault(faults []string, f string) bool {
+	for _, x := range faults {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}

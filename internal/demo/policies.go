@@ -1,0 +1,103 @@
+package demo
+
+import (
+	"time"
+
+	"github.com/jetflow-dev/jetflow/steps"
+)
+
+// The source document's step options, with every interval ten times shorter
+// (and the breaker's reset timeout 60 s → 2 s) so that the demo shows
+// retries, backoff and a breaker cycle in a few seconds.
+
+// PrimaryBreaker guards the primary payment channel: every worker, every run
+// shares it. The seed's breaker opens after 3 failures and resets after 60 s.
+const (
+	PrimaryBreakerName  = "payment-primary"
+	BreakerThreshold    = 3
+	BreakerResetTimeout = 2 * time.Second
+)
+
+func primaryBreaker() *steps.BreakerPolicy {
+	return &steps.BreakerPolicy{
+		Name:             PrimaryBreakerName,
+		FailureThreshold: BreakerThreshold,
+		ResetTimeout:     BreakerResetTimeout,
+		HalfOpenMaxCalls: 1,
+		SuccessThreshold: 1,
+	}
+}
+
+// defaultOptions apply to steps the document gives no options of their own.
+func defaultOptions() steps.Options {
+	return steps.Options{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &steps.RetryPolicy{MaxAttempts: 3, InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, BackoffCoefficient: 2},
+	}
+}
+
+// reserveOptions: the document's ReserveInventory policy (3 attempts from
+// 1 s, at most 10 s apart, InsufficientStock not retried).
+func reserveOptions() steps.Options {
+	return steps.Options{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &steps.RetryPolicy{
+			MaxAttempts:            3,
+			InitialInterval:        100 * time.Millisecond,
+			MaxInterval:            time.Second,
+			BackoffCoefficient:     2,
+			NonRetryableErrorTypes: []string{ErrTypeInsufficientStock},
+		},
+	}
+}
+
+// primaryPaymentOptions: PaymentWithFallback's primary channel, 2 attempts
+// from 1 s (at most 5 s apart), behind the shared breaker. Declines are
+// the customer's answer, not the channel's trouble: not retried.
+func primaryPaymentOptions() steps.Options {
+	return steps.Options{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &steps.RetryPolicy{
+			MaxAttempts:            2,
+			InitialInterval:        100 * time.Millisecond,
+			MaxInterval:            500 * time.Millisecond,
+			BackoffCoefficient:     2,
+			NonRetryableErrorTypes: []string{ErrTypeInsufficientFunds, ErrTypeInvalidPaymentMethod},
+		},
+		Breaker: primaryBreaker(),
+	}
+}
+
+// fallbackPaymentOptions: the fallback channel. The document leaves its
+// retries at the default (unlimited); the demo bounds them.
+func fallbackPaymentOptions() steps.Options {
+	return steps.Options{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &steps.RetryPolicy{
+			MaxAttempts:            3,
+			InitialInterval:        100 * time.Millisecond,
+			MaxInterval:            time.Second,
+			BackoffCoefficient:     2,
+			NonRetryableErrorTypes: []string{ErrTypeInsufficientFunds, ErrTypeInvalidPaymentMethod},
+		},
+	}
+}
+
+// shipmentOptions: the document's 30 s start-to-close; 3 attempts.
+func shipmentOptions() steps.Options {
+	return steps.Options{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &steps.RetryPolicy{MaxAttempts: 3, InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, BackoffCoefficient: 2},
+	}
+}
+
+// compensationOptions: compensations retry longer than other steps (an
+// inventory left reserved or a charge left standing is worse than a late
+// order), but not forever: one that still fails ends the run
+// compensation_failed.
+func compensationOptions() steps.Options {
+	return steps.Options{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &steps.RetryPolicy{MaxAttempts: 10, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, BackoffCoefficient: 2},
+	}
+}
