@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/demo"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
@@ -214,4 +215,15 @@ func jsonable(v any) any {
 	default:
 		return v
 	}
+}
+
+// outputJSON converts the stored output of a workflow or step to JSON: with
+// the demo's types when it is one of the demo's (fields in the source
+// document's order), generically otherwise.
+func outputJSON(name string, data []byte) (json.RawMessage, error) {
+	out, err := demo.OutputJSON(name, data)
+	if errors.Is(err, demo.ErrUnknownName) {
+		return jsonValue(data)
+	}
+	return out, err
 }

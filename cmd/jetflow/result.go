@@ -85,7 +85,7 @@ func showResult(ctx context.Context, s *session, f *clientFlags, id string, wait
 	if err != nil {
 		return notFound(err, id)
 	}
-	out, err := jsonValue(run.Output)
+	out, err := outputJSON(run.Workflow, run.Output)
 	if err != nil {
 		return fmt.Errorf("decoding the output of %s: %w", id, err)
 	}

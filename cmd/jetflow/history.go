@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/workflow"
+)
+
+func init() {
+	register(command{name: "history", summary: "print a run's timeline: steps, attempts, durations, errors, compensations", run: runHistory})
+}
+
+type historyJSON struct {
+	ID        string             `json:"id"`
+	Workflow  string             `json:"workflow"`
+	Status    string             `json:"status"`
+	CreatedAt *time.Time         `json:"created_at"`
+	ClosedAt  *time.Time         `json:"closed_at"`
+	Error     *errorJSON         `json:"error,omitempty"`
+	Timeline  []historyEntryJSON `json:"timeline"`
+}
+
+type historyEntryJSON struct {
+	workflow.HistoryEntry
+	DurationMS float64         `json:"duration_ms,omitempty"`
+	Output     json.RawMessage `json:"output,omitempty"`
+}
+
+func runHistory(ctx context.Context, args []string) error {
+	var f clientFlags
+	fs := newFlagSet("history", os.Stderr)
+	f.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "run ID: jetflow history ID"); err != nil {
+		return err
+	}
+	id := pos[0]
+	if err := workflow.ValidateID(id); err != nil {
+		return usagef("%v", err)
+	}
+	s, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	run, err := s.client.Record(cctx, id)
+	if err != nil {
+		return notFound(err, id)
+	}
+	hist, err := s.client.History(cctx, id)
+	if err != nil {
+		return notFound(err, id)
+	}
+	if f.json {
+		out := historyJSON{ID: run.ID, Workflow: run.Workflow, Status: run.Status, CreatedAt: optTime(run.CreatedAt),
+			ClosedAt: optTime(run.ClosedAt), Error: toErrorJSON(run.Error), Timeline: make([]historyEntryJSON, 0, len(hist))}
+		for _, h := range hist {
+			e := historyEntryJSON{HistoryEntry: h, DurationMS: ms(h.Duration())}
+			if len(h.Output) > 0 {
+				if e.Output, err = outputJSON(h.Name, h.Output); err != nil {
+					return fmt.Errorf("decoding the output of %s at position %d: %w", id, h.Seq, err)
+				}
+			}
+			out.Timeline = append(out.Timeline, e)
+		}
+		return printJSON(os.Stdout, out)
+	}
+
+	fmt.Printf("run %s  %s  %s", run.ID, run.Workflow, run.Status)
+	if !run.ClosedAt.IsZero() {
+		fmt.Printf("  took %s", human(run.ClosedAt.Sub(run.CreatedAt)))
+	}
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tSTEP\tATTEMPTS\tSTARTED\tDURATION\tOUTCOME\tWORKER")
+	for _, h := range hist {
+		name := h.Name
+		switch {
+		case h.Compensation:
+			name = "↩ " + name + " (compensation)"
+		case h.Kind != "step":
+			name = h.Kind + " " + name
+		}
+		attempts := "-"
+		if h.Attempts > 0 {
+			attempts = fmt.Sprint(h.Attempts)
+		}
+		outcome := "ok"
+		switch {
+		case !h.Done && h.Kind == "timer":
+			outcome = "waiting until " + stamp(h.FireAt)
+		case !h.Done:
+			outcome = "running"
+		case h.Error != nil:
+			outcome = "failed: " + h.Error.Type + ": " + h.Error.Message
+			if h.Error.Exhausted {
+				outcome += " (attempts exhausted)"
+			}
+		}
+		started := h.ScheduledAt
+		if started.IsZero() {
+			started = h.StartedAt
+		}
+		worker := h.Worker
+		if worker == "" {
+			worker = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Seq, name, attempts, stamp(started), human(h.Duration()), outcome, worker)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if run.Error != nil {
+		fmt.Printf("error: %s: %s\n", run.Error.Type, run.Error.Message)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/demo"
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/workflow"
+)
+
+func init() {
+	register(command{name: "start", summary: "start a run: start <Workflow> --id ID --input JSON|@file", run: runStart})
+}
+
+type startJSON struct {
+	ID       string `json:"id"`
+	Workflow string `json:"workflow"`
+	Status   string `json:"status"`
+}
+
+func runStart(ctx context.Context, args []string) error {
+	var f clientFlags
+	var id, input string
+	var wait bool
+	fs := newFlagSet("start", os.Stderr)
+	f.register(fs)
+	fs.StringVar(&id, "id", "", "workflow ID: letters, digits, '-', '_', '='; starting an ID twice starts one run (default: generated)")
+	fs.StringVar(&input, "input", "", "the input as JSON, or @file, or @- for standard input")
+	fs.BoolVar(&wait, "wait", false, "wait for the run to end and print its result as `result` does")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	known := strings.Join(demo.WorkflowNames(), ", ")
+	if err := wantArgs(pos, 1, 1, "workflow name: jetflow start <Workflow> --id ID --input JSON|@file (workflows: "+known+")"); err != nil {
+		return err
+	}
+	wf := pos[0]
+	if _, err := demo.InputFromJSON(wf, []byte("{}")); errors.Is(err, demo.ErrUnknownName) {
+		return usagef("unknown workflow %q (workflows: %s)", wf, known)
+	}
+	if id == "" {
+		id = strings.ToLower(wf) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	if err := workflow.ValidateID(id); err != nil {
+		return usagef("--id: %v", err)
+	}
+	if input == "" {
+		return usagef("missing --input: the %s input as JSON, @file or @-", wf)
+	}
+	data, src, err := readInput(input)
+	if err != nil {
+		return err
+	}
+	msgpack, err := demo.InputFromJSON(wf, data)
+	if err != nil {
+		return inputUsageError(src, data, err)
+	}
+	s, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	if err := s.client.StartRaw(cctx, wf, id, msgpack); err != nil {
+		var pe *workflow.PayloadTooLargeError
+		switch {
+		case errors.As(err, &pe):
+			return usagef("--input: %v", err)
+		case errors.Is(err, workflow.ErrAlreadyStarted):
+			return &exitError{code: 1, msg: err.Error()}
+		}
+		return fmt.Errorf("starting %s: %w", id, err)
+	}
+	d, err := s.client.Describe(cctx, id)
+	if err != nil {
+		return err
+	}
+	if wait {
+		return showResult(ctx, s, &f, id, true, 0)
+	}
+	if f.json {
+		return printJSON(os.Stdout, startJSON{ID: id, Workflow: wf, Status: d.Status})
+	}
+	verb := "started"
+	if d.Status != kv.StatusPending || time.Since(d.CreatedAt) > f.timeout {
+		verb = "already started"
+	}
+	fmt.Printf("%s %s run %s (status %s)\n", verb, wf, id, d.Status)
+	return nil
+}
+
+// readInput reads --input: literal JSON, @file or @- (standard input). It
+// returns the data and a name for where it came from.
+func readInput(v string) ([]byte, string, error) {
+	if !strings.HasPrefix(v, "@") {
+		return []byte(v), "--input", nil
+	}
+	name := v[1:]
+	if name == "-" {
+		data, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return nil, "", fmt.Errorf("reading standard input: %w", err)
+		}
+		return data, "standard input", nil
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, "", usagef("--input %s: %v", v, err)
+	}
+	return data, name, nil
+}
+
+// inputUsageError says where the JSON input is wrong: line, column and byte
+// offset, with the line itself and a caret under the column.
+func inputUsageError(src string, data []byte, err error) error {
+	var ie *demo.InputError
+	if !errors.As(err, &ie) {
+		return usagef("%s: %v", src, err)
+	}
+	if ie.Line == 0 {
+		return usagef("%s: invalid %s input: %v", src, ie.Name, ie.Err)
+	}
+	offset, text := lineAt(data, ie.Line, ie.Column)
+	msg := fmt.Sprintf("%s: invalid %s input at line %d, column %d (byte offset %d): %v", src, ie.Name, ie.Line, ie.Column, offset, ie.Err)
+	if text != "" && len(text) <= 200 {
+		msg += "\n  " + text + "\n  " + strings.Repeat(" ", max(ie.Column-1, 0)) + "^"
+	}
+	return usagef("%s", msg)
+}
+
+// lineAt returns the byte offset of a 1-based line and column and the text
+// of that line.
+func lineAt(data []byte, line, col int) (int, string) {
+	start := 0
+	for l := 1; l < line; l++ {
+		i := strings.IndexByte(string(data[start:]), '\n')
+		if i < 0 {
+			break
+		}
+		start += i + 1
+	}
+	end := len(data)
+	if i := strings.IndexByte(string(data[start:]), '\n'); i >= 0 {
+		end = start + i
+	}
+	return min(start+col-1, len(data)), strings.TrimRight(string(data[start:end]), "\r")
+}

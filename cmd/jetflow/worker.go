@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/demo"
+	"github.com/jetflow-dev/jetflow/internal/metrics"
+	"github.com/jetflow-dev/jetflow/steps"
+	"github.com/jetflow-dev/jetflow/workflow"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func init() {
+	register(command{name: "worker", summary: "run the demo's workflows and steps against a NATS server", run: runWorker})
+}
+
+type workerFlags struct {
+	nats         natsFlags
+	name         string
+	workflows    string
+	steps        string
+	concurrency  int
+	drainTimeout time.Duration
+	ackWait      time.Duration
+	metricsAddr  string
+	logFormat    string
+	logLevel     string
+	ledger       string
+	latency      time.Duration
+}
+
+func runWorker(ctx context.Context, args []string) error {
+	var f workerFlags
+	fs := newFlagSet("worker", os.Stderr)
+	f.nats.register(fs)
+	host, _ := os.Hostname()
+	defName := fmt.Sprintf("%s-%d", host, os.Getpid())
+	fs.StringVar(&f.name, "name", defName, "worker name in events, logs and metrics")
+	fs.StringVar(&f.workflows, "workflows", "all", "workflows to run: all, none, or a comma-separated list of "+strings.Join(demo.WorkflowNames(), ", "))
+	fs.StringVar(&f.steps, "steps", "all", "steps to run: all, none, or a comma-separated list of "+strings.Join(demo.StepNames(), ", "))
+	fs.IntVar(&f.concurrency, "concurrency", 64, "tasks run at once per workflow type and per step")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long tasks in flight get to finish before they are released to other workers")
+	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "how long a crashed worker's task waits before another worker gets it")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (host:port; empty = off)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.ledger, "ledger", "kv", "where the simulated services record their effects: kv (a bucket all workers share) or memory")
+	fs.DurationVar(&f.latency, "latency", 0, "simulated latency of the demo's services, added to every step attempt")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, 0, ""); err != nil {
+		return err
+	}
+	log, err := newLogger(f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	if err := f.nats.validate(); err != nil {
+		return err
+	}
+	if f.concurrency < 1 {
+		return usagef("--concurrency %d: want 1 or more", f.concurrency)
+	}
+	if f.drainTimeout < 0 {
+		return usagef("--drain-timeout %s: want 0 or more", f.drainTimeout)
+	}
+	if f.ackWait < 100*time.Millisecond {
+		return usagef("--ack-wait %s: want at least 100ms", f.ackWait)
+	}
+	if f.latency < 0 {
+		return usagef("--latency %s: want 0 or more", f.latency)
+	}
+	if f.ledger != "kv" && f.ledger != "memory" {
+		return usagef("--ledger %q: want kv or memory", f.ledger)
+	}
+	if f.name == "" {
+		return usagef("--name: empty")
+	}
+	wfs, err := pickNames("--workflows", f.workflows, demo.WorkflowNames())
+	if err != nil {
+		return err
+	}
+	sts, err := pickNames("--steps", f.steps, demo.StepNames())
+	if err != nil {
+		return err
+	}
+	if len(wfs) == 0 && len(sts) == 0 {
+		return usagef("--workflows none and --steps none: nothing to run")
+	}
+
+	nc, err := f.nats.connect("jetflow-worker " + f.name)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
+		if err != nil {
+			log.Warn("disconnected from NATS", "err", err)
+		}
+	})
+	nc.SetReconnectHandler(func(c *nats.Conn) { log.Info("reconnected to NATS", "url", c.ConnectedUrlRedacted()) })
+
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	w, err := workflow.NewWorker(sctx, nc,
+		workflow.WithName(f.name), workflow.WithPrefix(f.nats.prefix), workflow.WithReplicas(f.nats.replicas),
+		workflow.WithStepConcurrency(f.concurrency), workflow.WithWorkflowConcurrency(f.concurrency),
+		workflow.WithDrainTimeout(f.drainTimeout), workflow.WithAckWait(f.ackWait), workflow.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("setting up the worker: %w", err)
+	}
+	var ledger demo.Ledger
+	if f.ledger == "kv" {
+		if ledger, err = openLedger(sctx, nc, f.nats.prefix, f.nats.replicas); err != nil {
+			return err
+		}
+	}
+	svc := demo.NewServices(ledger)
+	m := metrics.New(w.Name())
+	m.Attach(w)
+	for _, d := range demo.Workflows() {
+		if slices.Contains(wfs, d.Name()) {
+			if err := w.RegisterWorkflow(d); err != nil {
+				return fmt.Errorf("registering workflow %s: %w", d.Name(), err)
+			}
+		}
+	}
+	for _, h := range svc.Handlers() {
+		if slices.Contains(sts, h.Name()) {
+			if f.latency > 0 {
+				h = &slowStep{Handler: h, latency: f.latency}
+			}
+			if err := w.RegisterStep(m.Step(h)); err != nil {
+				return fmt.Errorf("registering step %s: %w", h.Name(), err)
+			}
+		}
+	}
+	if f.metricsAddr != "" {
+		addr, err := m.Serve(ctx, f.metricsAddr)
+		if err != nil {
+			return usagef("--metrics-addr: %v", err)
+		}
+		log.Info("serving metrics", "url", "http://"+addr.String()+"/metrics")
+	}
+
+	// A second signal during the drain stops at once.
+	context.AfterFunc(ctx, func() {
+		log.Info("draining: no new tasks; tasks in flight get the drain timeout", "drain_timeout", f.drainTimeout)
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		<-ch
+		log.Warn("second signal: exiting without draining")
+		os.Exit(1)
+	})
+	log.Info("worker running", "worker", w.Name(), "nats", nc.ConnectedUrlRedacted(),
+		"workflows", strings.Join(wfs, ","), "steps", strings.Join(sts, ","), "concurrency", f.concurrency)
+	start := time.Now()
+	if err := w.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("worker stopped", "worker", w.Name(), "drained_in", time.Since(start).String())
+	return nil
+}
+
+// pickNames reads a --workflows or --steps value against the known names.
+func pickNames(flagName, value string, known []string) ([]string, error) {
+	want := demo.ParseList(value)
+	if want == nil {
+		return known, nil
+	}
+	for _, n := range want {
+		if !slices.Contains(known, n) {
+			return nil, usagef("%s: unknown name %q (known: %s)", flagName, n, strings.Join(known, ", "))
+		}
+	}
+	return want, nil
+}
+
+// ledgerBucket names the bucket where the demo's services of every worker
+// record their effects.
+func ledgerBucket(prefix string) string { return prefix + "_demo_ledger" }
+
+// openLedger opens the shared ledger, creating its bucket with the
+// namespace's replicas so that it survives a server loss like the engine's.
+func openLedger(ctx context.Context, nc *nats.Conn, prefix string, replicas int) (demo.Ledger, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ledgerBucket(prefix), Description: "jetflow demo: effects of the simulated services", Replicas: replicas})
+	if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+		return nil, fmt.Errorf("creating the ledger bucket: %w", err)
+	}
+	return demo.OpenKVLedger(ctx, js, ledgerBucket(prefix))
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+// slowStep delays a step's handler, as a remote service would.
+type slowStep struct {
+	steps.Handler
+	latency time.Duration
+}
+
+func (s *slowStep) Invoke(ctx context.Context, input []byte) ([]byte, error) {
+	t := time.NewTimer(s.latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Handler.Invoke(ctx, input)
+}
