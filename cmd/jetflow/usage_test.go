@@ -1,0 +1,57 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Bad flags, arguments and JSON input exit 2 and say what is wrong and
+// where, before anything connects (the URL below has no server).
+func TestCLIUsageErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	const nowhere = "nats://127.0.0.1:1"
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unknown flag", []string{"status", "--bogus", "x"}, []string{"flag provided but not defined: -bogus"}},
+		{"status without ID", []string{"status", "--nats", nowhere}, []string{"missing run ID"}},
+		{"invalid ID", []string{"status", "a.b", "--nats", nowhere}, []string{`invalid workflow ID "a.b"`, "byte 1"}},
+		{"bad duration", []string{"result", "x", "--wait-timeout", "soon"}, []string{`invalid value "soon" for flag -wait-timeout`}},
+		{"unknown workflow", []string{"start", "Nope", "--input", "{}", "--nats", nowhere}, []string{`unknown workflow "Nope"`, "OrderOrchestration"}},
+		{"start without input", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere}, []string{"missing --input"}},
+		{"JSON syntax", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere, "--input", "{\"order_id\": \"x\",\n \"items\": [,]}"},
+			[]string{"line 2, column 12 (byte offset 29)", "invalid character ','"}},
+		{"JSON type", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere, "--input", `{"order_id": 7}`},
+			[]string{"line 1, column 15 (byte offset 14)", "order_id"}},
+		{"JSON unknown field", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere, "--input", `{"order": "x"}`},
+			[]string{`unknown field "order"`}},
+		{"input file missing", []string{"start", "OrderOrchestration", "--nats", nowhere, "--input", "@/nonexistent/order.json"}, []string{"/nonexistent/order.json"}},
+		{"list bad status", []string{"list", "--status", "done", "--nats", nowhere}, []string{`--status "done"`, "completed"}},
+		{"breakers bad subcommand", []string{"breakers", "open", "x", "--nats", nowhere}, []string{`unexpected argument "open"`}},
+		{"worker unknown step", []string{"worker", "--steps", "ProcessPayment,Nope", "--nats", nowhere}, []string{`--steps: unknown name "Nope"`}},
+		{"worker nothing", []string{"worker", "--steps", "none", "--workflows", "none", "--nats", nowhere}, []string{"nothing to run"}},
+		{"worker log format", []string{"worker", "--log-format", "xml", "--nats", nowhere}, []string{`--log-format "xml"`}},
+		{"server open listen", []string{"server", "--listen", "0.0.0.0:0", "--data", "unused"}, []string{"refusing to listen on 0.0.0.0:0 without authentication", "--insecure"}},
+		{"server bad sync", []string{"server", "--sync", "sometimes"}, []string{`--sync "sometimes"`}},
+		{"server bad listen", []string{"server", "--listen", "localhost"}, []string{`--listen "localhost": want host:port`}},
+		{"server routes alone", []string{"server", "--routes", "nats-route://127.0.0.1:1"}, []string{"need --cluster-listen"}},
+		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := cli(t, 20*time.Second, tc.args...)
+			if code != 2 {
+				t.Errorf("jetflow %s: exit %d, want 2\nstdout: %s\nstderr: %s", strings.Join(tc.args, " "), code, out, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+}
