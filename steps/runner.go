@@ -305,7 +305,9 @@ func (r *Runner) retry(ctx context.Context, t *Task, at time.Time) error {
 
 // wake publishes the workflow task that lets the run see this result.
 // The recorded result travels inline, so the replay need not read it back.
+// A duplicate wake-up only costs a replay that decides nothing new, so it
+// is published without a deduplication ID.
 func (r *Runner) wake(ctx context.Context, t *Task, res *kv.Result) error {
 	return r.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq, Result: res},
-		wire.MsgID(t.WorkflowID, t.Seq, 0, "result"))
+		"")
 }

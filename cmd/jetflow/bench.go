@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,7 @@ type benchReport struct {
 	CeilingStepsPerSec float64 `json:"ceiling_steps_per_sec"`
 	Efficiency         float64 `json:"efficiency"`
 	Failed             int     `json:"failed"`
+	Warmup             int     `json:"warmup_runs"`
 }
 
 func runBench(ctx context.Context, args []string) error {
@@ -87,6 +89,9 @@ func runBench(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	noCeiling := fs.Bool("no-ceiling", false, "skip the JetStream ceiling measurement")
 	warm := fs.Int("warmup", 0, "finished runs to create before measuring (growth check)")
+	retention := fs.Duration("retention", workflow.DefaultRetention, "how long closed runs are kept before they are purged")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the measured run to this file")
 	var nf natsFlags
 	nf.register(fs)
 	external := false
@@ -132,7 +137,7 @@ func runBench(ctx context.Context, args []string) error {
 
 	prefix := fmt.Sprintf("bench%d", time.Now().UnixNano()%1_000_000)
 	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts := []workflow.Option{workflow.WithPrefix(prefix), workflow.WithLogger(quietLog), workflow.WithReplicas(nf.replicas)}
+	opts := []workflow.Option{workflow.WithPrefix(prefix), workflow.WithLogger(quietLog), workflow.WithReplicas(nf.replicas), workflow.WithRetention(*retention)}
 	w, err := workflow.NewWorker(ctx, nc, opts...)
 	if err != nil {
 		return err
@@ -166,9 +171,32 @@ func runBench(ctx context.Context, args []string) error {
 	out0 := nc.Stats().OutMsgs
 	t0 := time.Now()
 	progress.label = "engine"
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	lat, failed, err := runSagas(ctx, client, "run", *n, *conc, progress)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return err
+		}
+		f.Close()
 	}
 	elapsed := time.Since(t0)
 	ops := nc.Stats().OutMsgs - out0
@@ -177,7 +205,7 @@ func runBench(ctx context.Context, args []string) error {
 	stopWorker()
 	<-workerDone
 
-	r := benchReport{Workflows: *n, Concurrency: *conc, Sync: *syncMode, Server: server, Seconds: elapsed.Seconds(), Failed: failed}
+	r := benchReport{Workflows: *n, Concurrency: *conc, Sync: *syncMode, Server: server, Seconds: elapsed.Seconds(), Failed: failed, Warmup: *warm}
 	r.WorkflowsPerSec = float64(*n) / elapsed.Seconds()
 	r.StepsPerSec = r.WorkflowsPerSec * float64(len(benchSteps))
 	r.P50ms, r.P95ms, r.P99ms = percentile(lat, 0.50), percentile(lat, 0.95), percentile(lat, 0.99)
@@ -198,7 +226,7 @@ func runBench(ctx context.Context, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(r)
 	}
-	fmt.Printf("jetflow bench: %d order sagas (5 steps each), concurrency %d, %s server, sync %s\n", r.Workflows, r.Concurrency, r.Server, r.Sync)
+	fmt.Printf("jetflow bench: %d order sagas (5 steps each), concurrency %d, %s server, sync %s, after %d finished runs\n", r.Workflows, r.Concurrency, r.Server, r.Sync, r.Warmup)
 	fmt.Printf("  throughput        %8.1f workflows/s  %8.1f steps/s\n", r.WorkflowsPerSec, r.StepsPerSec)
 	fmt.Printf("  latency           p50 %.1f ms  p95 %.1f ms  p99 %.1f ms\n", r.P50ms, r.P95ms, r.P99ms)
 	fmt.Printf("  cpu               %8.2f ms per workflow\n", r.CPUmsPerWorkflow)

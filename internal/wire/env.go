@@ -20,7 +20,8 @@ type Config struct {
 	Memory bool
 	// EventsMaxAge bounds how long status events are kept. Default 72h.
 	EventsMaxAge time.Duration
-	// DedupeWindow is the task stream's duplicate window. Default 5m.
+	// DedupeWindow is the task stream's duplicate window. Default 2m, well
+	// past the ack wait after which a crashed worker's task is redone.
 	DedupeWindow time.Duration
 }
 
@@ -47,7 +48,7 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config) (*Env, error) {
 		cfg.EventsMaxAge = 72 * time.Hour
 	}
 	if cfg.DedupeWindow <= 0 {
-		cfg.DedupeWindow = 5 * time.Minute
+		cfg.DedupeWindow = 2 * time.Minute
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -120,8 +121,14 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 }
 
 // Publish publishes data on subj with a deduplication ID and waits for the ack.
+// An empty msgID publishes without deduplication: for messages whose
+// duplicates are harmless, so they cost nothing in the server's ID window.
 func (e *Env) Publish(ctx context.Context, subj, msgID string, data []byte) error {
-	_, err := e.JS.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data}, jetstream.WithMsgID(msgID))
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	_, err := e.JS.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data}, opts...)
 	if err != nil {
 		return fmt.Errorf("jetflow: publishing %s: %w", subj, err)
 	}
