@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/demo"
+	"github.com/jetflow-dev/jetflow/internal/testenv"
+)
+
+// TestDemoJSON runs `jetflow demo --json` in-process and checks the eight
+// scenarios end as issue 3's table says.
+func TestDemoJSON(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if err := runDemo(ctx, []string{"--json", "--data", t.TempDir()}, &stdout, &stderr); err != nil {
+		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	type result struct {
+		demo.Result
+		// Pointers tell a missing field from an empty one.
+		Compensations *[]string       `json:"compensations"`
+		Attempts      *map[string]int `json:"attempts"`
+	}
+	got := map[string]result{}
+	var order []string
+	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		got[r.Scenario] = r
+		order = append(order, r.Scenario)
+	}
+	if want := demo.ScenarioNames(); !slices.Equal(order, want) {
+		t.Fatalf("scenarios %v, want %v", order, want)
+	}
+	for name, r := range got {
+		if !r.OK || r.WorkflowID == "" || r.Compensations == nil || r.Attempts == nil {
+			t.Errorf("%s: ok=%v workflow_id=%q compensations=%v attempts=%v problems=%v", name, r.OK, r.WorkflowID, r.Compensations, r.Attempts, r.Problems)
+		}
+	}
+	set := func(s *string) bool { return s != nil && *s != "" }
+	for _, tt := range []struct {
+		scenario      string
+		status        string
+		tx, ship      bool
+		compensations []string
+		attempts      map[string]int
+	}{
+		{"happy_path", "completed", true, true, []string{}, map[string]int{"ReserveInventory": 1, "ProcessPayment": 1}},
+		{"invalid_order", "validation_failed", false, false, []string{}, map[string]int{"ValidateOrder": 1}},
+		{"out_of_stock", "out_of_stock", false, false, []string{}, map[string]int{"ReserveInventory": 1}},
+		{"flaky_inventory", "completed", true, true, []string{}, map[string]int{"ReserveInventory": 3}},
+		{"payment_declined", "payment_failed", false, false, []string{"ReleaseInventory"}, map[string]int{"ReleaseInventory": 1}},
+		{"shipment_failed", "shipment_failed", true, false, []string{"RefundPayment", "ReleaseInventory"}, map[string]int{"RefundPayment": 1, "ReleaseInventory": 1}},
+		{"payment_fallback", "completed", true, true, []string{}, map[string]int{"ProcessPayment": 2, "FallbackPayment": 1}},
+		{"breaker", "completed", true, true, []string{}, map[string]int{"ProcessPayment": 1}},
+	} {
+		r := got[tt.scenario]
+		if r.Status != tt.status || set(r.TransactionID) != tt.tx || set(r.ShipmentID) != tt.ship {
+			t.Errorf("%s: status %s, transaction %v, shipment %v; want %s, %v, %v", tt.scenario, r.Status, set(r.TransactionID), set(r.ShipmentID), tt.status, tt.tx, tt.ship)
+		}
+		if r.Compensations != nil && !slices.Equal(*r.Compensations, tt.compensations) {
+			t.Errorf("%s: compensations %v, want %v", tt.scenario, *r.Compensations, tt.compensations)
+		}
+		for step, n := range tt.attempts {
+			if r.Attempts != nil && (*r.Attempts)[step] != n {
+				t.Errorf("%s: %s attempts %d, want %d", tt.scenario, step, (*r.Attempts)[step], n)
+			}
+		}
+	}
+	if len(got["invalid_order"].Steps) != 1 {
+		t.Errorf("invalid_order ran %v, want only ValidateOrder", got["invalid_order"].Steps)
+	}
+	b := got["breaker"].Breaker
+	if b == nil || len(b.Transitions) != 3 || b.PrimaryCallsWhileOpen != 0 || b.ProbeCalls != 1 {
+		t.Errorf("breaker report %+v: want open, half_open, closed, no primary call while open, one probe", b)
+	}
+	if !strings.Contains(stderr.String(), "payment-primary: closed → open") {
+		t.Errorf("stderr does not show the breaker transitions:\n%s", stderr.String())
+	}
+}
+
+// TestDemoTableAndOrders: the human-readable table and the random orders on
+// an external server (--nats), exit status 0.
+func TestDemoTableAndOrders(t *testing.T) {
+	srv := testenv.Start(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--nats", srv.ClientURL(), "--scenarios", "happy_path,shipment_failed", "--orders", "40", "--seed", "7"}
+	if err := runDemo(ctx, args, &stdout, &stderr); err != nil {
+		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"SCENARIO", "happy_path", "shipment_failed", "RefundPayment → ReleaseInventory", "2 of 2 scenarios ended as expected", "40 random orders (seed 7)", "every order ended as its recipe says"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDemoBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--orders", "-1"},
+		{"--scenarios", "nope"},
+		{"--workers", "0"},
+		{"--nats", "nats://127.0.0.1:1", "--data", "x"},
+		{"extra"},
+		{"--no-such-flag"},
+	} {
+		err := runDemo(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{})
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%v: got %v, want a usage error", args, err)
+		}
+	}
+}
