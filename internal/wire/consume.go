@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,6 +59,9 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 		}
 		backoff = 50 * time.Millisecond
 		stop := context.AfterFunc(ctx, it.Stop)
+		var last atomic.Int64
+		last.Store(time.Now().UnixNano())
+		stopWatch := watchStall(ctx, cons, &last, sem, it.Stop, log)
 		for {
 			select {
 			case sem <- struct{}{}:
@@ -74,6 +78,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 				}
 				break
 			}
+			last.Store(time.Now().UnixNano())
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -81,12 +86,47 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 				handle(msg)
 			}()
 		}
+		stopWatch()
 		stop()
 		it.Stop()
 		if ctx.Err() == nil {
 			sleep(ctx, 20*time.Millisecond)
 		}
 	}
+}
+
+// stallAfter is how long a pull may go without a delivery, while it has
+// free slots and the consumer has messages waiting, before it is recreated.
+var stallAfter = 10 * time.Second
+
+// watchStall ends a pull that has stalled: free slots, messages pending on
+// the consumer, and no delivery for stallAfter (nats.go#1622 shows such a
+// pull waiting 30 s and failing). Stopping the iterator makes Consume pull
+// afresh. The check costs one consumer info request per idle period.
+func watchStall(ctx context.Context, cons jetstream.Consumer, last *atomic.Int64, sem chan struct{}, stop func(), log *slog.Logger) func() {
+	wctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(stallAfter / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+			if time.Since(time.Unix(0, last.Load())) < stallAfter || len(sem) == cap(sem) {
+				continue
+			}
+			info, err := cons.Info(wctx)
+			if err != nil || info.NumPending == 0 {
+				continue
+			}
+			log.Warn("jetflow: pull stalled with messages pending; recreating", "consumer", info.Name, "pending", info.NumPending)
+			stop()
+			return
+		}
+	}()
+	return cancel
 }
 
 func sleep(ctx context.Context, d time.Duration) {
