@@ -262,11 +262,14 @@ func (e *engine) waitDone(t testing.TB, ords []order, d time.Duration) {
 	for _, o := range ords {
 		pending[o.id] = o
 	}
+	var lastErr error
 	for len(pending) > 0 {
 		for id, o := range pending {
 			run, err := e.client.Record(ctx, id)
-			if err != nil && ctx.Err() == nil {
-				t.Fatalf("reading %s: %v", id, err)
+			if err != nil {
+				// A server may be failing over: keep trying until the deadline.
+				lastErr = err
+				continue
 			}
 			if !kv.Terminal(run.Status) {
 				continue
@@ -294,7 +297,7 @@ func (e *engine) waitDone(t testing.TB, ords []order, d time.Duration) {
 					some = append(some, fmt.Sprintf("%s (%s, waits on %s)", id, d.Status, d.CurrentStep))
 				}
 			}
-			t.Fatalf("%d of %d runs not finished after %s, e.g. %s", len(pending), len(ords), d, strings.Join(some, ", "))
+			t.Fatalf("%d of %d runs not finished after %s, e.g. %s (last read error: %v)", len(pending), len(ords), d, strings.Join(some, ", "), lastErr)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -415,4 +418,37 @@ func (e *engine) terminal(t testing.TB, ords []order) int {
 		}
 	}
 	return n
+}
+
+func natsConnect(url string) (*nats.Conn, error) {
+	return nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+}
+
+// waitStreamLeaders waits until every stream (and bucket) has a leader.
+func (e *engine) waitStreamLeaders(t testing.TB, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		var missing []string
+		names := e.js.StreamNames(ctx)
+		for name := range names.Name() {
+			st, err := e.js.Stream(ctx, name)
+			if err != nil {
+				missing = append(missing, name+": "+err.Error())
+				continue
+			}
+			info, err := st.Info(ctx)
+			if err != nil || info.Cluster == nil || info.Cluster.Leader == "" {
+				missing = append(missing, name)
+			}
+		}
+		if names.Err() == nil && len(missing) == 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("streams without a leader after %s: %v (%v)", d, missing, names.Err())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
