@@ -36,6 +36,12 @@ type Runner struct {
 type Hooks struct {
 	// AttemptDone is called after each attempt with its outcome.
 	AttemptDone func(step string, d time.Duration, err error)
+	// WakeLocal, when set, may move the run forward in this process instead
+	// of publishing a workflow task: it reports true once the run has seen
+	// the result (its decisions published and recorded). The step's message
+	// is acked only after that, so a crash in between redelivers the step,
+	// which finds its result and wakes the run again.
+	WakeLocal func(ctx context.Context, workflow, workflowID string, seq int, res *kv.Result) bool
 }
 
 // RunnerConfig configures a Runner.
@@ -308,6 +314,9 @@ func (r *Runner) retry(ctx context.Context, t *Task, at time.Time) error {
 // A duplicate wake-up only costs a replay that decides nothing new, so it
 // is published without a deduplication ID.
 func (r *Runner) wake(ctx context.Context, t *Task, res *kv.Result) error {
+	if res != nil && r.Hooks.WakeLocal != nil && r.Hooks.WakeLocal(ctx, t.Workflow, t.WorkflowID, t.Seq, res) {
+		return nil
+	}
 	return r.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq, Result: res},
 		"")
 }

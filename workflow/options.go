@@ -22,6 +22,7 @@ type config struct {
 	defaultStepOptions steps.Options
 	cacheSize          int
 	retention          time.Duration
+	noLocalWake        bool
 }
 
 func defaultConfig() config {
@@ -155,6 +156,15 @@ func WithRetention(d time.Duration) Option {
 		c.retention = d
 		return nil
 	}
+}
+
+// WithoutLocalWake makes every step result wake its run through a workflow
+// task on the stream, even when this worker runs the workflow too. By
+// default such a worker moves the run forward in process, which saves a
+// publish, a delivery and an ack per step; turn it off to spread workflow
+// tasks evenly over workers, or to compare.
+func WithoutLocalWake() Option {
+	return func(c *config) error { c.noLocalWake = true; return nil }
 }
 
 // WithDefaultStepOptions sets the step options workflow code starts with.

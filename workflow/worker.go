@@ -77,6 +77,7 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 			w.Hooks.StepAttempt(step, d, err)
 		}
 	}
+	w.runner.Hooks.WakeLocal = w.wakeLocal
 	return w, nil
 }
 
@@ -212,6 +213,33 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		return
 	}
 	_ = m.Ack()
+}
+
+// wakeLocal moves a run forward right here when this worker runs its
+// workflow type: the step that just recorded a result saves the round trip
+// of a workflow task (publish, deliver, ack). It reports false, and the
+// caller publishes the task, when the type is not registered here or the
+// replay could not finish.
+func (w *Worker) wakeLocal(ctx context.Context, workflow, id string, seq int, res *kv.Result) bool {
+	w.mu.Lock()
+	def, ok := w.workflows[workflow]
+	w.mu.Unlock()
+	if !ok || w.cfg.noLocalWake {
+		return false
+	}
+	w.cache.put(kv.StepKey(id, seq), res)
+	t := wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonResult, Seq: seq, Result: res}
+	start := time.Now()
+	var err error
+	for try := 0; try < 8; try++ {
+		if err = w.advance(ctx, def, &t); !errors.Is(err, errConflict) {
+			break
+		}
+	}
+	if w.Hooks.WorkflowTask != nil {
+		w.Hooks.WorkflowTask(workflow, time.Since(start), err)
+	}
+	return err == nil
 }
 
 func (w *Worker) fireTimer(ctx context.Context, t *wire.WorkflowTask) error {

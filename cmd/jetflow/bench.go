@@ -89,6 +89,7 @@ func runBench(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	noCeiling := fs.Bool("no-ceiling", false, "skip the JetStream ceiling measurement")
 	warm := fs.Int("warmup", 0, "finished runs to create before measuring (growth check)")
+	noLocalWake := fs.Bool("no-local-wake", false, "wake runs through the stream even when this process runs their workflow (for comparison)")
 	retention := fs.Duration("retention", workflow.DefaultRetention, "how long closed runs are kept before they are purged")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the measured run to this file")
@@ -138,7 +139,11 @@ func runBench(ctx context.Context, args []string) error {
 	prefix := fmt.Sprintf("bench%d", time.Now().UnixNano()%1_000_000)
 	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts := []workflow.Option{workflow.WithPrefix(prefix), workflow.WithLogger(quietLog), workflow.WithReplicas(nf.replicas), workflow.WithRetention(*retention)}
-	w, err := workflow.NewWorker(ctx, nc, opts...)
+	wopts := opts
+	if *noLocalWake {
+		wopts = append(append([]workflow.Option(nil), opts...), workflow.WithoutLocalWake())
+	}
+	w, err := workflow.NewWorker(ctx, nc, wopts...)
 	if err != nil {
 		return err
 	}
