@@ -96,7 +96,7 @@ func runBreakers(ctx context.Context, args []string) error {
 		return printJSON(os.Stdout, out)
 	}
 	if len(bs) == 0 {
-		fmt.Println("no circuit breaker has a record yet (one appears once a step it guards has failed)")
+		fmt.Println("no circuit breaker has a record yet (one appears when a step it guards first fails with a retryable error)")
 		return nil
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
