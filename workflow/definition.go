@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
 )
 
 // Definition is a typed workflow: a name and a deterministic function from
@@ -31,7 +32,7 @@ type Registrable interface {
 func (d *Definition[I, O]) execute(ctx Context, input []byte) ([]byte, error) {
 	var in I
 	if err := kv.Unmarshal(input, &in); err != nil {
-		return nil, err
+		return nil, steps.NonRetryable(steps.TypeBadInput, "the input of workflow %s does not decode: %v", d.name, err)
 	}
 	out, err := d.fn(ctx, in)
 	if err != nil {
