@@ -35,15 +35,14 @@ const (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	stepAttempts    *prometheus.CounterVec
-	stepErrors      *prometheus.CounterVec
-	stepDuration    *prometheus.HistogramVec
-	stepsInFlight   *prometheus.GaugeVec
-	wfTasks         *prometheus.CounterVec
-	wfTaskDuration  *prometheus.HistogramVec
-	wfTasksInFlight *prometheus.GaugeVec
-	runsClosed      *prometheus.CounterVec
-	runDuration     *prometheus.HistogramVec
+	stepAttempts   *prometheus.CounterVec
+	stepErrors     *prometheus.CounterVec
+	stepDuration   *prometheus.HistogramVec
+	stepsInFlight  *prometheus.GaugeVec
+	wfTasks        *prometheus.CounterVec
+	wfTaskDuration *prometheus.HistogramVec
+	runsClosed     *prometheus.CounterVec
+	runDuration    *prometheus.HistogramVec
 }
 
 // New returns the metrics of the worker named worker; the name is a constant
@@ -66,8 +65,6 @@ func New(worker string) *Metrics {
 			"Workflow tasks (replays that moved a run) this worker finished, by workflow and outcome.", "workflow", "outcome"),
 		wfTaskDuration: f.histogram("jetflow_workflow_task_duration_seconds",
 			"How long workflow tasks took.", latency, "workflow"),
-		wfTasksInFlight: f.gauge("jetflow_workflow_tasks_in_flight",
-			"Workflow tasks running now on this worker.", "workflow"),
 		runsClosed: f.counter("jetflow_runs_closed_total",
 			"Runs this worker brought to a final status, by workflow and status.", "workflow", "status"),
 		runDuration: f.histogram("jetflow_run_duration_seconds",
