@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -188,6 +189,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		}
 	}
 	var err error
+	announced := map[string]bool{}
 	if t.Reason == wire.ReasonPurge {
 		if err = w.purge(ctx, &t); err != nil {
 			w.log.Warn("jetflow: purging a closed run", "workflow_id", t.WorkflowID, "err", err)
@@ -198,7 +200,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		return
 	}
 	for try := 0; try < 8; try++ {
-		if err = w.advance(ctx, def, &t); !errors.Is(err, errConflict) {
+		if err = w.advance(ctx, def, &t, announced); !errors.Is(err, errConflict) {
 			break
 		}
 	}
@@ -231,8 +233,9 @@ func (w *Worker) wakeLocal(ctx context.Context, workflow, id string, seq int, re
 	t := wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonResult, Seq: seq, Result: res}
 	start := time.Now()
 	var err error
+	announced := map[string]bool{}
 	for try := 0; try < 8; try++ {
-		if err = w.advance(ctx, def, &t); !errors.Is(err, errConflict) {
+		if err = w.advance(ctx, def, &t, announced); !errors.Is(err, errConflict) {
 			break
 		}
 	}
@@ -258,7 +261,11 @@ func (w *Worker) fireTimer(ctx context.Context, t *wire.WorkflowTask) error {
 // and timers are published first (deduplicated by ID, so a crash and a second
 // replay publish nothing twice), then the run record is updated with a
 // revision check, so of two concurrent replays only one moves the run.
-func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowTask) error {
+//
+// announced remembers, across the retries of one task, which decisions were
+// already announced, so a replay that loses the revision check and runs
+// again does not announce them twice.
+func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowTask, announced map[string]bool) error {
 	run, rev, err := kv.Get[kv.Run](ctx, w.env.Buckets.Runs, t.WorkflowID)
 	if errors.Is(err, kv.ErrNotFound) {
 		w.log.Warn("jetflow: workflow task for an unknown run; dropped", "workflow_id", t.WorkflowID)
@@ -285,6 +292,11 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 	// the step's own events. A replay that then loses the revision check
 	// repeats the announcement; the events stay true (the tasks are out).
 	announce := func(ev wire.Event) {
+		key := ev.Event + "/" + strconv.Itoa(ev.Seq)
+		if announced[key] {
+			return
+		}
+		announced[key] = true
 		ev.Workflow, ev.WorkflowID, ev.Worker = run.Workflow, run.ID, w.cfg.name
 		w.env.Emit(ev)
 	}
@@ -293,7 +305,11 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 	if started {
 		run.Status = kv.StatusRunning
 		run.StartedAt = now
-		announce(wire.Event{Event: wire.EventStarted, Status: kv.StatusRunning})
+		// Only the start task announces the start: a result task that read
+		// the run before the start was recorded is about to lose its race.
+		if t.Reason == wire.ReasonStart {
+			announce(wire.Event{Event: wire.EventStarted, Status: kv.StatusRunning})
+		}
 	}
 	for _, ev := range e.events {
 		announce(ev)
@@ -301,6 +317,9 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 	changed := false
 	for i := range e.newSteps {
 		st := &e.newSteps[i]
+		if e.results[st.Seq] != nil {
+			continue // already ran: another replay scheduled it first
+		}
 		data, err := kv.Marshal(st)
 		if err != nil {
 			return err
@@ -311,6 +330,9 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 		}
 	}
 	for _, tr := range e.newTimers {
+		if e.results[tr.seq] != nil {
+			continue
+		}
 		data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonTimer, Seq: tr.seq, FireAt: tr.at})
 		if err != nil {
 			return err

@@ -58,7 +58,10 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		stop := context.AfterFunc(ctx, it.Stop)
+		// On shutdown, drain rather than stop: messages already fetched
+		// into the buffer are handed back below instead of waiting out
+		// AckWait on a worker that will never run them.
+		stop := context.AfterFunc(ctx, it.Drain)
 		var last atomic.Int64
 		last.Store(time.Now().UnixNano())
 		stopWatch := watchStall(ctx, cons, &last, sem, it.Stop, log)
@@ -78,6 +81,11 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 				}
 				break
 			}
+			if ctx.Err() != nil {
+				<-sem
+				_ = msg.Nak()
+				break
+			}
 			last.Store(time.Now().UnixNano())
 			wg.Add(1)
 			go func() {
@@ -88,10 +96,26 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 		}
 		stopWatch()
 		stop()
+		if ctx.Err() != nil {
+			handBack(it)
+		}
 		it.Stop()
 		if ctx.Err() == nil {
 			sleep(ctx, 20*time.Millisecond)
 		}
+	}
+}
+
+// handBack naks what a draining pull still holds, so other workers get it
+// at once.
+func handBack(it jetstream.MessagesContext) {
+	it.Drain()
+	for {
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if err != nil {
+			return
+		}
+		_ = m.Nak()
 	}
 }
 
