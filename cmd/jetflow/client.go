@@ -124,6 +124,22 @@ func wantArgs(pos []string, min, max int, what string) error {
 }
 
 // notFound turns a missing run into a plain message with exit status 1.
+// runIDArg parses a command line whose one argument is a run ID, and
+// checks the ID.
+func runIDArg(fs *flag.FlagSet, args []string, usage string) (string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if err := wantArgs(pos, 1, 1, usage); err != nil {
+		return "", err
+	}
+	if err := workflow.ValidateID(pos[0]); err != nil {
+		return "", usagef("%v", err)
+	}
+	return pos[0], nil
+}
+
 func notFound(err error, id string) error {
 	if errors.Is(err, workflow.ErrNotFound) {
 		return &exitError{code: 1, msg: fmt.Sprintf("no run with ID %q", id)}

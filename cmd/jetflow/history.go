@@ -35,16 +35,9 @@ func runHistory(ctx context.Context, args []string) error {
 	var f clientFlags
 	fs := newFlagSet("history", os.Stderr)
 	f.register(fs)
-	pos, err := parseArgs(fs, args)
+	id, err := runIDArg(fs, args, "run ID: jetflow history ID")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(pos, 1, 1, "run ID: jetflow history ID"); err != nil {
-		return err
-	}
-	id := pos[0]
-	if err := workflow.ValidateID(id); err != nil {
-		return usagef("%v", err)
 	}
 	s, err := f.open(ctx)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/kv"
-	"github.com/jetflow-dev/jetflow/workflow"
 )
 
 func init() {
@@ -36,16 +35,9 @@ func runResult(ctx context.Context, args []string) error {
 	f.register(fs)
 	fs.BoolVar(&wait, "wait", false, "wait for the run to end")
 	fs.DurationVar(&waitTimeout, "wait-timeout", 0, "bound on --wait (0 = until interrupted)")
-	pos, err := parseArgs(fs, args)
+	id, err := runIDArg(fs, args, "run ID: jetflow result ID [--wait]")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(pos, 1, 1, "run ID: jetflow result ID [--wait]"); err != nil {
-		return err
-	}
-	id := pos[0]
-	if err := workflow.ValidateID(id); err != nil {
-		return usagef("%v", err)
 	}
 	if waitTimeout < 0 {
 		return usagef("--wait-timeout %s: want 0 or more", waitTimeout)

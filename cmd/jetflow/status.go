@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/kv"
-	"github.com/jetflow-dev/jetflow/workflow"
 )
 
 func init() {
@@ -47,16 +46,9 @@ func runStatus(ctx context.Context, args []string) error {
 	var f clientFlags
 	fs := newFlagSet("status", os.Stderr)
 	f.register(fs)
-	pos, err := parseArgs(fs, args)
+	id, err := runIDArg(fs, args, "run ID: jetflow status ID")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(pos, 1, 1, "run ID: jetflow status ID"); err != nil {
-		return err
-	}
-	id := pos[0]
-	if err := workflow.ValidateID(id); err != nil {
-		return usagef("%v", err)
 	}
 	s, err := f.open(ctx)
 	if err != nil {
