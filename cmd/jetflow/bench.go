@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"sync"
@@ -91,6 +92,7 @@ func runBench(ctx context.Context, args []string) error {
 	warm := fs.Int("warmup", 0, "finished runs to create before measuring (growth check)")
 	noLocalWake := fs.Bool("no-local-wake", false, "wake runs through the stream even when this process runs their workflow (for comparison)")
 	retention := fs.Duration("retention", workflow.DefaultRetention, "how long closed runs are kept before they are purged")
+	memLimit := fs.Int("memory-limit", 0, "Go soft memory limit in MiB for this process (0 = none; like GOMEMLIMIT)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the measured run to this file")
 	var nf natsFlags
@@ -106,6 +108,12 @@ func runBench(ctx context.Context, args []string) error {
 	})
 	if *n < 1 || *conc < 1 {
 		return usagef("--workflows and --concurrency must be at least 1")
+	}
+	if *memLimit < 0 {
+		return usagef("--memory-limit %d: want 0 or more MiB", *memLimit)
+	}
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(int64(*memLimit) << 20)
 	}
 	if *syncMode != "default" && *syncMode != "always" {
 		return usagef("--sync must be default or always, not %q", *syncMode)
