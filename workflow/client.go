@@ -96,11 +96,13 @@ func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte
 			return nil
 		}
 		// Created but maybe never announced (a crash between the two
-		// writes): publish the start task again; its ID deduplicates it.
+		// writes): publish the start task again.
 	} else if err != nil {
 		return err
 	}
-	if err := c.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonStart}, wire.MsgID(id, 0, 0, "start")); err != nil {
+	// No deduplication ID: a second start task (a Start retried after a
+	// crash) finds the run started and decides nothing new.
+	if err := c.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonStart}, ""); err != nil {
 		return err
 	}
 	if !c.env.Served(ctx, c.env.Names.WorkflowConsumer(workflow)) {

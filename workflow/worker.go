@@ -448,7 +448,9 @@ func errorInfo(err error) kv.ErrorInfo {
 }
 
 // schedulePurge asks the server to hand the closed run back for purging
-// once its retention has passed. It is published before the run is
+// once its retention has passed. The schedule's subject is the run's own and
+// rolls up, so publishing it twice keeps one schedule: no deduplication ID
+// (and no room in the server's ID window) is needed. It is published before the run is
 // recorded closed; a purge task that finds its run still open does nothing.
 func (w *Worker) schedulePurge(ctx context.Context, run *kv.Run) error {
 	if w.cfg.retention <= 0 {
@@ -460,7 +462,7 @@ func (w *Worker) schedulePurge(ctx context.Context, run *kv.Run) error {
 	}
 	n := w.env.Names
 	return w.env.PublishAt(ctx, n.ScheduleSubject(run.ID, 0, 0), n.WorkflowSubject(run.Workflow),
-		wire.MsgID(run.ID, 0, 0, "purge"), data, run.ClosedAt.Add(w.cfg.retention))
+		"", data, run.ClosedAt.Add(w.cfg.retention))
 }
 
 // purge removes a closed run: its step results, its events, then its record

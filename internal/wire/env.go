@@ -136,8 +136,9 @@ func (e *Env) Publish(ctx context.Context, subj, msgID string, data []byte) erro
 }
 
 // PublishAt publishes data on target when at comes, using a message schedule
-// held on schedSubj. The schedule itself is deduplicated by msgID; a schedule
-// due now or in the past is published at once instead.
+// held on schedSubj. The schedule itself is deduplicated by msgID (none when
+// empty: the schedule subject rolls up anyway); a schedule due now or in the
+// past is published at once instead.
 func (e *Env) PublishAt(ctx context.Context, schedSubj, target, msgID string, data []byte, at time.Time) error {
 	if time.Until(at) <= 0 {
 		return e.Publish(ctx, target, msgID, data)
@@ -147,7 +148,11 @@ func (e *Env) PublishAt(ctx context.Context, schedSubj, target, msgID string, da
 	// RFC 3339 with fractions, so keep them and fire no earlier than asked.
 	m.Header.Set(jetstream.ScheduleHeader, "@at "+at.UTC().Format(time.RFC3339Nano))
 	m.Header.Set(jetstream.ScheduleTargetHeader, target)
-	_, err := e.JS.PublishMsg(ctx, m, jetstream.WithMsgID(msgID+".sched"))
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID+".sched"))
+	}
+	_, err := e.JS.PublishMsg(ctx, m, opts...)
 	if err != nil {
 		return fmt.Errorf("jetflow: scheduling %s at %s: %w", target, at.Format(time.RFC3339Nano), err)
 	}
