@@ -13,7 +13,7 @@ const (
 // the infrastructure rather than in the order's data.
 const (
 	// FaultInventoryFlaky makes ReserveInventory time out on its first two
-	// calls for the order (per idempotency key), then succeed.
+	// attempts for the order, on whichever workers they run, then succeed.
 	FaultInventoryFlaky = "inventory_flaky"
 	// FaultPrimaryDown makes the primary payment channel answer every call
 	// for the order with PaymentChannelUnavailable.

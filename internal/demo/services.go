@@ -29,7 +29,7 @@ type Services struct {
 	seq   atomic.Int64
 }
 
-// FlakyFailures is how many calls FaultInventoryFlaky fails per reservation.
+// FlakyFailures is how many attempts FaultInventoryFlaky fails per reservation.
 const FlakyFailures = 2
 
 // NewServices returns services recording into l, or into a new MemLedger
@@ -120,10 +120,19 @@ func (s *Services) ReserveInventoryHandler(ctx context.Context, in OrderInput) (
 		}
 	}
 	if in.has(FaultInventoryFlaky) {
-		s.mu.Lock()
-		s.flaky[key]++
-		n := s.flaky[key]
-		s.mu.Unlock()
+		// The engine numbers attempts the same in every process, so the
+		// first attempts fail wherever they run: on several workers, or on
+		// one restarted after a crash. A per-process count would fail them
+		// all once each worker saw one. Outside a step, calls are counted.
+		var n int
+		if info, ok := steps.InfoFrom(ctx); ok && info.Attempt > 0 {
+			n = info.Attempt
+		} else {
+			s.mu.Lock()
+			s.flaky[key]++
+			n = s.flaky[key]
+			s.mu.Unlock()
+		}
 		if n <= FlakyFailures {
 			return "", steps.NewError(ErrTypeInventoryUnavailable, "inventory service timed out (simulated, call %d)", n)
 		}
@@ -179,15 +188,19 @@ func (s *Services) charge(ctx context.Context, in PaymentInput, channel, prefix 
 func (s *Services) RefundPaymentHandler(ctx context.Context, transactionID string) (struct{}, error) {
 	s.called(RefundPayment.Name())
 	key := s.key(ctx)
+	// The amount is the charge's: a refund recorded while the ledger cannot
+	// be read would stay a refund of 0 for good, so that is a retry.
+	all, err := s.Ledger.Effects(ctx)
+	if err != nil {
+		return struct{}{}, err
+	}
 	var amount float64
-	if all, err := s.Ledger.Effects(ctx); err == nil {
-		for _, e := range all {
-			if e.Kind == EffectCharge && e.Ref == transactionID {
-				amount = e.Amount
-			}
+	for _, e := range all {
+		if e.Kind == EffectCharge && e.Ref == transactionID {
+			amount = e.Amount
 		}
 	}
-	_, err := s.Ledger.Record(ctx, Effect{Key: key, Kind: EffectRefund, Ref: ref("RFD", key), Undoes: transactionID, Amount: amount})
+	_, err = s.Ledger.Record(ctx, Effect{Key: key, Kind: EffectRefund, Ref: ref("RFD", key), Undoes: transactionID, Amount: amount})
 	return struct{}{}, err
 }
 
