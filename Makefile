@@ -4,7 +4,7 @@ GO      ?= go
 PKGS_ENGINE := ./workflow/... ./steps/... ./kv/... ./embedded/... ./internal/...
 NATS_CLI_VERSION := v0.5.0
 
-.PHONY: all build demo test bench lint fmt fuzz natscli clean
+.PHONY: all build demo test bench lint fmt fuzz chaos natscli clean
 
 all: build
 
@@ -29,6 +29,12 @@ FUZZTIME ?= 5s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./kv/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateID$$' -fuzztime $(FUZZTIME) ./workflow/
+
+# The chaos harness at full size: 1,000 order sagas on a real server and
+# three workers while workers are killed and paused past AckWait and the
+# server is killed and restarted (docs/chaos.md). `make test` runs its short form.
+chaos:
+	JETFLOW_CHAOS=full $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,105 @@
+package chaos
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config sizes a chaos run. Zero fields take the documented defaults.
+type Config struct {
+	// Binary is the jetflow binary the server and workers run (see Build).
+	Binary string
+	// Dir holds the server's store and every process's log; it must exist.
+	Dir string
+	// Workflows is how many orders are started. Default 100.
+	Workflows int
+	// Faults is how many faults are injected (a server kill and restart, a
+	// worker kill and restart, a pause and wake-up each count one); at least
+	// one of each kind when Faults >= 3. Default 5.
+	Faults int
+	// Workers is how many worker processes serve at once. Default 3.
+	Workers int
+	// AckWait is the workers' AckWait: how long a task a dead or paused
+	// worker holds waits before another worker gets it. Default 1s.
+	AckWait time.Duration
+	// Pause is how long a paused worker sleeps before SIGCONT; it must be
+	// past AckWait so that its tasks are redone meanwhile. Default
+	// 2×AckWait + 500ms.
+	Pause time.Duration
+	// Latency is added to every step attempt by the demo's services, so that
+	// faults find attempts in flight. Default 100ms.
+	Latency time.Duration
+	// Window is how long orders are started for; the faults are spread
+	// over it too. Default 8s.
+	Window time.Duration
+	// FinishTimeout bounds the wait, after the window, for every run to
+	// reach a terminal status; runs still open then are unfinished.
+	// Default 2m.
+	FinishTimeout time.Duration
+	// Seed draws the orders and the faults; the same seed gives the same
+	// orders and the same sequence of fault kinds. Default 1.
+	Seed uint64
+	// Logf, when set, is told what the harness does (faults, progress).
+	Logf func(format string, args ...any)
+}
+
+// Short is the form `make test` runs: at least 100 workflows and 5 faults
+// in well under a minute.
+func Short() Config {
+	return Config{Workflows: 120, Faults: 6, Window: 8 * time.Second, FinishTimeout: 90 * time.Second}
+}
+
+// Full is the form `make chaos` runs: at least 1,000 workflows and 30 faults.
+func Full() Config {
+	return Config{Workflows: 1000, Faults: 40, Window: 60 * time.Second, FinishTimeout: 5 * time.Minute}
+}
+
+// ErrConfig wraps every configuration problem Run refuses.
+var ErrConfig = errors.New("chaos: invalid configuration")
+
+func (c *Config) resolve() error {
+	if c.Binary == "" || c.Dir == "" {
+		return fmt.Errorf("%w: Binary and Dir are required", ErrConfig)
+	}
+	if c.Workflows <= 0 {
+		c.Workflows = 100
+	}
+	if c.Faults < 0 {
+		return fmt.Errorf("%w: %d faults", ErrConfig, c.Faults)
+	}
+	if c.Faults == 0 {
+		c.Faults = 5
+	}
+	if c.Workers <= 0 {
+		c.Workers = 3
+	}
+	if c.Workers < 2 {
+		return fmt.Errorf("%w: %d workers; a paused worker needs another to take its tasks", ErrConfig, c.Workers)
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = time.Second
+	}
+	if c.Pause <= 0 {
+		c.Pause = 2*c.AckWait + 500*time.Millisecond
+	}
+	if c.Pause <= c.AckWait {
+		return fmt.Errorf("%w: pause %s must be past AckWait %s", ErrConfig, c.Pause, c.AckWait)
+	}
+	if c.Latency <= 0 {
+		c.Latency = 100 * time.Millisecond
+	}
+	if c.Window <= 0 {
+		c.Window = 8 * time.Second
+	}
+	if c.FinishTimeout <= 0 {
+		c.FinishTimeout = 2 * time.Minute
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	return nil
+}
