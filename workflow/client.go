@@ -172,14 +172,19 @@ func (c *Client) load(ctx context.Context, id string) (kv.Run, error) {
 // It listens on the run's status subject and re-reads the record on every
 // event, and every two seconds in case an event was lost.
 func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
-	run, err := c.load(ctx, id)
-	if err != nil || kv.Terminal(run.Status) {
+	run, err := c.poll(ctx, id)
+	if err != nil && (errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidID) || ctx.Err() != nil) {
 		return run, err
+	}
+	if err == nil && kv.Terminal(run.Status) {
+		return run, nil
 	}
 	// A wake-up, not a queue: any number of events collapse into one re-read.
 	ch := make(chan struct{}, 1)
-	// Only closing events matter; the record is re-read on those alone.
-	sub, err := c.env.NC.Subscribe(c.env.Names.StatusFilter(run.Workflow, id), func(m *nats.Msg) {
+	// Only closing events matter; the record is re-read on those alone. The
+	// filter does not need the workflow's name, so it works even when the
+	// first read failed.
+	sub, err := c.env.NC.Subscribe(c.env.Names.StatusFilter("*", id), func(m *nats.Msg) {
 		if !closingEvent(m.Subject) {
 			return
 		}
@@ -194,17 +199,38 @@ func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
 	defer func() { _ = sub.Unsubscribe() }()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
+	var lastErr error
 	for {
-		if run, err = c.load(ctx, id); err != nil || kv.Terminal(run.Status) {
+		switch run, err = c.poll(ctx, id); {
+		case err == nil && kv.Terminal(run.Status):
+			return run, nil
+		case err != nil && (errors.Is(err, ErrNotFound) || errors.Is(err, kv.ErrCorrupt)):
 			return run, err
+		case err != nil:
+			// A server failing over: the run goes on, so does the wait.
+			lastErr = err
 		}
 		select {
 		case <-ch:
 		case <-tick.C:
 		case <-ctx.Done():
+			if lastErr != nil {
+				return run, fmt.Errorf("%w (last read error: %v)", ctx.Err(), lastErr)
+			}
 			return run, ctx.Err()
 		}
 	}
+}
+
+// readTimeout bounds one read of a run record inside a long wait: a request
+// lost with a server that died is answered by nobody, and the wait must not
+// hang on it until the caller's deadline.
+const readTimeout = 5 * time.Second
+
+func (c *Client) poll(ctx context.Context, id string) (kv.Run, error) {
+	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	return c.load(rctx, id)
 }
 
 func closingEvent(subject string) bool {

@@ -265,7 +265,11 @@ func (e *engine) waitDone(t testing.TB, ords []order, d time.Duration) {
 	var lastErr error
 	for len(pending) > 0 {
 		for id, o := range pending {
-			run, err := e.client.Record(ctx, id)
+			// Each read gets its own deadline: a request lost with a killed
+			// server is answered by nobody, and must not eat the whole wait.
+			rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+			run, err := e.client.Record(rctx, id)
+			rcancel()
 			if err != nil {
 				// A server may be failing over: keep trying until the deadline.
 				lastErr = err
@@ -409,11 +413,12 @@ func scrape(t testing.TB, addr, metric string, match ...string) float64 {
 // terminal counts the orders whose runs are over.
 func (e *engine) terminal(t testing.TB, ords []order) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	n := 0
 	for _, o := range ords {
-		if d, err := e.client.Describe(ctx, o.id); err == nil && kv.Terminal(d.Status) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		d, err := e.client.Describe(ctx, o.id)
+		cancel()
+		if err == nil && kv.Terminal(d.Status) {
 			n++
 		}
 	}
