@@ -100,3 +100,22 @@ type Result struct {
 func StepKey(workflowID string, seq int) string {
 	return workflowID + "." + strconv.Itoa(seq)
 }
+
+// Claim is the decision the first delivery of one attempt of a
+// breaker-guarded step took: call the service, or refuse because the breaker
+// was open. It is written once, and every other delivery of the same attempt
+// (a redelivery, a zombie woken up) follows it, so a refusal is never
+// recorded while another delivery calls the service.
+type Claim struct {
+	Run bool `msgpack:"r"`
+	// Refusal is the breaker's error when Run is false.
+	Refusal *ErrorInfo `msgpack:"e,omitempty"`
+	Worker  string     `msgpack:"w,omitempty"`
+	At      time.Time  `msgpack:"at"`
+}
+
+// ClaimKey is the key of attempt n of position seq of a run in the steps
+// bucket; purging the run's keys removes it too.
+func ClaimKey(workflowID string, seq, attempt int) string {
+	return StepKey(workflowID, seq) + ".a" + strconv.Itoa(attempt)
+}

@@ -53,7 +53,8 @@ import (
 //
 // Cost: a step without a Breaker never touches the bucket. With one, an
 // attempt through a closed breaker reads the record once and writes nothing
-// on success unless failures were pending. A worker that saw the breaker open
+// to it on success unless failures were pending; it also creates one claim
+// key in the steps bucket (see admitBreaker). A worker that saw the breaker open
 // refuses attempts from memory until the reset deadline, re-reading at most
 // every openCacheRecheck so that a manual reset reaches it quickly.
 //
@@ -180,20 +181,66 @@ func newBreakers(env *wire.Env, worker string, log *slog.Logger) *breakers {
 // may not, the attempt is dealt with here — refused and recorded as the
 // step's final result, or put back when the bucket cannot be read — and ok
 // is false.
+//
+// The breaker's answer binds only the first delivery of the attempt: the
+// decision is claimed with a create-only key (kv.ClaimKey) before anything
+// else happens, and a delivery that finds a claim follows it. Without that, a
+// delivery refused by a breaker that opened meanwhile could record a refusal
+// while another delivery of the same attempt (a zombie woken up, or a copy
+// redelivered after a server restart with its delivery count lost) calls the
+// service: the step would fail for an effect that happened anyway, and the
+// workflow would take its fallback too (a second charge; found by the chaos
+// harness). A delivery that follows another's claim gives its permit back:
+// the breaker counts the first delivery's outcome only.
 func (r *Runner) admitBreaker(ctx context.Context, m jetstream.Msg, t *Task, now time.Time) (permit *breakerPermit, ok bool) {
 	permit, refused, err := r.breakers.admit(ctx, *t.Breaker, t.StartToClose+probeLeaseGrace)
-	switch {
-	case err != nil:
+	if err != nil {
 		r.log.Warn("jetflow: reading circuit breaker", "breaker", t.Breaker.Name, "workflow_id", t.WorkflowID, "step", t.Step, "err", err)
 		_ = m.NakWithDelay(time.Second)
 		return nil, false
-	case refused != nil:
+	}
+	claim := kv.Claim{Run: refused == nil, Worker: r.worker, At: now}
+	if refused != nil {
+		claim.Refusal = &kv.ErrorInfo{Type: refused.Type, Message: refused.Message, NonRetryable: true}
+	}
+	key := kv.ClaimKey(t.WorkflowID, t.Seq, t.Attempt)
+	_, err = kv.Create(ctx, r.env.Buckets.Steps, key, claim)
+	if errors.Is(err, kv.ErrExists) {
+		var first kv.Claim
+		if first, _, err = kv.Get[kv.Claim](ctx, r.env.Buckets.Steps, key); err == nil {
+			claim, refused = first, nil
+			if !first.Run {
+				refused = &Error{Type: TypeBreakerOpen, Message: "circuit breaker refused this attempt", NonRetryable: true}
+				if first.Refusal != nil {
+					refused.Type, refused.Message = first.Refusal.Type, first.Refusal.Message
+				}
+			}
+			// Another delivery decided first; its outcome is the one the
+			// breaker counts.
+			r.releasePermit(ctx, permit, t)
+			permit = nil
+		}
+	}
+	if err != nil {
+		r.log.Warn("jetflow: claiming a breaker-guarded attempt", "breaker", t.Breaker.Name, "workflow_id", t.WorkflowID, "step", t.Step, "attempt", t.Attempt, "err", err)
+		r.releasePermit(ctx, permit, t)
+		_ = m.NakWithDelay(time.Second)
+		return nil, false
+	}
+	if refused != nil {
 		// Non-retryable: the step ends now, and its retry budget is untouched,
 		// so workflow code can take its fallback at once.
 		r.finish(ctx, m, t, nil, refused, now)
 		return nil, false
 	}
 	return permit, true
+}
+
+// releasePermit gives back a permit that will not be used (a probe's slot).
+func (r *Runner) releasePermit(ctx context.Context, permit *breakerPermit, t *Task) {
+	if permit != nil {
+		r.reportBreaker(ctx, permit, t, nil, true)
+	}
 }
 
 // reportBreaker records an attempt's outcome in its breaker. It runs even

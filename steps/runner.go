@@ -132,15 +132,13 @@ func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
 		return
 	}
 	key := kv.StepKey(t.WorkflowID, t.Seq)
-	// Another delivery of this attempt may have run, or be running, when
-	// this one is a redelivery, or when it comes AckWait or more after the
-	// message was stored: its worker may have been paused past AckWait
-	// while the server gave the message to another.
-	overlap := false
+	// Another delivery of this attempt may have run when this one is a
+	// redelivery, or when it comes AckWait or more after the message was
+	// stored (its worker may have been paused past AckWait while the server
+	// gave the message to another): that worker may have recorded the
+	// result and died before waking the workflow. Finish its work instead of
+	// running again.
 	if md, err := m.Metadata(); err == nil && (md.NumDelivered > 1 || time.Since(md.Timestamp) >= r.ackWait) {
-		overlap = true
-		// A worker may have recorded the result and died before waking the
-		// workflow. Finish its work instead of running again.
 		if res, _, err := kv.Get[kv.Result](ctx, r.env.Buckets.Steps, key); err == nil {
 			if r.wake(ctx, &t, &res) == nil {
 				_ = m.Ack()
@@ -154,17 +152,10 @@ func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
 		return
 	}
 	var permit *breakerPermit
-	// The breaker refuses only a delivery that may not overlap another: a
-	// refusal recorded while the other one calls the service (a zombie woken
-	// up, a redelivery after a crash) fails the step for an effect that
-	// happens anyway, and the workflow takes its fallback too (a second
-	// charge, found by the chaos test). An overlapping delivery calls the
-	// service with the same idempotency key, so the service answers for
-	// what it did; the price is that a task that waited past AckWait in a
-	// backlog also skips the breaker.
-	if t.Breaker != nil && !overlap {
-		// The breaker decides before the handler runs (see breaker.go); a
-		// step without one never touches the breakers bucket.
+	if t.Breaker != nil {
+		// The breaker decides before the handler runs, once per attempt
+		// (see admitBreaker); a step without one never touches the breakers
+		// bucket.
 		var ok bool
 		if permit, ok = r.admitBreaker(ctx, m, &t, now); !ok {
 			return

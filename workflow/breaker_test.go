@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/testenv"
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go/jetstream"
@@ -311,5 +313,88 @@ func TestResetBreaker(t *testing.T) {
 	}
 	if err := c.ResetBreaker(ctx, "bad.name"); !errors.Is(err, workflow.ErrInvalidName) {
 		t.Fatalf("reset of an invalid name: got %v, want ErrInvalidName", err)
+	}
+}
+
+// TestBreakerDuplicateDeliveryFollowsFirst: a second delivery of an attempt
+// that is already calling the service (here a copy of the task message, as a
+// server restart can hand out with its delivery count lost) must not be
+// refused by a breaker that opened meanwhile: the refusal would fail the step
+// for a charge that happens anyway, and the workflow would pay through its
+// fallback too. The copy follows the first delivery's claim and calls the
+// handler with the same idempotency key.
+func TestBreakerDuplicateDeliveryFollowsFirst(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	p := newPayment(&steps.BreakerPolicy{Name: "dup", FailureThreshold: 1, ResetTimeout: time.Hour})
+	startWorker(t, nc, []workflow.Registrable{p.workflow}, []steps.Handler{p.chargeA})
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	run, err := workflow.Start(ctx, c, p.workflow, "dup-1", payIn{On: "A", Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p.callsA.Load() < 1 {
+		if ctx.Err() != nil {
+			t.Fatal("the first delivery never reached the handler")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The first delivery is in the handler. Open the breaker under it...
+	breakers, err := js.KeyValue(ctx, "jetflow_breakers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	open, err := kv.Marshal(kv.Breaker{Name: "dup", State: kv.BreakerOpen, Failures: 1, OpenedAt: now, OpenUntil: now.Add(time.Hour), Opens: 1, UpdatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := breakers.Put(ctx, "dup", open); err != nil {
+		t.Fatal(err)
+	}
+	// ...and deliver a copy of its task message.
+	names := wire.NewNames("jetflow")
+	st, err := js.Stream(ctx, names.TaskStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := st.GetLastMsgForSubject(ctx, names.StepSubject("ChargeA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, msg.Subject, msg.Data); err != nil {
+		t.Fatal(err)
+	}
+	// Either the copy calls the handler too, or (the bug) it records a
+	// refusal and the run ends through the fallback.
+	ended := make(chan string, 1)
+	go func() {
+		out, err := run.Result(ctx)
+		if err != nil {
+			out = "error: " + err.Error()
+		}
+		ended <- out
+	}()
+	for p.callsA.Load() < 2 {
+		select {
+		case out := <-ended:
+			t.Fatalf("run ended with %q while its first delivery was still charging; want the copy to follow it", out)
+		case <-ctx.Done():
+			t.Fatal("the copy never reached the handler")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	close(p.gate)
+	if out := <-ended; out != "charged on A" {
+		t.Fatalf("run: got %q, want charged on A", out)
+	}
+	if st := breakerState(t, ctx, c, "dup"); st.State != "open" {
+		t.Fatalf("breaker: got %s, want still open (nobody probed)", st.State)
 	}
 }
