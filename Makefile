@@ -32,7 +32,7 @@ fuzz:
 
 # The chaos harness at full size: 1,000 order sagas on a real server and
 # three workers while workers are killed and paused past AckWait and the
-# server is killed and restarted (docs/chaos.md). `make test` runs its short form.
+# server is killed and restarted (README, "Proven by chaos"). `make test` runs its short form.
 chaos:
 	JETFLOW_CHAOS=full $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos/
 
