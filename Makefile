@@ -21,8 +21,23 @@ test: natscli
 	$(GO) test -race -count=1 -timeout 300s $(PKGS_ENGINE)
 	$(GO) test -count=1 -timeout 300s ./cmd/...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./kv/... ./workflow/...
+# Go benchmarks (codec, replay, dispatch, end to end), then `jetflow bench`
+# for every figure of the README's Performance table, each in its own
+# process so that peak RSS is its own. BENCH_GROWTH=10000 for a quicker pass.
+BENCH_GROWTH ?= 100000
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./kv/... ./steps/... ./workflow/...
+	@echo "== throughput and latency, N=5000 C=100, with the same-run ceiling"
+	bin/jetflow bench --workflows 5000 --concurrency 100
+	@echo "== latency, one at a time"
+	bin/jetflow bench --workflows 1000 --concurrency 1 --no-ceiling
+	@echo "== peak RSS, N=10000 C=200, server, engine and workers in one process"
+	bin/jetflow bench --workflows 10000 --concurrency 200
+	@echo "== sync always"
+	bin/jetflow bench --workflows 5000 --concurrency 100 --sync always
+	@echo "== growth: after 1000 finished runs, then after $(BENCH_GROWTH)"
+	bin/jetflow bench --workflows 5000 --concurrency 100 --no-ceiling --warmup 1000
+	bin/jetflow bench --workflows 5000 --concurrency 100 --no-ceiling --warmup $(BENCH_GROWTH)
 
 # A few seconds of each fuzzer (CI); FUZZTIME=5m for a real session.
 FUZZTIME ?= 5s
