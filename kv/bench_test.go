@@ -13,7 +13,7 @@ import (
 func benchRun() kv.Run {
 	now := time.Now()
 	run := kv.Run{ID: "order-0001", Workflow: "OrderOrchestration", Status: kv.StatusRunning,
-		Input: []byte(`{"order_id":"order-0001","user_id":"u1","items":[{"product_id":"p1","quantity":2,"price":12.5}],"total_amount":25}`),
+		Input:       []byte(`{"order_id":"order-0001","user_id":"u1","items":[{"product_id":"p1","quantity":2,"price":12.5}],"total_amount":25}`),
 		CurrentStep: "CreateShipment", CreatedAt: now, StartedAt: now, UpdatedAt: now, Tasks: 20}
 	for i := 1; i <= 20; i++ {
 		run.Commands = append(run.Commands, kv.Command{Seq: i, Kind: kv.KindStep, Name: "Step" + strconv.Itoa(i)})
