@@ -32,13 +32,15 @@ var (
 type workerTally struct {
 	mu                   sync.Mutex
 	wfTasks, stepAttempt int
+	wfStarted            int
 	closed               map[string]int
 }
 
 func (w *workerTally) hooks() workflow.Hooks {
 	return workflow.Hooks{
-		WorkflowTask: func(string, time.Duration, error) { w.mu.Lock(); w.wfTasks++; w.mu.Unlock() },
-		StepAttempt:  func(string, time.Duration, error) { w.mu.Lock(); w.stepAttempt++; w.mu.Unlock() },
+		WorkflowTaskStarted: func(string) { w.mu.Lock(); w.wfStarted++; w.mu.Unlock() },
+		WorkflowTask:        func(string, time.Duration, error) { w.mu.Lock(); w.wfTasks++; w.mu.Unlock() },
+		StepAttempt:         func(string, time.Duration, error) { w.mu.Lock(); w.stepAttempt++; w.mu.Unlock() },
 		RunClosed: func(_, status string, _ time.Duration) {
 			w.mu.Lock()
 			w.closed[status]++
@@ -139,6 +141,9 @@ func TestTwoWorkersShareTwoHundredRuns(t *testing.T) {
 		tl.mu.Lock()
 		t.Logf("%s: %d workflow tasks, %d step attempts, %d results recorded, runs closed %v",
 			name, tl.wfTasks, tl.stepAttempt, recordedBy[name], tl.closed)
+		if tl.wfStarted != tl.wfTasks {
+			t.Errorf("%s: %d workflow tasks started, %d finished; want every start paired with its end", name, tl.wfStarted, tl.wfTasks)
+		}
 		if tl.wfTasks == 0 || tl.stepAttempt == 0 || recordedBy[name] == 0 {
 			t.Errorf("%s did no share of the work: got %d workflow tasks, %d step attempts, %d results; want each > 0",
 				name, tl.wfTasks, tl.stepAttempt, recordedBy[name])

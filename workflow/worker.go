@@ -43,8 +43,10 @@ type Worker struct {
 type Hooks struct {
 	// RunClosed is called when this worker closes a run.
 	RunClosed func(workflow, status string, d time.Duration)
-	// WorkflowTask is called after each workflow task.
-	WorkflowTask func(workflow string, d time.Duration, err error)
+	// WorkflowTaskStarted is called when a workflow task begins, and
+	// WorkflowTask after it, once for each start.
+	WorkflowTaskStarted func(workflow string)
+	WorkflowTask        func(workflow string, d time.Duration, err error)
 	// StepAttempt is called after each step attempt.
 	StepAttempt func(step string, d time.Duration, err error)
 }
@@ -189,7 +191,6 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		}
 	}
 	var err error
-	announced := map[string]bool{}
 	if t.Reason == wire.ReasonPurge {
 		if err = w.purge(ctx, &t); err != nil {
 			w.log.Warn("jetflow: purging a closed run", "workflow_id", t.WorkflowID, "err", err)
@@ -199,15 +200,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		_ = m.Ack()
 		return
 	}
-	for try := 0; try < 8; try++ {
-		if err = w.advance(ctx, def, &t, announced); !errors.Is(err, errConflict) {
-			break
-		}
-	}
-	if w.Hooks.WorkflowTask != nil {
-		w.Hooks.WorkflowTask(def.Name(), time.Since(start), err)
-	}
-	if err != nil {
+	if err = w.moveRun(ctx, def, &t, start); err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "err", err)
 		}
@@ -231,18 +224,27 @@ func (w *Worker) wakeLocal(ctx context.Context, workflow, id string, seq int, re
 	}
 	w.cache.put(kv.StepKey(id, seq), res)
 	t := wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonResult, Seq: seq, Result: res}
-	start := time.Now()
+	return w.moveRun(ctx, def, &t, time.Now()) == nil
+}
+
+// moveRun is one workflow task: it replays the run and records its
+// decisions, trying again while another replay of the same run wins the
+// revision check.
+func (w *Worker) moveRun(ctx context.Context, def Registrable, t *wire.WorkflowTask, start time.Time) error {
+	if w.Hooks.WorkflowTaskStarted != nil {
+		w.Hooks.WorkflowTaskStarted(def.Name())
+	}
 	var err error
 	announced := map[string]bool{}
 	for try := 0; try < 8; try++ {
-		if err = w.advance(ctx, def, &t, announced); !errors.Is(err, errConflict) {
+		if err = w.advance(ctx, def, t, announced); !errors.Is(err, errConflict) {
 			break
 		}
 	}
 	if w.Hooks.WorkflowTask != nil {
-		w.Hooks.WorkflowTask(workflow, time.Since(start), err)
+		w.Hooks.WorkflowTask(def.Name(), time.Since(start), err)
 	}
-	return err == nil
+	return err
 }
 
 func (w *Worker) fireTimer(ctx context.Context, t *wire.WorkflowTask) error {

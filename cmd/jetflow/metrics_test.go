@@ -66,6 +66,9 @@ func TestAcceptanceMetricsMatchRuns(t *testing.T) {
 	if got := sum("jetflow_steps_in_flight"); got != 0 {
 		t.Errorf("jetflow_steps_in_flight after the runs: got %v, want 0", got)
 	}
+	if got := sum("jetflow_workflow_tasks_in_flight"); got != 0 {
+		t.Errorf("jetflow_workflow_tasks_in_flight after the runs: got %v, want 0", got)
+	}
 	if got := sum("jetflow_workflow_tasks_total", `outcome="ok"`); got < float64(len(ords)) {
 		t.Errorf("jetflow_workflow_tasks_total: got %v, want at least one per run (%d)", got, len(ords))
 	}

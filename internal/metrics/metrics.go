@@ -1,6 +1,6 @@
 // Package metrics exports a worker's activity as Prometheus metrics: step
 // attempts and workflow tasks (counters and latency histograms), closed runs,
-// and the step attempts in flight.
+// and the step attempts and workflow tasks in flight.
 //
 //	m := metrics.New(w.Name())
 //	m.Attach(w)                     // before w.Run
@@ -40,6 +40,7 @@ type Metrics struct {
 	stepDuration   *prometheus.HistogramVec
 	stepsInFlight  *prometheus.GaugeVec
 	wfTasks        *prometheus.CounterVec
+	wfInFlight     *prometheus.GaugeVec
 	wfTaskDuration *prometheus.HistogramVec
 	runsClosed     *prometheus.CounterVec
 	runDuration    *prometheus.HistogramVec
@@ -63,6 +64,8 @@ func New(worker string) *Metrics {
 			"Step attempts running now on this worker.", "step"),
 		wfTasks: f.counter("jetflow_workflow_tasks_total",
 			"Workflow tasks (replays that moved a run) this worker finished, by workflow and outcome.", "workflow", "outcome"),
+		wfInFlight: f.gauge("jetflow_workflow_tasks_in_flight",
+			"Workflow tasks running now on this worker.", "workflow"),
 		wfTaskDuration: f.histogram("jetflow_workflow_task_duration_seconds",
 			"How long workflow tasks took.", latency, "workflow"),
 		runsClosed: f.counter("jetflow_runs_closed_total",
@@ -108,7 +111,9 @@ func (m *Metrics) Hooks() workflow.Hooks {
 			m.runsClosed.WithLabelValues(wf, status).Inc()
 			m.runDuration.WithLabelValues(wf, status).Observe(d.Seconds())
 		},
+		WorkflowTaskStarted: func(wf string) { m.wfInFlight.WithLabelValues(wf).Inc() },
 		WorkflowTask: func(wf string, d time.Duration, err error) {
+			m.wfInFlight.WithLabelValues(wf).Dec()
 			m.wfTasks.WithLabelValues(wf, outcome(err)).Inc()
 			m.wfTaskDuration.WithLabelValues(wf).Observe(d.Seconds())
 		},
@@ -137,6 +142,14 @@ func Chain(a, b workflow.Hooks) workflow.Hooks {
 			}
 			if b.RunClosed != nil {
 				b.RunClosed(wf, status, d)
+			}
+		},
+		WorkflowTaskStarted: func(wf string) {
+			if a.WorkflowTaskStarted != nil {
+				a.WorkflowTaskStarted(wf)
+			}
+			if b.WorkflowTaskStarted != nil {
+				b.WorkflowTaskStarted(wf)
 			}
 		},
 		WorkflowTask: func(wf string, d time.Duration, err error) {

@@ -36,6 +36,10 @@ func TestHooksCount(t *testing.T) {
 	h := m.Hooks()
 	h.StepAttempt("Pay", 10*time.Millisecond, nil)
 	h.StepAttempt("Pay", 20*time.Millisecond, &steps.Error{Type: "Declined", Message: "no"})
+	h.WorkflowTaskStarted("Order")
+	if got := value(t, m.wfInFlight.WithLabelValues("Order")); got != 1 {
+		t.Errorf("workflow tasks in flight while one runs: got %v, want 1", got)
+	}
 	h.WorkflowTask("Order", time.Millisecond, nil)
 	h.RunClosed("Order", "completed", time.Second)
 
@@ -47,6 +51,7 @@ func TestHooksCount(t *testing.T) {
 		{"failed attempts", value(t, m.stepAttempts.WithLabelValues("Pay", OutcomeError)), 1},
 		{"errors by type", value(t, m.stepErrors.WithLabelValues("Pay", "Declined")), 1},
 		{"workflow tasks", value(t, m.wfTasks.WithLabelValues("Order", OutcomeOK)), 1},
+		{"workflow tasks in flight after", value(t, m.wfInFlight.WithLabelValues("Order")), 0},
 		{"runs closed", value(t, m.runsClosed.WithLabelValues("Order", "completed")), 1},
 	} {
 		if tc.got != tc.want {
