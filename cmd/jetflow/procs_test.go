@@ -367,6 +367,9 @@ func (e *engine) workersOfResults(t testing.TB) map[string]int {
 	}
 	out := map[string]int{}
 	for k := range keys.Keys() {
+		if strings.Count(k, ".") != 1 {
+			continue // a breaker claim (<id>.<seq>.a<n>), not a result
+		}
 		r, _, err := kv.Get[kv.Result](ctx, b, k)
 		if err == nil {
 			out[r.Worker]++
