@@ -168,7 +168,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-var errConflict = errors.New("jetflow: run changed concurrently")
+var (
+	errConflict = errors.New("jetflow: run changed concurrently")
+	errBehind   = errors.New("jetflow: run record behind the task")
+)
+
+// behindWaits is how many times a task waits for the run record to hold
+// the position it reports before it replays anyway.
+const behindWaits = 4
 
 func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jetstream.Msg) {
 	start := time.Now()
@@ -237,7 +244,15 @@ func (w *Worker) moveRun(ctx context.Context, def Registrable, t *wire.WorkflowT
 	var err error
 	announced := map[string]bool{}
 	for try := 0; try < 8; try++ {
-		if err = w.advance(ctx, def, t, announced); !errors.Is(err, errConflict) {
+		err = w.advance(ctx, def, t, announced, try >= behindWaits)
+		if errors.Is(err, errBehind) {
+			// 1+2+3+4 ms at most, then decide anyway (see advance).
+			if serr := sleepCtx(ctx, time.Duration(try+1)*time.Millisecond); serr != nil {
+				return serr
+			}
+			continue
+		}
+		if !errors.Is(err, errConflict) {
 			break
 		}
 	}
@@ -267,7 +282,12 @@ func (w *Worker) fireTimer(ctx context.Context, t *wire.WorkflowTask) error {
 // announced remembers, across the retries of one task, which decisions were
 // already announced, so a replay that loses the revision check and runs
 // again does not announce them twice.
-func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowTask, announced map[string]bool) error {
+//
+// A task for a position the record does not hold yet gives errBehind unless
+// lateOK: the decision is being recorded by another replay. After a crash
+// between that replay's publish and its update it never will be, so the
+// caller sets lateOK after a few short waits and this replay decides again.
+func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowTask, announced map[string]bool, lateOK bool) error {
 	run, rev, err := kv.Get[kv.Run](ctx, w.env.Buckets.Runs, t.WorkflowID)
 	if errors.Is(err, kv.ErrNotFound) {
 		w.log.Warn("jetflow: workflow task for an unknown run; dropped", "workflow_id", t.WorkflowID)
@@ -281,6 +301,13 @@ func (w *Worker) advance(ctx context.Context, def Registrable, t *wire.WorkflowT
 	}
 	if run.Workflow != def.Name() {
 		return nil
+	}
+	if t.Seq > len(run.Commands) && !lateOK {
+		// The result of a position the record does not hold yet: the
+		// replay that decided it published the task and has not recorded
+		// its decision. Replaying now would decide it again and announce
+		// it twice; the record catches up within a round trip.
+		return errBehind
 	}
 	e := newExecution(ctx, w, &run)
 	e.wakeSeq = t.Seq
@@ -481,4 +508,15 @@ func (w *Worker) purge(ctx context.Context, t *wire.WorkflowTask) error {
 		return nil // reused ID or a purge published for a close that lost its race
 	}
 	return w.env.PurgeRun(ctx, t.Workflow, t.WorkflowID)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
