@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/demo"
-	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/workflow"
 )
 
@@ -70,6 +69,10 @@ func runStart(ctx context.Context, args []string) error {
 	defer s.close()
 	cctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
+	// StartRaw stamps a run it creates with this process's clock, so a run
+	// created before the call was there already (a worker may well have
+	// moved a fresh run past pending by the time it is described).
+	called := time.Now()
 	if err := s.client.StartRaw(cctx, wf, id, msgpack); err != nil {
 		var pe *workflow.PayloadTooLargeError
 		switch {
@@ -91,7 +94,7 @@ func runStart(ctx context.Context, args []string) error {
 		return printJSON(os.Stdout, startJSON{ID: id, Workflow: wf, Status: d.Status})
 	}
 	verb := "started"
-	if d.Status != kv.StatusPending || time.Since(d.CreatedAt) > f.timeout {
+	if d.CreatedAt.Before(called) {
 		verb = "already started"
 	}
 	fmt.Printf("%s %s run %s (status %s)\n", verb, wf, id, d.Status)

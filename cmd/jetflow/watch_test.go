@@ -27,8 +27,8 @@ func TestAcceptanceWatchAndHistory(t *testing.T) {
 	broke := `{"order_id":"w-broke","user_id":"BROKE-1","items":[{"product_id":"SKU-1","quantity":1,"price":10}],"total_amount":10,"shipping_address":"1 Test Street"}`
 	for id, in := range map[string]string{"w-ok": ok, "w-broke": broke} {
 		out, errOut, code := cli(t, 20*time.Second, "start", "OrderOrchestration", "--nats", url, "--id", id, "--input", in)
-		if code != 0 {
-			t.Fatalf("start %s: exit %d: %s%s", id, code, out, errOut)
+		if code != 0 || !strings.HasPrefix(out, "started OrderOrchestration run "+id) {
+			t.Fatalf("start %s: exit %d: %s%s; want \"started ...\"", id, code, out, errOut)
 		}
 	}
 	waitOutput(t, watch, regexp.MustCompile(`OrderOrchestration w-ok +completed`), 20*time.Second)
@@ -43,6 +43,11 @@ func TestAcceptanceWatchAndHistory(t *testing.T) {
 		if !strings.Contains(watch.Output(), want) {
 			t.Errorf("watch output lacks %q:\n%s", want, watch.Output())
 		}
+	}
+	// Starting the same ID again is idempotent, and says so.
+	if out, errOut, code := cli(t, 20*time.Second, "start", "OrderOrchestration", "--nats", url, "--id", "w-ok", "--input", ok); code != 0 ||
+		!strings.HasPrefix(out, "already started OrderOrchestration run w-ok (status completed)") {
+		t.Errorf("second start of w-ok: exit %d: %s%s; want \"already started ... (status completed)\"", code, out, errOut)
 	}
 	sendSignal(t, watch, syscall.SIGINT)
 	if code, _ := waitExit(t, watch, 10*time.Second); code != 0 {
