@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -20,8 +21,20 @@ type pooledEncoder struct {
 	enc *msgpack.Encoder
 }
 
-// Marshal encodes v as msgpack, the format of every internal value and task.
+// jsonRecord is a record stored as JSON rather than msgpack because
+// operators read it with the nats CLI (Breaker).
+type jsonRecord interface{ storedAsJSON() }
+
+// Marshal encodes v as msgpack, the format of every internal value and task,
+// or as JSON for the records operators read directly (Breaker).
 func Marshal(v any) ([]byte, error) {
+	if _, ok := v.(jsonRecord); ok {
+		data, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("kv: encoding %T: %w", v, err)
+		}
+		return data, nil
+	}
 	pe := encPool.Get().(*pooledEncoder)
 	defer encPool.Put(pe)
 	pe.buf.Reset()
@@ -31,7 +44,8 @@ func Marshal(v any) ([]byte, error) {
 	return bytes.Clone(pe.buf.Bytes()), nil
 }
 
-// Unmarshal decodes msgpack data into v. Any failure wraps ErrCorrupt.
+// Unmarshal decodes msgpack data (or, for a JSON record, JSON; msgpack never
+// starts with '{' for a record) into v. Any failure wraps ErrCorrupt.
 func Unmarshal(data []byte, v any) (err error) {
 	defer func() {
 		// msgpack is defensive, but a decoder must never take a worker down.
@@ -39,6 +53,12 @@ func Unmarshal(data []byte, v any) (err error) {
 			err = fmt.Errorf("%w: decoding %T: %v", ErrCorrupt, v, r)
 		}
 	}()
+	if _, ok := v.(jsonRecord); ok && len(data) > 0 && data[0] == '{' {
+		if err := json.Unmarshal(data, v); err != nil {
+			return fmt.Errorf("%w: decoding %T: %v", ErrCorrupt, v, err)
+		}
+		return nil
+	}
 	if err := msgpack.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: decoding %T: %v", ErrCorrupt, v, err)
 	}

@@ -96,7 +96,7 @@ func runBench(ctx context.Context, args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the measured run to this file")
 	var nf natsFlags
-	nf.register(fs)
+	nf.registerEmbedded(fs)
 	external := false
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
@@ -243,7 +243,11 @@ func runBench(ctx context.Context, args []string) error {
 	fmt.Printf("  throughput        %8.1f workflows/s  %8.1f steps/s\n", r.WorkflowsPerSec, r.StepsPerSec)
 	fmt.Printf("  latency           p50 %.1f ms  p95 %.1f ms  p99 %.1f ms\n", r.P50ms, r.P95ms, r.P99ms)
 	fmt.Printf("  cpu               %8.2f ms per workflow\n", r.CPUmsPerWorkflow)
-	fmt.Printf("  peak RSS          %8.1f MiB (server, engine and workers in one process)\n", r.PeakRSSMiB)
+	what := "server, engine and workers in one process"
+	if r.Server != "embedded" {
+		what = "engine and workers; the server runs elsewhere"
+	}
+	fmt.Printf("  peak RSS          %8.1f MiB (%s)\n", r.PeakRSSMiB, what)
 	fmt.Printf("  NATS operations   %8.1f per workflow\n", r.NATSOpsPerWorkflow)
 	if r.CeilingStepsPerSec > 0 {
 		fmt.Printf("  JetStream ceiling %8.1f steps/s (publish task, fetch+ack, KV create, publish follow-up)\n", r.CeilingStepsPerSec)

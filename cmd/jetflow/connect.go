@@ -44,6 +44,19 @@ func (f *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.prefix, "prefix", "jetflow", "namespace of subjects, streams and buckets")
 }
 
+// registerEmbedded registers the flags for a command that runs on its own
+// embedded server unless --nats (or --server) is given: $NATS_URL alone
+// does not send it elsewhere.
+func (f *natsFlags) registerEmbedded(fs *flag.FlagSet) {
+	f.register(fs)
+	for _, name := range []string{"nats", "server"} {
+		fl := fs.Lookup(name)
+		fl.DefValue = ""
+		fl.Usage = "run against this NATS server instead of the embedded one ($NATS_URL alone does not)"
+	}
+	fs.Lookup("server").Usage = "alias of --nats"
+}
+
 func (f *natsFlags) connect(name string) (*nats.Conn, error) {
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
 	if f.creds != "" {

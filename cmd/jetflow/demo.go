@@ -48,7 +48,7 @@ type demoFlags struct {
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f demoFlags
 	fs := newFlagSet("demo", stderr)
-	f.nats.register(fs)
+	f.nats.registerEmbedded(fs)
 	fs.BoolVar(&f.json, "json", false, "print one JSON object per scenario (and one for --orders) instead of a table")
 	fs.IntVar(&f.orders, "orders", 0, "after the scenarios, run N random orders with a failure mix and print counts by status")
 	fs.StringVar(&f.data, "data", "", "JetStream store directory of the embedded server (default: a temporary one, removed at exit)")

@@ -50,14 +50,14 @@ func TestDemoBreakerVisibleToNATSCLI(t *testing.T) {
 		t.Errorf("transitions are not readable JSON:\n%s", sub.Output())
 	}
 
-	out, err := exec.CommandContext(ctx, cli, "--server", url, "kv", "get", "jetflow_breakers", "payment-primary", "--raw").CombinedOutput()
+	out, err := exec.CommandContext(ctx, cli, "--server", url, "kv", "get", "jetflow_breakers", "payment-primary").CombinedOutput()
 	if err != nil {
 		t.Fatalf("nats kv get: %v\n%s", err, out)
 	}
-	// The record is msgpack, whose strings are plain UTF-8: the state the
-	// breaker ended in (closed, after the probe) reads as it is.
-	if !bytes.Contains(out, []byte("closed")) || !bytes.Contains(out, []byte("payment-primary")) {
-		t.Fatalf("nats kv get does not show the breaker state:\n%q", out)
+	// The record is JSON: the state the breaker ended in (closed, after the
+	// probe) reads as it is, with its counts.
+	if !bytes.Contains(out, []byte(`"state":"closed"`)) || !bytes.Contains(out, []byte(`"name":"payment-primary"`)) || !bytes.Contains(out, []byte(`"opens":1`)) {
+		t.Fatalf("nats kv get does not show the breaker state:\n%s", out)
 	}
 	cmdOut, err := exec.CommandContext(ctx, cli, "--server", url, "kv", "ls", "jetflow_breakers").CombinedOutput()
 	if err != nil || !strings.Contains(string(cmdOut), "payment-primary") {

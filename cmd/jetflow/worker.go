@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -157,7 +158,9 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 
 	// A second signal during the drain stops at once.
+	var drainStart atomic.Int64
 	context.AfterFunc(ctx, func() {
+		drainStart.Store(time.Now().UnixNano())
 		log.Info("draining: no new tasks; tasks in flight get the drain timeout", "drain_timeout", f.drainTimeout)
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
@@ -167,11 +170,14 @@ func runWorker(ctx context.Context, args []string) error {
 	})
 	log.Info("worker running", "worker", w.Name(), "nats", nc.ConnectedUrlRedacted(),
 		"workflows", strings.Join(wfs, ","), "steps", strings.Join(sts, ","), "concurrency", f.concurrency)
-	start := time.Now()
 	if err := w.Run(ctx); err != nil {
 		return err
 	}
-	log.Info("worker stopped", "worker", w.Name(), "drained_in", time.Since(start).String())
+	if t0 := drainStart.Load(); t0 != 0 {
+		log.Info("worker stopped", "worker", w.Name(), "drained_in", time.Since(time.Unix(0, t0)).Round(time.Millisecond).String())
+	} else {
+		log.Info("worker stopped", "worker", w.Name())
+	}
 	return nil
 }
 
