@@ -26,6 +26,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"start without input", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere}, []string{"missing --input"}},
 		{"JSON syntax", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere, "--input", "{\"order_id\": \"x\",\n \"items\": [,]}"},
 			[]string{"line 2, column 12 (byte offset 29)", "invalid character ','"}},
+		{"JSON cut short", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere, "--input", `{"order_id":`},
+			[]string{"line 1, column 13 (byte offset 12)", "unexpected EOF"}},
 		{"JSON type", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere, "--input", `{"order_id": 7}`},
 			[]string{"line 1, column 15 (byte offset 14)", "order_id"}},
 		{"JSON unknown field", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere, "--input", `{"order": "x"}`},

@@ -141,6 +141,9 @@ func inputError(name string, data []byte, offset int64, err error) error {
 		offset = max(se.Offset-1, 0)
 	case errors.As(err, &te):
 		offset = te.Offset
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The input stopped in the middle of a value: point at its end.
+		offset = int64(len(bytes.TrimRight(data, " \t\r\n")))
 	}
 	line, col := position(data, offset)
 	return &InputError{Name: name, Line: line, Column: col, Err: err}
