@@ -441,7 +441,7 @@ func (b *breakers) mutate(ctx context.Context, name string, decide func(rec *kv.
 		}
 		if errors.Is(err, kv.ErrConflict) || errors.Is(err, kv.ErrExists) {
 			// Another worker moved the breaker first: decide again on its state.
-			if err := sleepCtx(ctx, time.Duration(mrand.Int64N(int64(time.Millisecond)*int64(min(round+1, 20))))); err != nil {
+			if err := wire.Sleep(ctx, time.Duration(mrand.Int64N(int64(time.Millisecond)*int64(min(round+1, 20))))); err != nil {
 				return err
 			}
 			continue
@@ -530,17 +530,6 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // ResetBreaker closes the named breaker and clears its failures and probes,

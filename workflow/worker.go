@@ -247,7 +247,7 @@ func (w *Worker) moveRun(ctx context.Context, def Registrable, t *wire.WorkflowT
 		err = w.advance(ctx, def, t, announced, try >= behindWaits)
 		if errors.Is(err, errBehind) {
 			// 1+2+3+4 ms at most, then decide anyway (see advance).
-			if serr := sleepCtx(ctx, time.Duration(try+1)*time.Millisecond); serr != nil {
+			if serr := wire.Sleep(ctx, time.Duration(try+1)*time.Millisecond); serr != nil {
 				return serr
 			}
 			continue
@@ -508,15 +508,4 @@ func (w *Worker) purge(ctx context.Context, t *wire.WorkflowTask) error {
 		return nil // reused ID or a purge published for a close that lost its race
 	}
 	return w.env.PurgeRun(ctx, t.Workflow, t.WorkflowID)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -46,14 +46,14 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 			if ctx.Err() == nil {
 				log.Warn("jetflow: opening consumer", "consumer", cfg.Durable, "err", err)
 			}
-			sleep(ctx, backoff)
+			_ = Sleep(ctx, backoff)
 			backoff = min(backoff*2, 2*time.Second)
 			continue
 		}
 		it, err := cons.Messages(jetstream.PullMaxMessages(slots), jetstream.PullHeartbeat(5*time.Second))
 		if err != nil {
 			log.Warn("jetflow: pulling", "consumer", cfg.Durable, "err", err)
-			sleep(ctx, backoff)
+			_ = Sleep(ctx, backoff)
 			backoff = min(backoff*2, 2*time.Second)
 			continue
 		}
@@ -101,7 +101,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 		}
 		it.Stop()
 		if ctx.Err() == nil {
-			sleep(ctx, 20*time.Millisecond)
+			_ = Sleep(ctx, 20*time.Millisecond)
 		}
 	}
 }
@@ -153,11 +153,14 @@ func watchStall(ctx context.Context, cons jetstream.Consumer, last *atomic.Int64
 	return cancel
 }
 
-func sleep(ctx context.Context, d time.Duration) {
+// Sleep waits for d or until ctx is done, and then returns ctx's error.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return nil
 	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
