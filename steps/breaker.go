@@ -208,7 +208,7 @@ func (r *Runner) admitBreaker(ctx context.Context, m jetstream.Msg, t *Task, now
 	if errors.Is(err, kv.ErrExists) {
 		var first kv.Claim
 		if first, _, err = kv.Get[kv.Claim](ctx, r.env.Buckets.Steps, key); err == nil {
-			claim, refused = first, nil
+			refused = nil
 			if !first.Run {
 				refused = &Error{Type: TypeBreakerOpen, Message: "circuit breaker refused this attempt", NonRetryable: true}
 				if first.Refusal != nil {

@@ -173,11 +173,8 @@ func (c *Client) load(ctx context.Context, id string) (kv.Run, error) {
 // event, and every two seconds in case an event was lost.
 func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
 	run, err := c.poll(ctx, id)
-	if err != nil && (errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidID) || ctx.Err() != nil) {
+	if (err == nil && kv.Terminal(run.Status)) || waitEnds(err) || ctx.Err() != nil {
 		return run, err
-	}
-	if err == nil && kv.Terminal(run.Status) {
-		return run, nil
 	}
 	// A wake-up, not a queue: any number of events collapse into one re-read.
 	ch := make(chan struct{}, 1)
@@ -204,7 +201,7 @@ func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
 		switch run, err = c.poll(ctx, id); {
 		case err == nil && kv.Terminal(run.Status):
 			return run, nil
-		case err != nil && (errors.Is(err, ErrNotFound) || errors.Is(err, kv.ErrCorrupt)):
+		case waitEnds(err):
 			return run, err
 		case err != nil:
 			// A server failing over: the run goes on, so does the wait.
@@ -220,6 +217,13 @@ func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
 			return run, ctx.Err()
 		}
 	}
+}
+
+// waitEnds says whether a read error ends a wait: the run is not there,
+// cannot be, or cannot be read. Any other error may pass (a server failing
+// over), so the wait goes on.
+func waitEnds(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidID) || errors.Is(err, kv.ErrCorrupt)
 }
 
 // readTimeout bounds one read of a run record inside a long wait: a request

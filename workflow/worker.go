@@ -197,9 +197,8 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 			return
 		}
 	}
-	var err error
 	if t.Reason == wire.ReasonPurge {
-		if err = w.purge(ctx, &t); err != nil {
+		if err := w.purge(ctx, &t); err != nil {
 			w.log.Warn("jetflow: purging a closed run", "workflow_id", t.WorkflowID, "err", err)
 			_ = m.NakWithDelay(5 * time.Second)
 			return
@@ -207,7 +206,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		_ = m.Ack()
 		return
 	}
-	if err = w.moveRun(ctx, def, &t, start); err != nil {
+	if err := w.moveRun(ctx, def, &t, start); err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "err", err)
 		}
@@ -247,8 +246,8 @@ func (w *Worker) moveRun(ctx context.Context, def Registrable, t *wire.WorkflowT
 		err = w.advance(ctx, def, t, announced, try >= behindWaits)
 		if errors.Is(err, errBehind) {
 			// 1+2+3+4 ms at most, then decide anyway (see advance).
-			if serr := wire.Sleep(ctx, time.Duration(try+1)*time.Millisecond); serr != nil {
-				return serr
+			if err = wire.Sleep(ctx, time.Duration(try+1)*time.Millisecond); err != nil {
+				break
 			}
 			continue
 		}

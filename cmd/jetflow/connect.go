@@ -49,12 +49,8 @@ func (f *natsFlags) register(fs *flag.FlagSet) {
 // does not send it elsewhere.
 func (f *natsFlags) registerEmbedded(fs *flag.FlagSet) {
 	f.register(fs)
-	for _, name := range []string{"nats", "server"} {
-		fl := fs.Lookup(name)
-		fl.DefValue = ""
-		fl.Usage = "run against this NATS server instead of the embedded one ($NATS_URL alone does not)"
-	}
-	fs.Lookup("server").Usage = "alias of --nats"
+	fs.Lookup("nats").DefValue, fs.Lookup("server").DefValue = "", ""
+	fs.Lookup("nats").Usage = "run against this NATS server instead of the embedded one ($NATS_URL alone does not)"
 }
 
 func (f *natsFlags) connect(name string) (*nats.Conn, error) {
