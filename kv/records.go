@@ -13,6 +13,9 @@ const (
 	StatusCompleted          = "completed"
 	StatusFailed             = "failed"
 	StatusCompensationFailed = "compensation_failed"
+	// StatusContinuedAsNew closes one execution whose workflow continued as
+	// a new one under the same ID; the run record then shows the new one.
+	StatusContinuedAsNew = "continued_as_new"
 )
 
 // Terminal reports whether a run status is final.
@@ -65,8 +68,13 @@ type Run struct {
 	Input    []byte     `msgpack:"in"`
 	Output   []byte     `msgpack:"out,omitempty"`
 	Error    *ErrorInfo `msgpack:"err,omitempty"`
-	// Commands are the decisions the workflow made so far, by position.
+	// Commands are the decisions of a run recorded by jetflow before format
+	// FormatHistory; such a run cannot be replayed (see FormatHistory).
 	Commands []Command `msgpack:"cmd,omitempty"`
+	// Format is FormatHistory for runs whose decisions live in history batches.
+	Format int `msgpack:"f,omitempty"`
+	// Exec is the current execution (1 + continue-as-new count).
+	Exec int `msgpack:"x,omitempty"`
 	// CurrentStep is the step the run waits on, for Describe.
 	CurrentStep string    `msgpack:"cur,omitempty"`
 	CreatedAt   time.Time `msgpack:"ct"`
@@ -116,6 +124,6 @@ type Claim struct {
 
 // ClaimKey is the key of attempt n of position seq of a run in the steps
 // bucket; purging the run's keys removes it too.
-func ClaimKey(workflowID string, seq, attempt int) string {
-	return StepKey(workflowID, seq) + ".a" + strconv.Itoa(attempt)
+func ClaimKey(execKey string, seq, attempt int) string {
+	return execKey + ".a." + strconv.Itoa(seq) + "." + strconv.Itoa(attempt)
 }

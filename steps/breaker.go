@@ -203,7 +203,7 @@ func (r *Runner) admitBreaker(ctx context.Context, m jetstream.Msg, t *Task, now
 	if refused != nil {
 		claim.Refusal = &kv.ErrorInfo{Type: refused.Type, Message: refused.Message, NonRetryable: true}
 	}
-	key := kv.ClaimKey(t.WorkflowID, t.Seq, t.Attempt)
+	key := kv.ClaimKey(t.ExecKey(), t.Seq, t.Attempt)
 	_, err = kv.Create(ctx, r.env.Buckets.Steps, key, claim)
 	if errors.Is(err, kv.ErrExists) {
 		var first kv.Claim

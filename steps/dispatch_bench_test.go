@@ -35,7 +35,7 @@ func BenchmarkDispatch(b *testing.B) {
 	}
 	const inflight = 100
 	slots := make(chan struct{}, inflight)
-	r.Hooks.WakeLocal = func(context.Context, string, string, int, *kv.Result) bool {
+	r.Hooks.WakeLocal = func(context.Context, *steps.Task, *kv.Result) bool {
 		<-slots
 		return true
 	}

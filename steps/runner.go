@@ -41,7 +41,7 @@ type Hooks struct {
 	// the result (its decisions published and recorded). The step's message
 	// is acked only after that, so a crash in between redelivers the step,
 	// which finds its result and wakes the run again.
-	WakeLocal func(ctx context.Context, workflow, workflowID string, seq int, res *kv.Result) bool
+	WakeLocal func(ctx context.Context, t *Task, res *kv.Result) bool
 }
 
 // RunnerConfig configures a Runner.
@@ -131,14 +131,15 @@ func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
 		_ = m.NakWithDelay(wait)
 		return
 	}
-	key := kv.StepKey(t.WorkflowID, t.Seq)
+	key := t.ResultKey()
 	// Another delivery of this attempt may have run when this one is a
-	// redelivery, or when it comes AckWait or more after the message was
+	// redelivery, a task published again by a worker that rebuilt the run
+	// from its history, or when it comes AckWait or more after the message was
 	// stored (its worker may have been paused past AckWait while the server
 	// gave the message to another): that worker may have recorded the
 	// result and died before waking the workflow. Finish its work instead of
 	// running again.
-	if md, err := m.Metadata(); err == nil && (md.NumDelivered > 1 || time.Since(md.Timestamp) >= r.ackWait) {
+	if md, err := m.Metadata(); err == nil && (t.Republished || md.NumDelivered > 1 || time.Since(md.Timestamp) >= r.ackWait) {
 		if res, _, err := kv.Get[kv.Result](ctx, r.env.Buckets.Steps, key); err == nil {
 			if r.wake(ctx, &t, &res) == nil {
 				_ = m.Ack()
@@ -257,7 +258,7 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		res.Error = &kv.ErrorInfo{Type: se.Type, Message: se.Message, NonRetryable: se.NonRetryable, Step: t.Step, Seq: t.Seq,
 			Exhausted: t.Retry.retryable(se), Details: se.Details}
 	}
-	_, cerr := kv.Create(ctx, r.env.Buckets.Steps, kv.StepKey(t.WorkflowID, t.Seq), res)
+	_, cerr := kv.Create(ctx, r.env.Buckets.Steps, t.ResultKey(), res)
 	switch {
 	case cerr == nil:
 		ev := base
@@ -319,9 +320,9 @@ func (r *Runner) retry(ctx context.Context, t *Task, at time.Time) error {
 // A duplicate wake-up only costs a replay that decides nothing new, so it
 // is published without a deduplication ID.
 func (r *Runner) wake(ctx context.Context, t *Task, res *kv.Result) error {
-	if res != nil && r.Hooks.WakeLocal != nil && r.Hooks.WakeLocal(ctx, t.Workflow, t.WorkflowID, t.Seq, res) {
+	if res != nil && r.Hooks.WakeLocal != nil && r.Hooks.WakeLocal(ctx, t, res) {
 		return nil
 	}
-	return r.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq, Result: res},
+	return r.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq, Exec: t.Exec},
 		"")
 }

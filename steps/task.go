@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"github.com/jetflow-dev/jetflow/kv"
 	"strconv"
 	"time"
 )
@@ -23,10 +24,22 @@ type Task struct {
 	// NotBefore is when a retry becomes due.
 	NotBefore    time.Time `msgpack:"nb,omitempty"`
 	Compensation bool      `msgpack:"c,omitempty"`
+	// Exec is the run's execution (continue-as-new count + 1; 0 means 1).
+	Exec int `msgpack:"x,omitempty"`
+	// Republished marks a task published again by a worker that rebuilt the
+	// run from its history: the first one may have run already.
+	Republished bool `msgpack:"rp2,omitempty"`
 }
 
+// ExecKey is the key prefix of the task's execution in the steps bucket.
+func (t *Task) ExecKey() string { return kv.ExecKey(t.WorkflowID, t.Exec) }
+
+// ResultKey is where the step's result is recorded.
+func (t *Task) ResultKey() string { return kv.StepKey(t.ExecKey(), t.Seq) }
+
 // IdempotencyKey is "<workflowID>/<seq>".
-func (t *Task) IdempotencyKey() string { return t.WorkflowID + "/" + strconv.Itoa(t.Seq) }
+// (or "<workflowID>.x<n>/<seq>" in the n-th execution after continue-as-new).
+func (t *Task) IdempotencyKey() string { return t.ExecKey() + "/" + strconv.Itoa(t.Seq) }
 
 // NewTask builds the first attempt of a step with resolved options.
 func NewTask(workflow, workflowID, step string, seq int, input []byte, opts Options, now time.Time) Task {

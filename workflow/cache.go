@@ -1,52 +1,118 @@
 package workflow
 
 import (
+	"container/list"
 	"sync"
-
-	"github.com/jetflow-dev/jetflow/kv"
 )
 
-// resultCache keeps recorded results, which never change once written, so a
-// replay reads from the bucket only what it has not seen. When full it is
-// cleared in one go: cheap, and a miss only costs a read.
-type resultCache struct {
+// runCache holds the runs this worker keeps alive between workflow tasks,
+// least recently used first out. A run in use (a task running or queued)
+// is never evicted; an evicted run is rebuilt from its history when its
+// next task comes.
+type runCache struct {
 	mu  sync.Mutex
 	max int
-	m   map[string]*kv.Result
+	m   map[string]*runEntry
+	lru *list.List
 }
 
-func newResultCache(max int) *resultCache {
-	return &resultCache{max: max, m: make(map[string]*kv.Result)}
+// runEntry is one run in the cache. mu is held by the task moving the run;
+// wake-ups that arrive meanwhile wait in inbox and are handled together by
+// the next task (group commit).
+type runEntry struct {
+	id   string
+	mu   sync.Mutex
+	qmu  sync.Mutex
+	box  []*wakeup
+	x    *execution
+	refs int
+	el   *list.Element
 }
 
-func (c *resultCache) get(key string) *kv.Result {
-	if c.max <= 0 {
-		return nil
-	}
+func newRunCache(max int) *runCache {
+	return &runCache{max: max, m: map[string]*runEntry{}, lru: list.New()}
+}
+
+// acquire returns the entry of id, creating it, and pins it until release.
+func (c *runCache) acquire(id string) *runEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[key]
+	ent := c.m[id]
+	if ent == nil {
+		ent = &runEntry{id: id}
+		c.m[id] = ent
+		ent.el = c.lru.PushFront(ent)
+	} else {
+		c.lru.MoveToFront(ent.el)
+	}
+	ent.refs++
+	return ent
 }
 
-func (c *resultCache) put(key string, r *kv.Result) {
-	if c.max <= 0 {
-		return
-	}
+// release unpins an entry; one that holds no live run is dropped, and the
+// cache is trimmed to its size.
+func (c *runCache) release(ent *runEntry) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		clear(c.m)
+	ent.refs--
+	var evicted []*execution
+	if ent.refs == 0 && ent.x == nil {
+		c.remove(ent)
 	}
-	c.m[key] = r
+	for e := c.lru.Back(); e != nil && len(c.m) > c.max; {
+		prev := e.Prev()
+		old := e.Value.(*runEntry)
+		if old.refs == 0 {
+			c.remove(old)
+			if old.x != nil {
+				evicted = append(evicted, old.x)
+				old.x = nil
+			}
+		}
+		e = prev
+	}
+	c.mu.Unlock()
+	for _, x := range evicted {
+		x.kill()
+	}
 }
 
-func (c *resultCache) forget(prefix string, n int) {
-	if c.max <= 0 {
-		return
+func (c *runCache) remove(ent *runEntry) {
+	if c.m[ent.id] == ent {
+		delete(c.m, ent.id)
+		c.lru.Remove(ent.el)
 	}
+}
+
+// size is how many runs the cache holds.
+func (c *runCache) size() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for seq := 1; seq <= n; seq++ {
-		delete(c.m, kv.StepKey(prefix, seq))
+	return len(c.m)
+}
+
+// clear kills every cached run (worker shutdown).
+func (c *runCache) clear() {
+	c.mu.Lock()
+	var xs []*execution
+	for _, ent := range c.m {
+		if ent.refs == 0 && ent.x != nil {
+			xs = append(xs, ent.x)
+			ent.x = nil
+		}
+	}
+	c.mu.Unlock()
+	for _, x := range xs {
+		x.kill()
+	}
+}
+
+// set replaces the entry's run; the caller holds ent.mu and a ref.
+func (c *runCache) set(ent *runEntry, x *execution) {
+	c.mu.Lock()
+	old := ent.x
+	ent.x = x
+	c.mu.Unlock()
+	if old != nil && old != x {
+		old.kill()
 	}
 }

@@ -73,7 +73,7 @@ func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte
 	if !steps.ValidName(workflow) {
 		return fmt.Errorf("%w: %q", ErrInvalidName, workflow)
 	}
-	run := kv.Run{ID: id, Workflow: workflow, Status: kv.StatusPending, Input: input, CreatedAt: time.Now().UTC()}
+	run := kv.Run{ID: id, Workflow: workflow, Status: kv.StatusPending, Input: input, CreatedAt: time.Now().UTC(), Format: kv.FormatHistory, Exec: 1}
 	rec, err := kv.Marshal(run)
 	if err != nil {
 		return err
@@ -132,7 +132,11 @@ type Description struct {
 	ClosedAt    time.Time
 	UpdatedAt   time.Time
 	CurrentStep string
-	// Positions counts the decisions the run made (steps, timers, side effects).
+	// Exec is the execution the record describes: 1, plus one for each
+	// continue-as-new.
+	Exec int
+	// Positions counts the decisions the execution made (steps, timers,
+	// side effects) as of its last workflow task.
 	Positions int
 	Error     *kv.ErrorInfo
 	// Waiting says why the run cannot move, when jetflow knows (no worker
@@ -147,9 +151,32 @@ func (c *Client) Describe(ctx context.Context, id string) (Description, error) {
 	if err != nil {
 		return Description{}, err
 	}
-	return Description{ID: run.ID, Workflow: run.Workflow, Status: run.Status, CreatedAt: run.CreatedAt, StartedAt: run.StartedAt,
-		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, CurrentStep: run.CurrentStep, Positions: len(run.Commands), Error: run.Error,
-		Waiting: run.Waiting}, nil
+	d := Description{ID: run.ID, Workflow: run.Workflow, Status: run.Status, CreatedAt: run.CreatedAt, StartedAt: run.StartedAt,
+		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, Exec: max(run.Exec, 1), Error: run.Error, Waiting: run.Waiting}
+	// The record changes only when the run starts and ends; where it
+	// stands in between is in its last history batch.
+	if b, ok := c.lastBatch(ctx, kv.ExecKey(id, run.Exec)); ok {
+		d.Positions, d.UpdatedAt = b.Seq, b.At
+		if !kv.Terminal(run.Status) {
+			d.CurrentStep = b.WaitingOn
+		}
+	}
+	return d, nil
+}
+
+// lastBatch reads the newest history batch of an execution.
+func (c *Client) lastBatch(ctx context.Context, ek string) (kv.Batch, bool) {
+	var b kv.Batch
+	_, bucket, _ := kv.BucketNames(c.env.Names.Prefix)
+	st, err := c.env.JS.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return b, false
+	}
+	m, err := st.GetLastMsgForSubject(ctx, "$KV."+bucket+"."+ek+".h.*")
+	if err != nil || kv.Unmarshal(m.Data, &b) != nil {
+		return b, false
+	}
+	return b, true
 }
 
 // Record returns the run's full record (commands, input, output).

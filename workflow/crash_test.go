@@ -154,7 +154,7 @@ func TestWorkerProcessKilledMidStep(t *testing.T) {
 	stop()
 	testenv.SyncStream(t, ctx, survivorNC, "jetflow.status.Sync.sync.sync")
 
-	keys := testenv.CheckKVWrittenOnce(t, ctx, js, "jetflow_steps")
+	keys := testenv.ResultKeys(testenv.CheckKVWrittenOnce(t, ctx, js, "jetflow_steps"))
 	if got, want := len(keys), 3*crashRuns; got != want {
 		t.Errorf("step results: got %d keys, want %d", got, want)
 	}

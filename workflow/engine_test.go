@@ -189,12 +189,12 @@ func TestRetryWithBackoffThenSuccess(t *testing.T) {
 			t.Errorf("gap before attempt %d: got %v, want at least %v", i+2, gap, want)
 		}
 	}
-	rec, err := c.Record(ctx, "retry-1")
+	hist, err := c.History(ctx, "retry-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.Commands) != 1 {
-		t.Fatalf("commands: got %d, want 1", len(rec.Commands))
+	if len(hist) != 1 {
+		t.Fatalf("positions: got %d, want 1", len(hist))
 	}
 }
 

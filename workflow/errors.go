@@ -101,10 +101,26 @@ func (e *StepError) Error() string {
 // Unwrap returns the step's *steps.Error.
 func (e *StepError) Unwrap() error { return e.Err }
 
-// Is matches steps.ErrAttemptsExhausted when the retries ran out.
+// Is matches steps.ErrAttemptsExhausted when the retries ran out, and for a
+// step refused before it was scheduled, ErrPayloadTooLarge or
+// steps.ErrInvalidName.
 func (e *StepError) Is(target error) bool {
-	return target == steps.ErrAttemptsExhausted && e.Exhausted
+	switch target {
+	case steps.ErrAttemptsExhausted:
+		return e.Exhausted
+	case ErrPayloadTooLarge:
+		return e.Err != nil && e.Err.Type == TypePayloadTooLarge
+	case steps.ErrInvalidName:
+		return e.Err != nil && e.Err.Type == TypeInvalidName
+	}
+	return false
 }
+
+// Error types of a step refused before it was scheduled.
+const (
+	TypePayloadTooLarge = "PayloadTooLarge"
+	TypeInvalidName     = "InvalidName"
+)
 
 // RunError is what Result returns for a run that did not complete: the run's
 // final status and its error. It unwraps to the cause (*NonDeterminismError,
@@ -121,3 +137,50 @@ func (e *RunError) Error() string {
 
 // Unwrap returns the cause.
 func (e *RunError) Unwrap() error { return e.Cause }
+
+// MaxHistoryEvents bounds one execution's history: decisions (steps, timers,
+// side effects) plus the results delivered to the code. A 50,000-step
+// workflow records about 100,000. A run that would pass it fails with a
+// *HistoryLimitError before it writes more; a workflow meant to run longer
+// continues as new (ContinueAsNew) every so often.
+const MaxHistoryEvents = 250_000
+
+// ErrHistoryLimit matches (errors.Is) every *HistoryLimitError.
+var ErrHistoryLimit = errors.New("jetflow: history limit reached")
+
+// HistoryLimitError fails a run whose history would pass MaxHistoryEvents.
+type HistoryLimitError struct {
+	Workflow   string `msgpack:"wf"`
+	WorkflowID string `msgpack:"id"`
+	Limit      int    `msgpack:"l"`
+}
+
+func (e *HistoryLimitError) Error() string {
+	return fmt.Sprintf("jetflow: run %s of %s reached the history limit of %d events; return workflow.ContinueAsNew(ctx, input) to go on with a fresh history",
+		e.WorkflowID, e.Workflow, e.Limit)
+}
+
+// Is matches ErrHistoryLimit.
+func (e *HistoryLimitError) Is(target error) bool { return target == ErrHistoryLimit }
+
+// ErrUnwound matches (errors.Is) every *UnwindError.
+var ErrUnwound = errors.New("jetflow: workflow code stopped without returning")
+
+// UnwindError fails a run whose code stopped without returning: it called
+// runtime.Goexit, or swallowed the engine's own stop. It never completes
+// the run.
+type UnwindError struct {
+	Workflow   string `msgpack:"wf"`
+	WorkflowID string `msgpack:"id"`
+}
+
+func (e *UnwindError) Error() string {
+	return fmt.Sprintf("jetflow: the code of workflow %s (run %s) stopped without returning (runtime.Goexit?)", e.Workflow, e.WorkflowID)
+}
+
+// Is matches ErrUnwound.
+func (e *UnwindError) Is(target error) bool { return target == ErrUnwound }
+
+// ErrUnsupportedFormat is returned for a run recorded in a format this
+// version of jetflow cannot replay.
+var ErrUnsupportedFormat = errors.New("jetflow: run recorded in an unsupported format")

@@ -2,9 +2,9 @@ package workflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -13,174 +13,253 @@ import (
 	"github.com/jetflow-dev/jetflow/steps"
 )
 
-// unwind is the panic value that stops workflow code when it must wait for
-// a result that is not recorded yet, or when replay found a problem. The
-// code is re-executed from the start on the next workflow task.
-type unwind struct{}
+// An execution is one run's workflow code, alive in a goroutine of its own
+// that the worker keeps between workflow tasks. The code and the worker take
+// turns: the worker delivers results and resumes the code; the code runs
+// until it must wait for something not yet known and hands control back.
+// Only one of them runs at a time, so the code is deterministic and its
+// state needs no lock. A worker that does not hold the run (a restart, an
+// eviction) rebuilds it by replaying the run's history batches in order.
+type execution struct {
+	w   *Worker
+	def Registrable
+	run kv.Run
+	// ek is the key prefix of this execution's results and history.
+	ek string
+
+	// seq is the last position the code claimed.
+	seq int
+	// pending are the positions decided and not yet resolved.
+	pending map[int]*slot
+	// ready counts results delivered, which orders them for selectors.
+	ready int
+	now   time.Time
+
+	// recorded are the decisions of the history being replayed; matched is
+	// how many of them the code made again.
+	recorded []kv.Decision
+	matched  int
+	replay   bool
+
+	// What this task adds to the history, and the effects to publish once
+	// it is recorded.
+	decisions  []kv.Decision
+	deliveries []int
+	newSteps   []steps.Task
+	newTimers  []timerReq
+	events     []wire.Event
+	// batches is how many history batches are recorded; events counts the
+	// decisions and deliveries in them, against MaxHistoryEvents.
+	batches     int
+	histEvents  int
+	startNeeded bool
+
+	compensating    bool
+	compensationErr *CompensationError
+	blockedOn       string
+	logger          *slog.Logger
+
+	// The code's goroutine and the turns it takes with the worker.
+	resume  chan struct{}
+	yield   chan struct{}
+	started bool
+	killed  bool
+	done    bool
+	out     []byte
+	err     error
+	// fatal fails the run whatever the code does (non-determinism, a broken
+	// history limit).
+	fatal error
+	// closing is set once the history records how this execution ended.
+	closing         *kv.Closing
+	closingRecorded bool
+	// loaded is true during the task that rebuilt the run from history.
+	loaded bool
+}
+
+// slot is the outcome of one position, shared by the futures that read it.
+type slot struct {
+	seq   int
+	kind  string
+	name  string
+	ready bool
+	// order is when the result was delivered (selectors pick the earliest).
+	order int
+	res   *kv.Result
+	err   error
+	value []byte
+	// task is the step's task, kept until it resolves so that a run
+	// rebuilt from history can publish it again.
+	task *steps.Task
+	at   time.Time
+}
 
 type timerReq struct {
 	seq int
 	at  time.Time
 }
 
-// execution is one replay of a run's code inside one workflow task.
-type execution struct {
-	ctx context.Context
-	w   *Worker
-	run *kv.Run
-	// recorded is how many commands the run had when the task began.
-	recorded int
-	cmds     []kv.Command
-	seq      int
-	results  map[int]*kv.Result
-	now      time.Time
-	logger   *slog.Logger
-
-	newSteps  []steps.Task
-	newTimers []timerReq
-	blockedOn string
-	unwinding bool
-	// fatal fails the run (non-determinism); transient retries the task.
-	fatal     error
-	transient error
-	// compensating marks the steps scheduled while a saga compensates;
-	// compensationErr keeps a compensation that failed for good, so the run
-	// ends compensation_failed even if the code ignores the error.
-	compensating    bool
-	compensationErr *CompensationError
-	// wakeSeq is the position whose result caused this task.
-	wakeSeq int
-	// events are published once the decisions of this task are recorded.
-	events []wire.Event
-}
-
-func newExecution(ctx context.Context, w *Worker, run *kv.Run) *execution {
+func newExecution(w *Worker, def Registrable, run kv.Run) *execution {
 	e := &execution{
-		ctx:      ctx,
-		w:        w,
-		run:      run,
-		recorded: len(run.Commands),
-		cmds:     append([]kv.Command(nil), run.Commands...),
-		results:  map[int]*kv.Result{},
-		now:      run.CreatedAt,
+		w:       w,
+		def:     def,
+		run:     run,
+		ek:      kv.ExecKey(run.ID, run.Exec),
+		pending: map[int]*slot{},
+		now:     run.CreatedAt,
+		resume:  make(chan struct{}, 1),
+		yield:   make(chan struct{}, 1),
 	}
 	e.logger = slog.New(&replayHandler{e: e, h: w.log.Handler()}).With("workflow", run.Workflow, "workflow_id", run.ID)
 	return e
 }
 
-func (e *execution) emit(ev wire.Event) { e.events = append(e.events, ev) }
-
-func (e *execution) replaying() bool { return e.seq < e.recorded }
-
-func (e *execution) stop() { e.unwinding = true; panic(unwind{}) }
-
-// next claims the next position for a decision of the given kind and name.
-// A position already recorded must hold the same decision; a new one is
-// appended. It reports whether the decision is new.
-func (e *execution) next(kind, name string) (int, bool) {
-	if e.unwinding {
-		e.stop()
+// step runs the code until it waits or returns.
+func (e *execution) step() {
+	if e.done || e.killed {
+		return
 	}
-	e.seq++
-	if e.seq <= len(e.cmds) {
-		c := e.cmds[e.seq-1]
-		if c.Kind != kind || c.Name != name {
-			e.fail(&NonDeterminismError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Seq: e.seq,
-				Expected: c.Kind + " " + c.Name, Found: kind + " " + name})
-		}
-		return e.seq, false
+	if !e.started {
+		e.started = true
+		go e.main()
 	}
-	e.cmds = append(e.cmds, kv.Command{Seq: e.seq, Kind: kind, Name: name, Compensation: e.compensating && kind == kv.KindStep})
-	return e.seq, true
+	e.resume <- struct{}{}
+	<-e.yield
 }
 
+func (e *execution) main() {
+	returned := false
+	defer func() {
+		if p := recover(); p != nil && !e.killed {
+			e.out, e.err = nil, &steps.Error{Type: steps.TypePanic, Message: fmt.Sprintf("workflow code panicked: %v\n%s", p, debug.Stack())}
+		} else if !returned && !e.killed && e.fatal == nil {
+			// runtime.Goexit in workflow code, or our own unwinding
+			// swallowed: never a completion.
+			e.fatal = &UnwindError{Workflow: e.run.Workflow, WorkflowID: e.run.ID}
+		}
+		e.done = true
+		e.yield <- struct{}{}
+	}()
+	<-e.resume
+	if e.killed {
+		return
+	}
+	out, err := e.def.execute(&wctx{e: e, opts: e.w.defaultStepOptions}, e.run.Input)
+	if e.killed {
+		return
+	}
+	e.out, e.err, returned = out, err, true
+	if e.fatal == nil && e.matched < len(e.recorded) {
+		d := e.recorded[e.matched]
+		e.fatal = &NonDeterminismError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Seq: d.Seq,
+			Expected: d.Kind + " " + d.Name, Found: "the workflow returning"}
+	}
+}
+
+// wait hands control back to the worker until cond holds. In a killed
+// execution it ends the goroutine (deferred calls run; recover cannot stop it).
+func (e *execution) wait(name string, cond func() bool) {
+	for !cond() {
+		if e.fatal != nil || e.killed {
+			e.exit()
+		}
+		e.blockedOn = name
+		e.yield <- struct{}{}
+		<-e.resume
+		if e.killed {
+			e.exit()
+		}
+	}
+}
+
+func (e *execution) exit() {
+	runtime.Goexit()
+}
+
+// kill ends the code's goroutine: its wait returns into runtime.Goexit. The
+// execution is never used again.
+func (e *execution) kill() {
+	if e.killed {
+		return
+	}
+	e.killed = true
+	if e.started && !e.done {
+		e.resume <- struct{}{}
+	}
+}
+
+// fail stops the code with a fatal error that fails the run.
 func (e *execution) fail(err error) {
 	if e.fatal == nil {
 		e.fatal = err
 	}
-	e.stop()
+	e.yield <- struct{}{}
+	// The worker never resumes a failed execution except to kill it.
+	<-e.resume
+	e.exit()
 }
 
-func (e *execution) retryLater(err error) {
-	if e.transient == nil {
-		e.transient = err
+// claim takes the next position for a decision of kind and name. While the
+// history is replayed it returns the decision recorded there, after checking
+// that the code made the same one; afterwards it returns nil and the caller
+// decides anew.
+func (e *execution) claim(kind, name string) (int, *kv.Decision) {
+	if e.killed || e.fatal != nil {
+		e.exit()
 	}
-	e.stop()
-}
-
-func (e *execution) block(name string) {
-	if e.blockedOn == "" {
-		e.blockedOn = name
-	}
-	e.stop()
-}
-
-// result returns the recorded result at seq, or nil when there is none yet.
-func (e *execution) result(seq int) *kv.Result {
-	if r, ok := e.results[seq]; ok {
-		return r
-	}
-	key := kv.StepKey(e.run.ID, seq)
-	if r := e.w.cache.get(key); r != nil {
-		e.results[seq] = r
-		return r
-	}
-	if seq > e.recorded && seq != e.wakeSeq {
-		// Decided in this very task: its result cannot be recorded yet,
-		// except after a crash, and then the task that reports it is
-		// still to come (it carries the position in wakeSeq).
-		return nil
-	}
-	r, _, err := kv.Get[kv.Result](e.ctx, e.w.env.Buckets.Steps, key)
-	if errors.Is(err, kv.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		e.retryLater(fmt.Errorf("reading result %s: %w", key, err))
-	}
-	e.results[seq] = &r
-	e.w.cache.put(key, &r)
-	return &r
-}
-
-// consume returns the result at seq for a decision of kind and name, blocking
-// the code when there is none, and advances the workflow clock.
-func (e *execution) consume(seq int, kind, name string) *kv.Result {
-	r := e.result(seq)
-	if r == nil {
-		e.block(name)
-	}
-	if r.Kind != kind || r.Name != name {
-		e.fail(&NonDeterminismError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Seq: seq,
-			Expected: r.Kind + " " + r.Name, Found: kind + " " + name})
-	}
-	if r.CompletedAt.After(e.now) {
-		e.now = r.CompletedAt
-	}
-	return r
-}
-
-// execute runs the workflow code once from the start. done is false when the
-// code stopped to wait (or replay failed); then out and err are meaningless.
-func (e *execution) execute(def Registrable) (done bool, out []byte, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			if _, ok := p.(unwind); ok {
-				done = false
-				return
-			}
-			done, out = true, nil
-			err = &steps.Error{Type: steps.TypePanic, Message: fmt.Sprintf("workflow code panicked: %v\n%s", p, debug.Stack())}
+	e.seq++
+	if e.matched < len(e.recorded) {
+		d := &e.recorded[e.matched]
+		e.matched++
+		if d.Seq != e.seq || d.Kind != kind || d.Name != name {
+			e.fail(&NonDeterminismError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Seq: e.seq,
+				Expected: d.Kind + " " + d.Name, Found: kind + " " + name})
 		}
-	}()
-	out, err = def.execute(&wctx{e: e, opts: e.w.defaultStepOptions}, e.run.Input)
-	if e.seq < len(e.cmds) && e.fatal == nil {
-		c := e.cmds[e.seq]
-		e.fatal = &NonDeterminismError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Seq: e.seq + 1,
-			Expected: c.Kind + " " + c.Name, Found: "the workflow returning"}
-		return false, nil, nil
+		return e.seq, d
 	}
-	return true, out, err
+	if e.histEvents+len(e.decisions)+len(e.deliveries) >= MaxHistoryEvents {
+		e.fail(&HistoryLimitError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Limit: MaxHistoryEvents})
+	}
+	return e.seq, nil
+}
+
+// decide appends a new decision to the history of this task.
+func (e *execution) decide(d kv.Decision) { e.decisions = append(e.decisions, d) }
+
+func (e *execution) emit(ev wire.Event) {
+	if !e.replay {
+		e.events = append(e.events, ev)
+	}
+}
+
+// resolve marks a slot ready now (a result known at decision time).
+func (e *execution) resolve(s *slot) {
+	e.ready++
+	s.ready, s.order = true, e.ready
+}
+
+// deliver hands the result of a pending position to the code. It reports
+// false when the position is not pending (unknown, or delivered before).
+func (e *execution) deliver(seq int, res *kv.Result) bool {
+	s := e.pending[seq]
+	if s == nil || res == nil {
+		return false
+	}
+	delete(e.pending, seq)
+	if res.Kind != s.kind || res.Name != s.name {
+		if e.fatal == nil {
+			e.fatal = &NonDeterminismError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Seq: seq,
+				Expected: res.Kind + " " + res.Name, Found: s.kind + " " + s.name}
+		}
+		return false
+	}
+	s.res, s.task = res, nil
+	e.resolve(s)
+	if res.CompletedAt.After(e.now) {
+		e.now = res.CompletedAt
+	}
+	e.deliveries = append(e.deliveries, seq)
+	return true
 }
 
 // replayHandler drops log records while the code re-executes decisions it
@@ -190,11 +269,13 @@ type replayHandler struct {
 	h slog.Handler
 }
 
+func (r *replayHandler) quiet() bool { return r.e.replay || r.e.killed }
+
 func (r *replayHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return !r.e.replaying() && r.h.Enabled(ctx, l)
+	return !r.quiet() && r.h.Enabled(ctx, l)
 }
 func (r *replayHandler) Handle(ctx context.Context, rec slog.Record) error {
-	if r.e.replaying() {
+	if r.quiet() {
 		return nil
 	}
 	return r.h.Handle(ctx, rec)

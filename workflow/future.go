@@ -11,80 +11,138 @@ import (
 // Future is the eventual result of a step or timer. Get waits for it; two
 // steps started before either Get run in parallel.
 type Future[T any] struct {
-	e    *execution
-	seq  int
-	kind string
-	name string
-	err  error
+	e *execution
+	s *slot
 	// discard skips decoding the output (compensations).
 	discard bool
 }
 
+// Awaitable is any Future, as a Selector takes it.
+type Awaitable interface {
+	slot() *slot
+}
+
+func (f Future[T]) slot() *slot { return f.s }
+
+// IsReady reports whether Get would return without waiting.
+func (f Future[T]) IsReady() bool { return f.s != nil && f.s.ready }
+
 // Get returns the step's output, or a *StepError when the step failed for
-// good. Inside workflow code only: when the result is not recorded yet, the
-// code stops here and resumes on a later workflow task.
+// good. Inside workflow code only: when the result is not known yet, the
+// code waits here (the run stays in the worker's memory, or is rebuilt from
+// its history if the worker lets it go).
 func (f Future[T]) Get(ctx Context) (T, error) {
 	var zero T
-	if f.err != nil {
-		return zero, f.err
+	if f.s == nil {
+		return zero, fmt.Errorf("jetflow: Get on a zero Future")
 	}
-	r := f.e.consume(f.seq, f.kind, f.name)
+	s := f.s
+	f.e.wait(s.name, func() bool { return s.ready })
+	if s.err != nil {
+		return zero, s.err
+	}
+	r := s.res
+	if r == nil {
+		return zero, nil
+	}
 	if r.Error != nil {
-		return zero, &StepError{Step: f.name, Seq: f.seq, Attempts: r.Attempts, Exhausted: r.Error.Exhausted,
+		return zero, &StepError{Step: s.name, Seq: s.seq, Attempts: r.Attempts, Exhausted: r.Error.Exhausted,
 			Err: &steps.Error{Type: r.Error.Type, Message: r.Error.Message, NonRetryable: r.Error.NonRetryable, Details: r.Error.Details}}
 	}
 	var out T
-	if f.kind == kv.KindStep && !f.discard {
+	if s.kind == kv.KindStep && !f.discard {
 		if err := kv.Unmarshal(r.Output, &out); err != nil {
-			return zero, fmt.Errorf("jetflow: decoding the result of step %s: %w", f.name, err)
+			return zero, fmt.Errorf("jetflow: decoding the result of step %s: %w", s.name, err)
 		}
 	}
 	return out, nil
 }
 
 // Seq is the future's position in the run's history.
-func (f Future[T]) Seq() int { return f.seq }
+func (f Future[T]) Seq() int {
+	if f.s == nil {
+		return 0
+	}
+	return f.s.seq
+}
 
 // ExecuteStep schedules a step and returns its future at once. The step runs
 // on whichever worker serves it, with the options of ctx (see WithStepOptions).
+// A step that cannot be scheduled (an invalid name, an input that does not
+// encode or does not fit in a message) resolves its future with the error at
+// once; the refusal is recorded, so replay takes the same path.
 func ExecuteStep[I, O any](ctx Context, step *steps.Definition[I, O], in I) Future[O] {
-	s := ctx.state()
-	e := s.e
-	seq, isNew := e.next(kv.KindStep, step.Name())
-	f := Future[O]{e: e, seq: seq, kind: kv.KindStep, name: step.Name()}
-	if !isNew {
-		return f
+	s := scheduleStep(ctx, step.Name(), step.Validate, in)
+	return Future[O]{e: ctx.state().e, s: s}
+}
+
+// scheduleStep claims a position for a step and, when it is new, records
+// the decision and queues the step's task; a refusal resolves the slot.
+func scheduleStep(ctx Context, name string, validate func() error, in any) *slot {
+	st := ctx.state()
+	e := st.e
+	seq, rec := e.claim(kv.KindStep, name)
+	s := &slot{seq: seq, kind: kv.KindStep, name: name}
+	if rec != nil && rec.Refused != nil {
+		s.err = refusal(name, seq, rec.Refused)
+		e.resolve(s)
+		return s
 	}
-	if err := step.Validate(); err != nil {
-		f.err = err
-		return f
-	}
+	var refused *steps.Error
 	data, err := kv.Marshal(in)
-	if err != nil {
-		f.err = fmt.Errorf("jetflow: encoding the input of step %s: %w", step.Name(), err)
-		return f
+	switch {
+	case validate() != nil:
+		refused = steps.NonRetryable(TypeInvalidName, "%q is not a valid step name (letters, digits, '-' and '_')", name)
+	case err != nil:
+		refused = steps.NonRetryable(steps.TypeBadInput, "encoding the input of step %s: %v", name, err)
+	case e.w.env.MaxPayload > 1024 && int64(len(data)) > e.w.env.MaxPayload-1024:
+		refused = steps.NonRetryable(TypePayloadTooLarge, "the input of step %s is %d bytes, over the server's max_payload of %d", name, len(data), e.w.env.MaxPayload)
 	}
-	if max := e.w.env.MaxPayload - 1024; max > 0 && int64(len(data)) > max {
-		f.err = &PayloadTooLargeError{What: "input of step " + step.Name(), Size: len(data), Max: e.w.env.MaxPayload}
-		return f
+	if rec == nil && refused != nil {
+		info := kv.ErrorInfo{Type: refused.Type, Message: refused.Message, NonRetryable: true, Step: name, Seq: seq}
+		e.decide(kv.Decision{Seq: seq, Kind: kv.KindStep, Name: name, Compensation: e.compensating, Refused: &info})
+		s.err = refusal(name, seq, &info)
+		e.resolve(s)
+		return s
 	}
-	t := steps.NewTask(e.run.Workflow, e.run.ID, step.Name(), seq, data, s.opts, time.Now())
+	at := time.Now().UTC()
+	if rec != nil {
+		at = rec.At
+	} else {
+		e.decide(kv.Decision{Seq: seq, Kind: kv.KindStep, Name: name, Compensation: e.compensating, At: at})
+	}
+	t := steps.NewTask(e.run.Workflow, e.run.ID, name, seq, data, st.opts, at)
+	t.Exec = e.run.Exec
 	t.Compensation = e.compensating
-	e.newSteps = append(e.newSteps, t)
-	return f
+	s.task = &t
+	e.pending[seq] = s
+	if rec == nil {
+		e.newSteps = append(e.newSteps, t)
+	}
+	return s
+}
+
+// refusal is the error of a step that could not be scheduled, the same
+// whether the decision is new or replayed.
+func refusal(name string, seq int, info *kv.ErrorInfo) error {
+	return &StepError{Step: name, Seq: seq, Err: &steps.Error{Type: info.Type, Message: info.Message, NonRetryable: true}}
 }
 
 // NewTimer starts a durable timer and returns a future that resolves after d.
 // The timer lives in the server, so it fires even if every worker restarts.
 func NewTimer(ctx Context, d time.Duration) Future[struct{}] {
 	e := ctx.state().e
-	seq, isNew := e.next(kv.KindTimer, "Sleep")
-	if isNew {
-		at := time.Now().Add(d)
-		e.cmds[seq-1].At = at
-		e.newTimers = append(e.newTimers, timerReq{seq: seq, at: at})
+	seq, rec := e.claim(kv.KindTimer, "Sleep")
+	s := &slot{seq: seq, kind: kv.KindTimer, name: "Sleep"}
+	if rec != nil {
+		s.at = rec.At
+	} else {
+		s.at = time.Now().Add(d).UTC()
+		e.decide(kv.Decision{Seq: seq, Kind: kv.KindTimer, Name: "Sleep", At: s.at})
+		e.newTimers = append(e.newTimers, timerReq{seq: seq, at: s.at})
 	}
-	return Future[struct{}]{e: e, seq: seq, kind: kv.KindTimer, name: "Sleep"}
+	e.pending[seq] = s
+	return Future[struct{}]{e: e, s: s}
 }
 
 // Sleep waits durably for d: the run is suspended, no worker holds it, and
@@ -102,25 +160,19 @@ func Sleep(ctx Context, d time.Duration) error {
 // workflow code.
 func SideEffect[T any](ctx Context, fn func() T) T {
 	e := ctx.state().e
-	seq, _ := e.next(kv.KindSideEffect, "SideEffect")
-	r := e.result(seq)
-	if r == nil {
-		data, err := kv.Marshal(fn())
-		if err != nil {
+	seq, rec := e.claim(kv.KindSideEffect, "SideEffect")
+	var data []byte
+	if rec != nil {
+		data = rec.Value
+	} else {
+		var err error
+		if data, err = kv.Marshal(fn()); err != nil {
 			e.fail(fmt.Errorf("jetflow: encoding a side effect: %w", err))
 		}
-		res := kv.Result{Kind: kv.KindSideEffect, Name: "SideEffect", Output: data, CompletedAt: time.Now().UTC()}
-		key := kv.StepKey(e.run.ID, seq)
-		if _, err := kv.Create(e.ctx, e.w.env.Buckets.Steps, key, res); err != nil {
-			// Another replay recorded first (or the write failed): use
-			// what is recorded, or retry the task.
-			e.retryLater(fmt.Errorf("recording side effect %s: %w", key, err))
-		}
-		e.results[seq] = &res
+		e.decide(kv.Decision{Seq: seq, Kind: kv.KindSideEffect, Name: "SideEffect", Value: data})
 	}
-	r = e.consume(seq, kv.KindSideEffect, "SideEffect")
 	var out T
-	if err := kv.Unmarshal(r.Output, &out); err != nil {
+	if err := kv.Unmarshal(data, &out); err != nil {
 		e.fail(fmt.Errorf("jetflow: decoding a side effect: %w", err))
 	}
 	return out

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -56,35 +55,57 @@ type HistoryError struct {
 
 func (e *HistoryError) Error() string { return e.Type + ": " + e.Message }
 
-// History returns the run's timeline: every decision it recorded, in order,
-// with the outcome stored in the steps bucket. A missing run gives
-// ErrNotFound. The run may still be going; positions without a result are
-// returned with Done false.
+// History returns the run's timeline: every decision its current execution
+// recorded, in order, with the outcome stored in the steps bucket. A missing
+// run gives ErrNotFound. The run may still be going; positions without a
+// result are returned with Done false. After continue-as-new it is the
+// newest execution's; HistoryOf reads an earlier one (until it is purged).
 func (c *Client) History(ctx context.Context, id string) ([]HistoryEntry, error) {
 	run, err := c.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]HistoryEntry, 0, len(run.Commands))
-	for _, cmd := range run.Commands {
-		h := HistoryEntry{Seq: cmd.Seq, Kind: cmd.Kind, Name: cmd.Name, Compensation: cmd.Compensation, FireAt: cmd.At}
-		r, _, err := kv.Get[kv.Result](ctx, c.env.Buckets.Steps, kv.StepKey(id, cmd.Seq))
-		switch {
-		case errors.Is(err, kv.ErrNotFound):
-			out = append(out, h)
-			continue
-		case err != nil:
-			return out, fmt.Errorf("jetflow: reading the history of %s at position %d: %w", id, cmd.Seq, err)
+	return c.HistoryOf(ctx, id, max(run.Exec, 1))
+}
+
+// HistoryOf returns the timeline of execution exec (1 for the first) of a
+// run that continued as new.
+func (c *Client) HistoryOf(ctx context.Context, id string, exec int) ([]HistoryEntry, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	h, err := readHistory(ctx, c.env, kv.ExecKey(id, exec))
+	if err != nil {
+		return nil, fmt.Errorf("jetflow: reading the history of %s: %w", id, err)
+	}
+	var out []HistoryEntry
+	for _, b := range h.batches {
+		for _, d := range b.Decisions {
+			e := HistoryEntry{Seq: d.Seq, Kind: d.Kind, Name: d.Name, Compensation: d.Compensation}
+			switch {
+			case d.Kind == kv.KindTimer:
+				e.FireAt = d.At
+			case d.Kind == kv.KindStep:
+				e.ScheduledAt = d.At
+			case d.Kind == kv.KindSideEffect:
+				e.Done, e.Output, e.CompletedAt = true, d.Value, b.At
+			}
+			if d.Refused != nil {
+				e.Done, e.CompletedAt = true, b.At
+				e.Error = &HistoryError{Type: d.Refused.Type, Message: d.Refused.Message, NonRetryable: true}
+			}
+			if r := h.results[d.Seq]; r != nil {
+				e.Done = true
+				e.Attempts = r.Attempts
+				e.ScheduledAt, e.StartedAt, e.CompletedAt = r.ScheduledAt, r.StartedAt, r.CompletedAt
+				e.Worker = r.Worker
+				e.Output = r.Output
+				if r.Error != nil {
+					e.Error = &HistoryError{Type: r.Error.Type, Message: r.Error.Message, NonRetryable: r.Error.NonRetryable, Exhausted: r.Error.Exhausted}
+				}
+			}
+			out = append(out, e)
 		}
-		h.Done = true
-		h.Attempts = r.Attempts
-		h.ScheduledAt, h.StartedAt, h.CompletedAt = r.ScheduledAt, r.StartedAt, r.CompletedAt
-		h.Worker = r.Worker
-		h.Output = r.Output
-		if r.Error != nil {
-			h.Error = &HistoryError{Type: r.Error.Type, Message: r.Error.Message, NonRetryable: r.Error.NonRetryable, Exhausted: r.Error.Exhausted}
-		}
-		out = append(out, h)
 	}
 	return out, nil
 }

@@ -34,7 +34,7 @@ func defaultConfig() config {
 		stepConcurrency: 128,
 		ackWait:         30 * time.Second,
 		drainTimeout:    30 * time.Second,
-		cacheSize:       100_000,
+		cacheSize:       10_000,
 		retention:       DefaultRetention,
 	}
 }
@@ -165,6 +165,20 @@ func WithRetention(d time.Duration) Option {
 // tasks evenly over workers, or to compare.
 func WithoutLocalWake() Option {
 	return func(c *config) error { c.noLocalWake = true; return nil }
+}
+
+// WithCacheSize bounds how many runs a worker keeps alive in memory between
+// their workflow tasks (default 10,000). A run evicted, or one whose task
+// reaches another worker, is rebuilt from its history: correct, but it
+// costs a replay.
+func WithCacheSize(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return invalid("cache size %d: at least 1", n)
+		}
+		c.cacheSize = n
+		return nil
+	}
 }
 
 // WithDefaultStepOptions sets the step options workflow code starts with.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
 )
@@ -24,36 +25,46 @@ var benchChain = New("Chain", func(ctx Context, n int) (int, error) {
 	return x, nil
 })
 
-// BenchmarkReplay re-executes a run's code over its recorded results, as
-// every workflow task does before it decides: ns/op is one full replay of a
-// run with that many completed steps (results already in the worker's cache,
-// so no NATS round trip is counted).
+// BenchmarkReplay rebuilds a run from its history, as a worker does on a
+// cache miss (a restart, an eviction, a task that reached a worker that does
+// not hold the run): ns/op is one full replay of a run with that many
+// completed steps, history already read (no NATS round trip is counted).
 func BenchmarkReplay(b *testing.B) {
-	for _, n := range []int{5, 50, 500} {
+	for _, n := range []int{5, 50, 500, 5000} {
 		b.Run(fmt.Sprintf("steps=%d", n), func(b *testing.B) {
-			w := &Worker{log: slog.New(slog.DiscardHandler), cache: newResultCache(n + 1)}
+			w := &Worker{log: slog.New(slog.DiscardHandler), env: &wire.Env{MaxPayload: 1 << 20}}
 			input, err := kv.Marshal(n)
 			if err != nil {
 				b.Fatal(err)
 			}
-			run := kv.Run{ID: "bench-1", Workflow: benchChain.Name(), Status: kv.StatusRunning, Input: input, CreatedAt: time.Now()}
-			for seq := 1; seq <= n; seq++ {
-				out, err := kv.Marshal(seq)
-				if err != nil {
-					b.Fatal(err)
+			run := kv.Run{ID: "bench-1", Workflow: benchChain.Name(), Status: kv.StatusRunning, Input: input, CreatedAt: time.Now(), Format: kv.FormatHistory}
+			h := &history{results: map[int]*kv.Result{}}
+			for seq := 1; seq <= n+1; seq++ {
+				bt := kv.Batch{N: seq}
+				if seq > 1 {
+					bt.Deliveries = []int{seq - 1}
 				}
-				run.Commands = append(run.Commands, kv.Command{Seq: seq, Kind: kv.KindStep, Name: benchIncr.Name()})
-				w.cache.put(kv.StepKey(run.ID, seq), &kv.Result{Kind: kv.KindStep, Name: benchIncr.Name(), Output: out, Attempts: 1, CompletedAt: run.CreatedAt})
+				if seq <= n {
+					bt.Decisions = []kv.Decision{{Seq: seq, Kind: kv.KindStep, Name: benchIncr.Name()}}
+					out, err := kv.Marshal(seq)
+					if err != nil {
+						b.Fatal(err)
+					}
+					h.results[seq] = &kv.Result{Kind: kv.KindStep, Name: benchIncr.Name(), Output: out, Attempts: 1, CompletedAt: run.CreatedAt}
+				}
+				h.batches = append(h.batches, bt)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				e := newExecution(context.Background(), w, &run)
-				done, out, err := e.execute(benchChain)
-				if !done || err != nil || e.fatal != nil || len(e.newSteps) != 0 {
-					b.Fatalf("replay: done %v, err %v, fatal %v, %d new steps", done, err, e.fatal, len(e.newSteps))
+				x := newExecution(w, benchChain, run)
+				if err := x.replayHistory(h); err != nil {
+					b.Fatal(err)
+				}
+				if !x.done || x.err != nil || x.fatal != nil {
+					b.Fatalf("replay: done %v, err %v, fatal %v", x.done, x.err, x.fatal)
 				}
 				var got int
-				if err := kv.Unmarshal(out, &got); err != nil || got != n {
+				if err := kv.Unmarshal(x.out, &got); err != nil || got != n {
 					b.Fatalf("replay output %d (%v), want %d", got, err, n)
 				}
 			}

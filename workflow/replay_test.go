@@ -132,14 +132,14 @@ func TestReplayOfReorderedStepsFailsWithNonDeterminism(t *testing.T) {
 				t.Errorf("status: got %s, want %s", d.Status, kv.StatusFailed)
 			}
 			// The diverging decisions are not acted on: the history is v1's.
-			rec, err := c.Record(ctx, id)
+			hist, err := c.History(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(rec.Commands) < tc.wantSeq || len(rec.Commands) > len(tc.v1) {
-				t.Errorf("recorded positions: got %d, want %d to %d", len(rec.Commands), tc.wantSeq, len(tc.v1))
+			if len(hist) < tc.wantSeq || len(hist) > len(tc.v1) {
+				t.Errorf("recorded positions: got %d, want %d to %d", len(hist), tc.wantSeq, len(tc.v1))
 			}
-			for i, cmd := range rec.Commands {
+			for i, cmd := range hist {
 				if i < len(tc.v1) && cmd.Name != tc.v1[i] {
 					t.Errorf("position %d: got %s %s recorded, want v1's %s", i+1, cmd.Kind, cmd.Name, tc.v1[i])
 				}

@@ -1,12 +1,12 @@
 package workflow
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
-	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
 )
 
@@ -21,32 +21,26 @@ var DefaultCompensationRetry = steps.RetryPolicy{
 	BackoffCoefficient: 2,
 }
 
-// CompensationStep is a step that can undo another: any *steps.Definition.
-type CompensationStep interface {
-	Name() string
-	AcceptsInput(v any) bool
-	Validate() error
-}
-
 // Saga collects compensations as a workflow makes progress and runs them in
 // reverse order when it must undo it:
 //
 //	saga := workflow.NewSaga(ctx)
-//	saga.AddCompensation(ReleaseInventory, reservationID)
+//	workflow.AddCompensation(saga, ReleaseInventory, reservationID)
 //	...
-//	if err != nil { saga.Compensate(ctx); return ... }
+//	if err != nil { _ = saga.Compensate(ctx); return ... }
 //
 // Each compensation is a durable step with its own retry policy
-// (DefaultCompensationRetry unless the Saga's options say otherwise).
+// (DefaultCompensationRetry unless the Saga's options say otherwise). The
+// compiler checks that a compensation's input has the step's input type.
 type Saga struct {
 	opts  steps.Options
 	comps []comp
-	err   error
 }
 
 type comp struct {
-	step  CompensationStep
-	input any
+	name     string
+	validate func() error
+	input    any
 }
 
 // NewSaga returns an empty saga whose compensations run with the step
@@ -67,29 +61,21 @@ func (s *Saga) WithOptions(o steps.Options) *Saga {
 	return s
 }
 
-// AddCompensation registers step(input) to run if the saga compensates. An
-// input of the wrong type is reported by Compensate, not by a panic.
-func (s *Saga) AddCompensation(step CompensationStep, input any) {
-	if err := step.Validate(); err != nil && s.err == nil {
-		s.err = err
-	}
-	if !step.AcceptsInput(input) && s.err == nil {
-		s.err = fmt.Errorf("jetflow: compensation %s does not take a %T", step.Name(), input)
-	}
-	s.comps = append(s.comps, comp{step: step, input: input})
+// AddCompensation registers step(input) to run if saga compensates. It is a
+// function rather than a method so that the compiler checks input against
+// the step's input type.
+func AddCompensation[I, O any](saga *Saga, step *steps.Definition[I, O], input I) {
+	saga.comps = append(saga.comps, comp{name: step.Name(), validate: step.Validate, input: input})
 }
 
 // Compensate runs the compensations in reverse order of addition, each to
-// completion (with its retries) before the next. One that fails for good does
-// not stop the others; the run then ends compensation_failed with every
-// failure, whatever the workflow returns, and Compensate returns a
-// *CompensationError. Compensate runs the compensations once: a second call
-// does nothing.
+// completion (with its retries) before the next. One that fails for good, or
+// cannot even be scheduled, does not stop the others; the run then ends
+// compensation_failed with every failure, whatever the workflow returns, and
+// Compensate returns a *CompensationError. Compensate runs the compensations
+// once: a second call does nothing.
 func (s *Saga) Compensate(ctx Context) error {
 	e := ctx.state().e
-	if s.err != nil {
-		return s.err
-	}
 	comps := s.comps
 	s.comps = nil
 	if len(comps) == 0 {
@@ -102,13 +88,15 @@ func (s *Saga) Compensate(ctx Context) error {
 	var failures []CompensationFailure
 	for i := len(comps) - 1; i >= 0; i-- {
 		c := comps[i]
-		f := executeUntyped(cctx, c.step.Name(), c.input)
-		if f.seq > e.recorded && i == len(comps)-1 {
-			e.emit(wire.Event{Event: wire.EventCompensating, Seq: f.seq, Step: c.step.Name(), Compensation: true})
+		sl := scheduleStep(cctx, c.name, c.validate, c.input)
+		if i == len(comps)-1 && e.matched >= len(e.recorded) {
+			e.emit(wire.Event{Event: wire.EventCompensating, Seq: sl.seq, Step: c.name, Compensation: true})
 		}
+		f := Future[struct{}]{e: e, s: sl, discard: true}
 		if _, err := f.Get(cctx); err != nil {
-			fail := CompensationFailure{Step: c.step.Name(), Seq: f.seq, Message: err.Error()}
-			if se, ok := err.(*StepError); ok {
+			fail := CompensationFailure{Step: c.name, Seq: sl.seq, Message: err.Error()}
+			var se *StepError
+			if errors.As(err, &se) {
 				fail.Type, fail.Message, fail.Attempts = se.Err.Type, se.Err.Message, se.Attempts
 			}
 			failures = append(failures, fail)
@@ -122,27 +110,6 @@ func (s *Saga) Compensate(ctx Context) error {
 		return ce
 	}
 	return nil
-}
-
-// executeUntyped schedules a step whose input type was checked when it was
-// added; the output is not needed.
-func executeUntyped(ctx Context, name string, in any) Future[struct{}] {
-	s := ctx.state()
-	e := s.e
-	seq, isNew := e.next(kv.KindStep, name)
-	f := Future[struct{}]{e: e, seq: seq, kind: kv.KindStep, name: name, discard: true}
-	if !isNew {
-		return f
-	}
-	data, err := kv.Marshal(in)
-	if err != nil {
-		f.err = fmt.Errorf("jetflow: encoding the input of compensation %s: %w", name, err)
-		return f
-	}
-	t := steps.NewTask(e.run.Workflow, e.run.ID, name, seq, data, s.opts, time.Now())
-	t.Compensation = true
-	e.newSteps = append(e.newSteps, t)
-	return f
 }
 
 // CompensationFailure is one compensation that failed for good.

@@ -36,9 +36,9 @@ func TestSagaCompensatesInReverseAndReportsAFailingCompensation(t *testing.T) {
 	wf := workflow.New("SagaWF", func(ctx workflow.Context, _ struct{}) (out, error) {
 		saga := workflow.NewSaga(ctx).WithOptions(steps.Options{RetryPolicy: &steps.RetryPolicy{MaxAttempts: 3, InitialInterval: 20 * time.Millisecond}})
 		a, _ := workflow.ExecuteStep(ctx, doA, struct{}{}).Get(ctx)
-		saga.AddCompensation(undoA, a)
+		workflow.AddCompensation(saga, undoA, a)
 		b, _ := workflow.ExecuteStep(ctx, doB, struct{}{}).Get(ctx)
-		saga.AddCompensation(undoB, b)
+		workflow.AddCompensation(saga, undoB, b)
 		if _, err := workflow.ExecuteStep(ctx, doC, struct{}{}).Get(ctx); err != nil {
 			// The seed ignores the compensation's error; jetflow still
 			// ends the run compensation_failed.
@@ -93,12 +93,12 @@ func TestSagaCompensatesInReverseAndReportsAFailingCompensation(t *testing.T) {
 	if d.Status != kv.StatusCompensationFailed || d.Error == nil || d.Error.Step != "UndoB" {
 		t.Fatalf("describe: got %+v, want compensation_failed naming UndoB", d)
 	}
-	rec, err := c.Record(ctx, "saga-1")
+	hist, err := c.History(ctx, "saga-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var comps []string
-	for _, cmd := range rec.Commands {
+	for _, cmd := range hist {
 		if cmd.Compensation {
 			comps = append(comps, cmd.Name)
 		}

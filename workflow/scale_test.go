@@ -156,7 +156,7 @@ func TestTwoWorkersShareTwoHundredRuns(t *testing.T) {
 	}
 
 	// None twice: no step result written twice, no run closed twice.
-	keys := testenv.CheckKVWrittenOnce(t, ctx, js, "jetflow_steps")
+	keys := testenv.ResultKeys(testenv.CheckKVWrittenOnce(t, ctx, js, "jetflow_steps"))
 	if got, want := len(keys), 2*runs; got != want {
 		t.Errorf("step results: got %d keys, want %d", got, want)
 	}

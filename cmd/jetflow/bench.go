@@ -53,7 +53,7 @@ var (
 				return "", err
 			}
 			if i == 1 {
-				saga.AddCompensation(benchSteps[1], in)
+				workflow.AddCompensation(saga, benchSteps[1], in)
 			}
 			last = out
 		}

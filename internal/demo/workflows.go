@@ -44,7 +44,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 		}, nil
 	}
 	saga := workflow.NewSaga(ctx).WithOptions(compensationOptions())
-	saga.AddCompensation(ReleaseInventory, reservationID)
+	workflow.AddCompensation(saga, ReleaseInventory, reservationID)
 
 	// 3. 处理支付 (pay: the primary channel behind the shared breaker, else the fallback)
 	payment, err := PayWithFallback(ctx, PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults})
@@ -59,7 +59,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 		}, nil
 	}
 	transactionID := payment.TransactionID
-	saga.AddCompensation(RefundPayment, transactionID)
+	workflow.AddCompensation(saga, RefundPayment, transactionID)
 
 	// 4. 创建发货单 (create the shipment)
 	shipmentID, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, shipmentOptions()), CreateShipment, input).Get(ctx)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,4 +151,20 @@ func WaitPullers(t testing.TB, ctx context.Context, js jetstream.JetStream, stre
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// ResultKeys keeps the step result keys ("<id>.<seq>") of a steps bucket's
+// keys, leaving out history batches ("<id>.h.<n>") and breaker claims.
+func ResultKeys(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		i := strings.LastIndexByte(k, '.')
+		if i < 0 || strings.Count(k, ".") != 1 {
+			continue
+		}
+		if _, err := strconv.Atoi(k[i+1:]); err == nil {
+			out = append(out, k)
+		}
+	}
+	return out
 }

@@ -135,6 +135,39 @@ func (e *Env) Publish(ctx context.Context, subj, msgID string, data []byte) erro
 	return nil
 }
 
+// PubAck is a publish in flight; WaitAcks waits for a set of them.
+type PubAck = jetstream.PubAckFuture
+
+// PublishAsync publishes data on subj with a deduplication ID without
+// waiting for the ack; WaitAcks collects them. Many messages then cost one
+// round trip instead of one each.
+func (e *Env) PublishAsync(subj, msgID string, data []byte) (PubAck, error) {
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	a, err := e.JS.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("jetflow: publishing %s: %w", subj, err)
+	}
+	return a, nil
+}
+
+// WaitAcks waits until every publish in acks is acknowledged, and returns
+// the first error.
+func (e *Env) WaitAcks(ctx context.Context, acks []PubAck) error {
+	for _, a := range acks {
+		select {
+		case <-a.Ok():
+		case err := <-a.Err():
+			return fmt.Errorf("jetflow: publishing %s: %w", a.Msg().Subject, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // PublishAt publishes data on target when at comes, using a message schedule
 // held on schedSubj. The schedule itself is deduplicated by msgID (none when
 // empty: the schedule subject rolls up anyway); a schedule due now or in the
@@ -198,6 +231,24 @@ func (e *Env) PurgeRun(ctx context.Context, workflow, id string) error {
 		}
 		if err := st.Purge(ctx, jetstream.WithPurgeSubject(p.subject)); err != nil {
 			return fmt.Errorf("jetflow: purging %s from %s: %w", p.subject, p.stream, err)
+		}
+	}
+	return nil
+}
+
+// PurgeExec removes the step results, history and breaker claims of one
+// execution of a run that continued as new (execKey "<id>.x<n>" or the
+// first's "<id>"), and nothing of the executions after it.
+func (e *Env) PurgeExec(ctx context.Context, execKey string) error {
+	_, steps, _ := kv.BucketNames(e.Names.Prefix)
+	st, err := e.stream(ctx, "KV_"+steps)
+	if err != nil {
+		return err
+	}
+	p := "$KV." + steps + "." + execKey + "."
+	for _, subj := range []string{p + "*", p + "h.*", p + "a.>"} {
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+			return fmt.Errorf("jetflow: purging %s: %w", subj, err)
 		}
 	}
 	return nil

@@ -20,6 +20,7 @@ const (
 	EventCompleted          = "completed"
 	EventFailed             = "failed"
 	EventCompensationFailed = "compensation_failed"
+	EventContinuedAsNew     = "continued_as_new"
 	EventNonDeterminism     = "nondeterminism"
 	EventPoisonMessage      = "poison_message"
 	EventNoWorker           = "no_worker"

@@ -26,7 +26,9 @@ type WorkflowTask struct {
 	Seq int `msgpack:"s,omitempty"`
 	// FireAt is set on timer tasks: the timer at Seq fires when it arrives.
 	FireAt time.Time `msgpack:"fa,omitempty"`
-	// Result is the recorded result at Seq, carried inline so the replay
-	// does not read it back (it is exactly what the bucket holds).
+	// Result was carried inline by earlier versions; it is ignored: a
+	// message is a hint to look, and results are read from the bucket.
 	Result *kv.Result `msgpack:"res,omitempty"`
+	// Exec is the execution the task belongs to (0: the current one).
+	Exec int `msgpack:"x,omitempty"`
 }

@@ -1,0 +1,217 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// load rebuilds a run this worker does not hold: it reads the run record
+// and the current execution's history, replays the code against it, and
+// queues every decision still without a result to be published again (the
+// worker that made it may have died before publishing). It returns nil when
+// there is nothing to move: the run is unknown, closed, or of another type.
+func (w *Worker) load(ctx context.Context, def Registrable, id string) (*execution, error) {
+	run, _, err := kv.Get[kv.Run](ctx, w.env.Buckets.Runs, id)
+	if errors.Is(err, kv.ErrNotFound) {
+		w.log.Warn("jetflow: workflow task for an unknown run; dropped", "workflow_id", id)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if kv.Terminal(run.Status) || run.Workflow != def.Name() {
+		return nil, nil
+	}
+	if run.Format < kv.FormatHistory && len(run.Commands) > 0 {
+		return nil, w.refuseLegacy(ctx, &run)
+	}
+	x := newExecution(w, def, run)
+	x.loaded = true
+	if _, err := w.env.Buckets.Steps.Get(ctx, kv.HistoryKey(x.ek, 1)); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return x, nil // a fresh execution: nothing to replay
+	} else if err != nil {
+		return nil, fmt.Errorf("reading the history of %s: %w", id, err)
+	}
+	h, err := readHistory(ctx, w.env, x.ek)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.replayHistory(h); err != nil {
+		return nil, err
+	}
+	// Results recorded whose wake-ups have not reached the history yet.
+	for seq, res := range h.results {
+		if x.pending[seq] != nil {
+			x.deliver(seq, res)
+		}
+	}
+	// Decisions without a result: publish them again (deduplicated while
+	// the server remembers the first publish; a step that ran already finds
+	// its result recorded).
+	for seq, s := range x.pending {
+		switch {
+		case s.task != nil:
+			t := *s.task
+			t.Republished = true
+			x.newSteps = append(x.newSteps, t)
+		case s.kind == kv.KindTimer:
+			x.newTimers = append(x.newTimers, timerReq{seq: seq, at: s.at})
+		}
+	}
+	return x, nil
+}
+
+// replayHistory drives the code through the recorded batches: each batch's
+// results are delivered in their order and the code runs until it waits,
+// making again the decisions recorded (any other decision is a
+// non-determinism error).
+func (x *execution) replayHistory(h *history) error {
+	for _, b := range h.batches {
+		x.recorded = append(x.recorded, b.Decisions...)
+	}
+	x.replay = true
+	defer func() { x.replay = false }()
+	for i, b := range h.batches {
+		if b.N != i+1 {
+			return fmt.Errorf("%w: history of %s has batch %d at position %d", kv.ErrCorrupt, x.run.ID, b.N, i+1)
+		}
+		delivered := false
+		for _, seq := range b.Deliveries {
+			res := h.results[seq]
+			if res == nil {
+				return fmt.Errorf("%w: history of %s delivers position %d, which has no result", kv.ErrCorrupt, x.run.ID, seq)
+			}
+			delivered = x.deliver(seq, res) || delivered
+		}
+		if i == 0 || delivered {
+			x.step()
+		}
+		x.batches++
+		x.histEvents += len(b.Deliveries) + len(b.Decisions)
+		if b.Closing != nil {
+			x.closing, x.closingRecorded = b.Closing, true
+		}
+		if x.fatal != nil {
+			break
+		}
+	}
+	x.deliveries = nil
+	if x.fatal == nil && !x.done && x.closing == nil && x.matched < len(x.recorded) {
+		d := x.recorded[x.matched]
+		x.fatal = &NonDeterminismError{Workflow: x.run.Workflow, WorkflowID: x.run.ID, Seq: d.Seq,
+			Expected: d.Kind + " " + d.Name, Found: "the workflow waiting on " + x.blockedOn}
+	}
+	if x.closing == nil && (x.done || x.fatal != nil) {
+		x.closing = x.closingOf()
+	}
+	return nil
+}
+
+// history is one execution's history batches, in order, and its results.
+type history struct {
+	batches []kv.Batch
+	results map[int]*kv.Result
+}
+
+// readHistory reads an execution's batches and results with one ordered
+// consumer over their keys: the cost of a cache miss, paid once.
+func readHistory(ctx context.Context, env *wire.Env, ek string) (*history, error) {
+	_, bucket, _ := kv.BucketNames(env.Names.Prefix)
+	prefix := "$KV." + bucket + "." + ek + "."
+	cons, err := env.JS.OrderedConsumer(ctx, "KV_"+bucket, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{prefix + "*", prefix + "h.*"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the history of %s: %w", ek, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the history of %s: %w", ek, err)
+	}
+	h := &history{results: map[int]*kv.Result{}}
+	left := info.NumPending
+	for left > 0 {
+		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("reading the history of %s: %w", ek, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, _ := m.Metadata()
+			if md != nil {
+				left = md.NumPending
+			} else {
+				left--
+			}
+			if op := m.Headers().Get("KV-Operation"); op != "" {
+				continue // deleted or purged
+			}
+			key := strings.TrimPrefix(m.Subject(), prefix)
+			if n, ok := strings.CutPrefix(key, "h."); ok {
+				var b kv.Batch
+				if err := kv.Unmarshal(m.Data(), &b); err != nil {
+					return nil, fmt.Errorf("history batch %s.%s: %w", ek, key, err)
+				}
+				if i, _ := strconv.Atoi(n); i != b.N {
+					return nil, fmt.Errorf("%w: history key %s.%s holds batch %d", kv.ErrCorrupt, ek, key, b.N)
+				}
+				h.batches = append(h.batches, b)
+				continue
+			}
+			seq, err := strconv.Atoi(key)
+			if err != nil {
+				continue
+			}
+			var r kv.Result
+			if err := kv.Unmarshal(m.Data(), &r); err != nil {
+				return nil, fmt.Errorf("result %s.%s: %w", ek, key, err)
+			}
+			h.results[seq] = &r
+		}
+		if err := batch.Error(); err != nil {
+			return nil, fmt.Errorf("reading the history of %s: %w", ek, err)
+		}
+		if got == 0 {
+			return nil, fmt.Errorf("reading the history of %s: %d messages still pending after a fetch returned none", ek, left)
+		}
+	}
+	// Batches are written in order, but a stream sequence orders writes, not
+	// batch numbers, only as long as there is one writer per batch number:
+	// sort to be safe.
+	sortBatches(h.batches)
+	return h, nil
+}
+
+func sortBatches(bs []kv.Batch) {
+	for i := 1; i < len(bs); i++ {
+		for j := i; j > 0 && bs[j].N < bs[j-1].N; j-- {
+			bs[j], bs[j-1] = bs[j-1], bs[j]
+		}
+	}
+}
+
+// refuseLegacy fails a run recorded by a jetflow before the history format:
+// its decisions live in the record, which this version does not replay.
+func (w *Worker) refuseLegacy(ctx context.Context, run *kv.Run) error {
+	msg := fmt.Sprintf("%v: run %s was recorded in format %d (decisions in the run record, jetflow before history batches); this worker replays format %d only. Finish such runs with the jetflow that started them.",
+		ErrUnsupportedFormat, run.ID, run.Format, kv.FormatHistory)
+	w.log.Error("jetflow: "+msg, "workflow_id", run.ID)
+	now := time.Now().UTC()
+	return w.updateRun(ctx, run.ID, func(r *kv.Run) bool {
+		if kv.Terminal(r.Status) {
+			return false
+		}
+		r.Status, r.ClosedAt, r.UpdatedAt = kv.StatusFailed, now, now
+		r.Error = &kv.ErrorInfo{Type: "UnsupportedFormat", Message: msg, NonRetryable: true}
+		return true
+	})
+}

@@ -1,0 +1,472 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
+)
+
+// A workflow task moves one run: it hands the code what happened (a start,
+// results, fired timers), lets it run until it waits, appends what it saw
+// and decided to the run's history with one create-only write, and then
+// publishes the steps and timers it decided. The first writer of a history
+// batch wins, so a run has one writer at a time without a lock; a worker
+// that loses (its copy of the run was stale) drops its copy and rebuilds it
+// from the history.
+
+// wakeup is one reason to move a run, waiting in the run's inbox.
+type wakeup struct {
+	reason string
+	exec   int
+	seq    int
+	// res is a result recorded by this very process (trusted); results
+	// named by messages are read from the bucket.
+	res *kv.Result
+	// retryIn is set for a timer task that came before its time.
+	retryIn time.Duration
+	done    chan struct{}
+	err     error
+}
+
+var (
+	errConflict = errors.New("jetflow: run changed concurrently")
+	// errStale: a wake-up names a position this copy of the run never
+	// decided, so another worker moved the run since; rebuild it.
+	errStale = errors.New("jetflow: cached run is behind its history")
+)
+
+// historyChunk bounds the decisions of one history batch, so that a task
+// deciding thousands of steps at once still writes messages of a sane size.
+const historyChunk = 2000
+
+// wake moves the run id for wk and returns once what wk brought is recorded
+// in the run's history (or the task failed). Wake-ups that arrive while
+// another task moves the run are taken by the next task together.
+func (w *Worker) wake(ctx context.Context, def Registrable, id string, wk *wakeup) error {
+	wk.done = make(chan struct{})
+	ent := w.runs.acquire(id)
+	defer w.runs.release(ent)
+	ent.qmu.Lock()
+	ent.box = append(ent.box, wk)
+	ent.qmu.Unlock()
+	ent.mu.Lock()
+	defer ent.mu.Unlock()
+	select {
+	case <-wk.done:
+		return wk.err
+	default:
+	}
+	ent.qmu.Lock()
+	items := ent.box
+	ent.box = nil
+	ent.qmu.Unlock()
+	err := w.task(ctx, def, ent, items)
+	for _, it := range items {
+		it.err = err
+		close(it.done)
+	}
+	return err
+}
+
+func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items []*wakeup) error {
+	start := time.Now()
+	if w.Hooks.WorkflowTaskStarted != nil {
+		w.Hooks.WorkflowTaskStarted(def.Name())
+	}
+	var err error
+	for try := 0; try < 5; try++ {
+		err = w.move(ctx, def, ent, items)
+		if errors.Is(err, errStale) {
+			w.runs.set(ent, nil)
+			continue
+		}
+		if !errors.Is(err, errConflict) {
+			break
+		}
+		if w.Hooks.WorkflowTaskConflict != nil {
+			w.Hooks.WorkflowTaskConflict(def.Name())
+		}
+		w.runs.set(ent, nil)
+	}
+	if err != nil {
+		// What this copy of the run did is not all recorded: rebuild it
+		// from the history on the next task.
+		w.runs.set(ent, nil)
+	}
+	if w.Hooks.WorkflowTask != nil {
+		w.Hooks.WorkflowTask(def.Name(), time.Since(start), err)
+	}
+	return err
+}
+
+// move is one attempt at a workflow task: decide, then commit.
+func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items []*wakeup) error {
+	x := ent.x
+	if x == nil {
+		var err error
+		if x, err = w.load(ctx, def, ent.id); err != nil || x == nil {
+			return err
+		}
+		w.runs.set(ent, x)
+	} else {
+		x.loaded = false
+	}
+	if err := w.decide(ctx, x, items); err != nil {
+		return err
+	}
+	if err := w.commit(ctx, x); err != nil {
+		return err
+	}
+	if x.closing != nil {
+		if err := w.closeRun(ctx, x); err != nil {
+			return err
+		}
+		w.runs.set(ent, nil)
+	}
+	return nil
+}
+
+// decide hands the wake-ups to the code and lets it run until it waits.
+func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) error {
+	if x.closing != nil {
+		return nil
+	}
+	run := !x.started || len(x.deliveries) > 0
+	for _, it := range items {
+		if it.exec > 0 && it.exec != max(x.run.Exec, 1) {
+			continue // a task of an execution that continued as new
+		}
+		if it.seq > x.seq {
+			if !x.loaded {
+				return errStale
+			}
+			continue // a hint with nothing behind it
+		}
+		s := x.pending[it.seq]
+		if it.seq <= 0 || s == nil {
+			continue // a start, or a result seen before
+		}
+		res := it.res
+		switch {
+		case it.reason == wire.ReasonTimer && s.kind == kv.KindTimer:
+			// The fire time is the recorded one, whatever the message says.
+			if early := time.Until(s.at); early > 20*time.Millisecond {
+				it.retryIn = early
+				continue
+			}
+			fired, err := w.fireTimer(ctx, x, s)
+			if err != nil {
+				return err
+			}
+			res = fired
+		case res == nil:
+			r, _, err := kv.Get[kv.Result](ctx, w.env.Buckets.Steps, kv.StepKey(x.ek, it.seq))
+			if errors.Is(err, kv.ErrNotFound) {
+				continue // a hint with nothing behind it
+			}
+			if err != nil {
+				return fmt.Errorf("reading result %s: %w", kv.StepKey(x.ek, it.seq), err)
+			}
+			res = &r
+		}
+		if x.deliver(it.seq, res) {
+			run = true
+		}
+	}
+	if run {
+		x.step()
+	}
+	if x.done || x.fatal != nil {
+		x.closing = x.closingOf()
+	}
+	return nil
+}
+
+// fireTimer records that the timer at s fired (first write wins).
+func (w *Worker) fireTimer(ctx context.Context, x *execution, s *slot) (*kv.Result, error) {
+	key := kv.StepKey(x.ek, s.seq)
+	res := kv.Result{Kind: kv.KindTimer, Name: s.name, ScheduledAt: s.at, CompletedAt: time.Now().UTC(), Worker: w.cfg.name}
+	_, err := kv.Create(ctx, w.env.Buckets.Steps, key, res)
+	if errors.Is(err, kv.ErrExists) {
+		got, _, gerr := kv.Get[kv.Result](ctx, w.env.Buckets.Steps, key)
+		return &got, gerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recording timer %s: %w", key, err)
+	}
+	w.env.Emit(wire.Event{Event: wire.EventTimerFired, Workflow: x.run.Workflow, WorkflowID: x.run.ID, Seq: s.seq, Worker: w.cfg.name})
+	return &res, nil
+}
+
+// closingOf says how the execution ends, once its code returned or failed.
+func (x *execution) closingOf() *kv.Closing {
+	if x.fatal != nil {
+		info := errorInfo(x.fatal)
+		return &kv.Closing{Status: kv.StatusFailed, Error: &info}
+	}
+	err := x.err
+	var can *ContinueAsNewError
+	if errors.As(err, &can) {
+		if x.compensationErr == nil {
+			return &kv.Closing{Status: kv.StatusContinuedAsNew, ContinueInput: can.input}
+		}
+		err = nil
+	}
+	if x.compensationErr != nil {
+		var ce *CompensationError
+		if err == nil || !errors.As(err, &ce) {
+			err = x.compensationErr
+		}
+	}
+	if err == nil {
+		return &kv.Closing{Status: kv.StatusCompleted, Output: x.out}
+	}
+	info := errorInfo(err)
+	cl := &kv.Closing{Status: statusFor(err), Error: &info}
+	if cl.Status == kv.StatusCompensationFailed {
+		cl.Output = x.out
+	}
+	return cl
+}
+
+// commit appends what this task saw and decided to the history, then
+// publishes the steps and timers it decided and announces them. A crash
+// between the two is repaired by the worker that rebuilds the run: it
+// publishes every decision still without a result again, with the same
+// deduplication IDs.
+func (w *Worker) commit(ctx context.Context, x *execution) error {
+	closing := x.closing
+	if x.closingRecorded {
+		closing = nil
+	}
+	if len(x.decisions) == 0 && len(x.deliveries) == 0 && closing == nil && x.batches > 0 {
+		return w.publish(ctx, x)
+	}
+	now := time.Now().UTC()
+	for first := true; first || len(x.decisions) > 0 || len(x.deliveries) > 0 || closing != nil; first = false {
+		n := min(len(x.decisions), historyChunk)
+		b := kv.Batch{N: x.batches + 1, Deliveries: x.deliveries, Decisions: x.decisions[:n], More: n < len(x.decisions), Worker: w.cfg.name, At: now,
+			Seq: x.seq, WaitingOn: x.blockedOn}
+		if !b.More {
+			b.Closing = closing
+		}
+		if _, err := kv.Create(ctx, w.env.Buckets.Steps, kv.HistoryKey(x.ek, b.N), b); err != nil {
+			if errors.Is(err, kv.ErrExists) {
+				return errConflict
+			}
+			return fmt.Errorf("recording history of %s: %w", x.run.ID, err)
+		}
+		x.batches++
+		x.histEvents += len(b.Deliveries) + len(b.Decisions)
+		x.deliveries = nil
+		x.decisions = x.decisions[n:]
+		if b.Closing != nil {
+			x.closingRecorded = true
+			closing = nil
+		}
+	}
+	x.decisions = nil
+	return w.publish(ctx, x)
+}
+
+// publish sends the steps and timers recorded as decided, then the events.
+func (w *Worker) publish(ctx context.Context, x *execution) error {
+	run := &x.run
+	announce := func(ev wire.Event) {
+		ev.Workflow, ev.WorkflowID, ev.Worker = run.Workflow, run.ID, w.cfg.name
+		w.env.Emit(ev)
+	}
+	if run.Status == kv.StatusPending {
+		if err := w.markRunning(ctx, x); err != nil {
+			return err
+		}
+		announce(wire.Event{Event: wire.EventStarted, Status: kv.StatusRunning})
+	}
+	var acks []wire.PubAck
+	for i := range x.newSteps {
+		st := &x.newSteps[i]
+		if x.pending[st.Seq] == nil {
+			continue // resolved meanwhile
+		}
+		data, err := kv.Marshal(st)
+		if err != nil {
+			return err
+		}
+		if !st.Republished {
+			announce(wire.Event{Event: wire.EventStepScheduled, Seq: st.Seq, Step: st.Step, Attempt: 1, Compensation: st.Compensation})
+		}
+		a, err := w.env.PublishAsync(w.env.Names.StepSubject(st.Step), wire.MsgID(x.ek, st.Seq, 1, "step"), data)
+		if err != nil {
+			return err
+		}
+		acks = append(acks, a)
+	}
+	if err := w.env.WaitAcks(ctx, acks); err != nil {
+		return err
+	}
+	n := w.env.Names
+	for _, tr := range x.newTimers {
+		if x.pending[tr.seq] == nil {
+			continue
+		}
+		data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonTimer, Seq: tr.seq, FireAt: tr.at, Exec: run.Exec})
+		if err != nil {
+			return err
+		}
+		announce(wire.Event{Event: wire.EventTimerScheduled, Seq: tr.seq, Step: "Sleep", RetryInMS: float64(time.Until(tr.at).Microseconds()) / 1000})
+		if err := w.env.PublishAt(ctx, n.ScheduleSubject(x.ek, tr.seq, 0), n.WorkflowSubject(run.Workflow), wire.MsgID(x.ek, tr.seq, 0, "timer"), data, tr.at); err != nil {
+			return err
+		}
+	}
+	waiting := ""
+	for _, st := range x.newSteps {
+		if x.pending[st.Seq] != nil && !w.env.Served(ctx, n.StepConsumer(st.Step)) {
+			waiting = "no worker has registered step " + st.Step + "; it runs when one does"
+			announce(wire.Event{Event: wire.EventNoWorker, Seq: st.Seq, Step: st.Step, Error: waiting})
+		}
+	}
+	if waiting != x.run.Waiting && (waiting != "" || len(x.newSteps) > 0) {
+		// Rare: only while a step has no worker at all.
+		if err := w.updateRun(ctx, run.ID, func(r *kv.Run) bool {
+			if kv.Terminal(r.Status) || r.Waiting == waiting {
+				return false
+			}
+			r.Waiting = waiting
+			return true
+		}); err != nil {
+			return err
+		}
+		x.run.Waiting = waiting
+	}
+	for _, ev := range x.events {
+		announce(ev)
+	}
+	x.newSteps, x.newTimers, x.events = nil, nil, nil
+	return nil
+}
+
+// markRunning records in the run record that the run started.
+func (w *Worker) markRunning(ctx context.Context, x *execution) error {
+	return w.updateRun(ctx, x.run.ID, func(r *kv.Run) bool {
+		if r.Status != kv.StatusPending || max(r.Exec, 1) != max(x.run.Exec, 1) {
+			return false
+		}
+		r.Status, r.StartedAt, r.UpdatedAt, r.Waiting, r.Format = kv.StatusRunning, time.Now().UTC(), time.Now().UTC(), "", kv.FormatHistory
+		x.run.Status, x.run.StartedAt = r.Status, r.StartedAt
+		return true
+	})
+}
+
+// updateRun applies fn to the run record with a revision check, again while
+// another writer (a client, another worker) changes it meanwhile. fn returns
+// false to leave the record as it is.
+func (w *Worker) updateRun(ctx context.Context, id string, fn func(*kv.Run) bool) error {
+	for try := 0; ; try++ {
+		run, rev, err := kv.Get[kv.Run](ctx, w.env.Buckets.Runs, id)
+		if err != nil {
+			return err
+		}
+		if !fn(&run) {
+			return nil
+		}
+		_, err = kv.Update(ctx, w.env.Buckets.Runs, id, run, rev)
+		if err == nil || !errors.Is(err, kv.ErrConflict) || try >= 10 {
+			return err
+		}
+	}
+}
+
+// closeRun makes the run record say what the history already does: the run
+// ended, or continued as a new execution (which is then started).
+func (w *Worker) closeRun(ctx context.Context, x *execution) error {
+	cl := x.closing
+	now := time.Now().UTC()
+	exec := max(x.run.Exec, 1)
+	var closed kv.Run
+	changed := false
+	err := w.updateRun(ctx, x.run.ID, func(r *kv.Run) bool {
+		if max(r.Exec, 1) != exec || kv.Terminal(r.Status) {
+			return false
+		}
+		changed = true
+		r.UpdatedAt, r.Waiting, r.CurrentStep, r.Format = now, "", "", kv.FormatHistory
+		if cl.Status == kv.StatusContinuedAsNew {
+			r.Exec = exec + 1
+			r.Input, r.Output, r.Error = cl.ContinueInput, nil, nil
+			r.Status, r.StartedAt = kv.StatusRunning, now
+		} else {
+			r.Status, r.Output, r.Error, r.ClosedAt = cl.Status, cl.Output, cl.Error, now
+		}
+		closed = *r
+		return true
+	})
+	if err != nil || !changed {
+		return err
+	}
+	if cl.Status == kv.StatusContinuedAsNew {
+		ev := wire.Event{Event: wire.EventContinuedAsNew, Workflow: x.run.Workflow, WorkflowID: x.run.ID, Status: kv.StatusContinuedAsNew, Worker: w.cfg.name}
+		w.env.Emit(ev)
+		if err := w.schedulePurge(ctx, &closed, exec, now); err != nil {
+			return err
+		}
+		return w.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: x.run.ID, Workflow: x.run.Workflow, Reason: wire.ReasonStart, Exec: exec + 1}, "")
+	}
+	if err := w.schedulePurge(ctx, &closed, 0, now); err != nil {
+		return err
+	}
+	ev := wire.Event{Event: cl.Status, Workflow: x.run.Workflow, WorkflowID: x.run.ID, Status: cl.Status, Worker: w.cfg.name,
+		DurationMS: float64(now.Sub(closed.CreatedAt).Microseconds()) / 1000}
+	if cl.Error != nil {
+		ev.Error, ev.ErrorType = cl.Error.Message, cl.Error.Type
+		if cl.Error.Type == "NonDeterminism" {
+			w.env.Emit(wire.Event{Event: wire.EventNonDeterminism, Workflow: x.run.Workflow, WorkflowID: x.run.ID, Seq: cl.Error.Seq, Error: cl.Error.Message, ErrorType: cl.Error.Type, Worker: w.cfg.name})
+		}
+	}
+	w.env.Emit(ev)
+	if w.Hooks.RunClosed != nil {
+		w.Hooks.RunClosed(x.run.Workflow, cl.Status, now.Sub(closed.CreatedAt))
+	}
+	return nil
+}
+
+// statusFor maps the error a workflow returned to the run's final status.
+func statusFor(err error) string {
+	var ce *CompensationError
+	if errors.As(err, &ce) {
+		return kv.StatusCompensationFailed
+	}
+	return kv.StatusFailed
+}
+
+// errorInfo stores an error a run ended with.
+func errorInfo(err error) kv.ErrorInfo {
+	var nd *NonDeterminismError
+	if errors.As(err, &nd) {
+		d, _ := kv.Marshal(nd)
+		return kv.ErrorInfo{Type: "NonDeterminism", Message: nd.Error(), NonRetryable: true, Seq: nd.Seq, Details: d}
+	}
+	var ce *CompensationError
+	if errors.As(err, &ce) {
+		d, _ := kv.Marshal(ce)
+		return kv.ErrorInfo{Type: "CompensationFailed", Message: ce.Error(), NonRetryable: true, Step: ce.Step, Seq: ce.Seq, Details: d}
+	}
+	var hl *HistoryLimitError
+	if errors.As(err, &hl) {
+		return kv.ErrorInfo{Type: "HistoryLimit", Message: hl.Error(), NonRetryable: true}
+	}
+	var uw *UnwindError
+	if errors.As(err, &uw) {
+		return kv.ErrorInfo{Type: "Unwound", Message: uw.Error(), NonRetryable: true}
+	}
+	var sterr *StepError
+	if errors.As(err, &sterr) {
+		return kv.ErrorInfo{Type: sterr.Err.Type, Message: err.Error(), NonRetryable: sterr.Err.NonRetryable, Step: sterr.Step, Seq: sterr.Seq}
+	}
+	se := steps.AsError(err)
+	return kv.ErrorInfo{Type: se.Type, Message: se.Message, NonRetryable: se.NonRetryable, Details: se.Details}
+}
