@@ -217,8 +217,8 @@ func (e *execution) claim(kind, name string) (int, *kv.Decision) {
 		}
 		return e.seq, d
 	}
-	if e.histEvents+len(e.decisions)+len(e.deliveries) >= MaxHistoryEvents {
-		e.fail(&HistoryLimitError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Limit: MaxHistoryEvents})
+	if limit := e.w.historyLimit(); e.histEvents+len(e.decisions)+len(e.deliveries) >= limit {
+		e.fail(&HistoryLimitError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Limit: limit})
 	}
 	return e.seq, nil
 }

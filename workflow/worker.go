@@ -34,6 +34,9 @@ type Worker struct {
 	workflows map[string]Registrable
 	running   bool
 
+	// maxHistory replaces MaxHistoryEvents in tests.
+	maxHistory int
+
 	// Hooks observe the worker; nil fields are skipped.
 	Hooks Hooks
 }
@@ -261,4 +264,11 @@ func (w *Worker) purge(ctx context.Context, t *wire.WorkflowTask) error {
 		return nil // reused ID or a purge published for a close that lost its race
 	}
 	return w.env.PurgeRun(ctx, t.Workflow, t.WorkflowID)
+}
+
+func (w *Worker) historyLimit() int {
+	if w.maxHistory > 0 {
+		return w.maxHistory
+	}
+	return MaxHistoryEvents
 }
