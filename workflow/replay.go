@@ -44,6 +44,9 @@ func (w *Worker) load(ctx context.Context, def Registrable, id string) (*executi
 	if err != nil {
 		return nil, err
 	}
+	if w.Hooks.RunRebuilt != nil {
+		w.Hooks.RunRebuilt(def.Name())
+	}
 	if err := x.replayHistory(h); err != nil {
 		return nil, err
 	}

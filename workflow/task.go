@@ -33,6 +33,10 @@ type wakeup struct {
 	err     error
 }
 
+// logConflict is logged for every history conflict (the chaos harness
+// counts these lines).
+const logConflict = "jetflow: history conflict; rebuilding the run from its history"
+
 var (
 	errConflict = errors.New("jetflow: run changed concurrently")
 	// errStale: a wake-up names a position this copy of the run never
@@ -91,6 +95,7 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 		if w.Hooks.WorkflowTaskConflict != nil {
 			w.Hooks.WorkflowTaskConflict(def.Name())
 		}
+		w.log.Info(logConflict, "workflow", def.Name(), "workflow_id", ent.id)
 		w.runs.set(ent, nil)
 	}
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-		"sync"
+	"sync"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
@@ -53,6 +53,9 @@ type Hooks struct {
 	// to its run's history: another worker moved the run meanwhile, so
 	// this one rebuilds it and tries again.
 	WorkflowTaskConflict func(workflow string)
+	// RunRebuilt is called when this worker rebuilds a run it did not hold
+	// by replaying its history.
+	RunRebuilt func(workflow string)
 	// StepAttempt is called after each step attempt.
 	StepAttempt func(step string, d time.Duration, err error)
 }

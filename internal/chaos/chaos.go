@@ -40,12 +40,16 @@ type Report struct {
 	ByKind   map[string]int
 	Seed     uint64
 	Duration time.Duration
+	// Conflicts counts the workflow tasks that lost the race to append to
+	// their run's history (from the workers' logs); Tasks the workflow tasks
+	// that appended (history batches).
+	Conflicts, Tasks int
 }
 
 // Line is the report's one-line summary.
 func (r *Report) Line() string {
-	return fmt.Sprintf("chaos: %d workflows, %d faults, %d lost, %d duplicated effects, %d unfinished",
-		r.Workflows, len(r.Faults), r.Lost, r.Duplicated, r.Unfinished)
+	return fmt.Sprintf("chaos: %d workflows, %d faults, %d lost, %d duplicated effects, %d unfinished; %d history conflicts in %d workflow tasks (%.2f%%)",
+		r.Workflows, len(r.Faults), r.Lost, r.Duplicated, r.Unfinished, r.Conflicts, r.Tasks, 100*float64(r.Conflicts)/float64(max(r.Tasks+r.Conflicts, 1)))
 }
 
 // OK reports whether nothing was lost, duplicated or left unfinished.
@@ -167,6 +171,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Lost, rep.Duplicated, rep.Unfinished = v.lost, v.dup, v.unfinished
 	rep.Problems, rep.ByStatus = append(v.problems, c.exitedAlone()...), v.byStatus
 	rep.Duration = time.Since(began)
+	rep.Tasks = v.tasks
+	for _, p := range c.procs() {
+		rep.Conflicts += p.count(conflictLine)
+	}
 	cfg.Logf("checked after %s", time.Since(start).Round(time.Millisecond))
 	if !rep.OK() {
 		for _, p := range c.procs() {

@@ -23,6 +23,7 @@ const ledgerBucket = "jetflow_demo_ledger"
 // work, a duplicated effect or an unfinished run.
 type verdict struct {
 	lost, dup, unfinished int
+	tasks                 int
 	problems              []string
 	byStatus              map[string]int
 }
@@ -246,6 +247,9 @@ func (ch *checker) checkStepResults(ctx context.Context, v *verdict) error {
 			"%s holds %d results for %d writes: results were written over", stream, info.State.Msgs, info.State.LastSeq-info.State.FirstSeq+1)
 	}
 	for subj, n := range info.State.Subjects {
+		if strings.Contains(subj, ".h.") {
+			v.tasks++
+		}
 		if n > 1 {
 			v.addDup(int(n-1), "step result %s recorded %d times", strings.TrimPrefix(subj, prefix), n)
 		}

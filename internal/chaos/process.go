@@ -135,3 +135,15 @@ func (p *proc) waitOutput(ctx context.Context, re *regexp.Regexp, d time.Duratio
 		}
 	}
 }
+
+// conflictLine is what a worker logs for each history conflict.
+const conflictLine = "jetflow: history conflict"
+
+// count counts the lines of the process's log that contain s.
+func (p *proc) count(s string) int {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(data), s)
+}

@@ -42,6 +42,8 @@ type Metrics struct {
 	wfTasks        *prometheus.CounterVec
 	wfInFlight     *prometheus.GaugeVec
 	wfTaskDuration *prometheus.HistogramVec
+	wfConflicts    *prometheus.CounterVec
+	wfRebuilt      *prometheus.CounterVec
 	runsClosed     *prometheus.CounterVec
 	runDuration    *prometheus.HistogramVec
 }
@@ -68,6 +70,10 @@ func New(worker string) *Metrics {
 			"Workflow tasks running now on this worker.", "workflow"),
 		wfTaskDuration: f.histogram("jetflow_workflow_task_duration_seconds",
 			"How long workflow tasks took.", latency, "workflow"),
+		wfConflicts: f.counter("jetflow_workflow_task_conflicts_total",
+			"Workflow tasks that lost the race to append to their run's history (another worker moved the run) and were redone from the history.", "workflow"),
+		wfRebuilt: f.counter("jetflow_workflow_runs_rebuilt_total",
+			"Runs this worker rebuilt from their history because it did not hold them (a restart, an eviction, a task from another worker).", "workflow"),
 		runsClosed: f.counter("jetflow_runs_closed_total",
 			"Runs this worker brought to a final status, by workflow and status.", "workflow", "status"),
 		runDuration: f.histogram("jetflow_run_duration_seconds",
@@ -117,6 +123,8 @@ func (m *Metrics) Hooks() workflow.Hooks {
 			m.wfTasks.WithLabelValues(wf, outcome(err)).Inc()
 			m.wfTaskDuration.WithLabelValues(wf).Observe(d.Seconds())
 		},
+		WorkflowTaskConflict: func(wf string) { m.wfConflicts.WithLabelValues(wf).Inc() },
+		RunRebuilt:           func(wf string) { m.wfRebuilt.WithLabelValues(wf).Inc() },
 		StepAttempt: func(step string, d time.Duration, err error) {
 			m.stepAttempts.WithLabelValues(step, outcome(err)).Inc()
 			if err != nil {
@@ -158,6 +166,22 @@ func Chain(a, b workflow.Hooks) workflow.Hooks {
 			}
 			if b.WorkflowTask != nil {
 				b.WorkflowTask(wf, d, err)
+			}
+		},
+		WorkflowTaskConflict: func(wf string) {
+			if a.WorkflowTaskConflict != nil {
+				a.WorkflowTaskConflict(wf)
+			}
+			if b.WorkflowTaskConflict != nil {
+				b.WorkflowTaskConflict(wf)
+			}
+		},
+		RunRebuilt: func(wf string) {
+			if a.RunRebuilt != nil {
+				a.RunRebuilt(wf)
+			}
+			if b.RunRebuilt != nil {
+				b.RunRebuilt(wf)
 			}
 		},
 		StepAttempt: func(step string, d time.Duration, err error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,7 +31,7 @@ func TestConsumerConfig(t *testing.T) {
 		MaxAckPending: 1200,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
-	if fmt.Sprint(cfg) != fmt.Sprint(want) {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
 	}
 }

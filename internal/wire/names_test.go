@@ -37,17 +37,17 @@ func TestNames(t *testing.T) {
 
 func TestMsgID(t *testing.T) {
 	tests := []struct {
-		name     string
-		id       string
-		seq      int
-		attempt  int
-		action   string
-		wantID   string
-		distinct string
+		name    string
+		id      string
+		seq     int
+		attempt int
+		action  string
+		wantID  string
 	}{
-		{"step task", "r1", 3, 1, "task", "r1.3.1.task", ""},
-		{"start", "order-42", 0, 0, "start", "order-42.0.0.start", ""},
-		{"retry", "r1", 3, 2, "task", "r1.3.2.task", ""},
+		{"step task", "r1", 3, 1, "task", "r1.3.1.task"},
+		{"start", "order-42", 0, 0, "start", "order-42.0.0.start"},
+		{"retry", "r1", 3, 2, "task", "r1.3.2.task"},
+		{"another action", "r1", 3, 2, "timer", "r1.3.2.timer"},
 	}
 	seen := map[string]string{}
 	for _, tt := range tests {
