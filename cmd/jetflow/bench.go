@@ -95,6 +95,8 @@ func runBench(ctx context.Context, args []string) error {
 	memLimit := fs.Int("memory-limit", 0, "Go soft memory limit in MiB for this process (0 = none; like GOMEMLIMIT)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the measured run to this file")
+	shape := fs.String("shape", "saga", "saga (the order saga, N workflows), sequential (one workflow of --steps steps against one of 100) or fanout (one workflow starting --steps steps against --steps one-step workflows)")
+	shapeSteps := fs.Int("steps", 10_000, "steps of the --shape sequential or fanout workflow")
 	var nf natsFlags
 	nf.registerEmbedded(fs)
 	external := false
@@ -155,7 +157,15 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := w.RegisterWorkflow(benchSaga); err != nil {
+	var tasks, conflicts atomic.Int64
+	w.Hooks.WorkflowTask = func(string, time.Duration, error) { tasks.Add(1) }
+	w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) }
+	for _, d := range []workflow.Registrable{benchSaga, benchSequential, benchFanOut} {
+		if err := w.RegisterWorkflow(d); err != nil {
+			return err
+		}
+	}
+	if err := w.RegisterStep(benchTick); err != nil {
 		return err
 	}
 	for _, s := range benchSteps {
@@ -172,6 +182,12 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 
+	if *shape != "saga" {
+		if *shapeSteps < 1 {
+			return usagef("--steps must be at least 1")
+		}
+		return runShape(ctx, client, *shape, *shapeSteps, *conc, tasks.Load, conflicts.Load, *asJSON)
+	}
 	progress := newProgress(os.Stderr, !*asJSON)
 	if *warm > 0 {
 		progress.label = "warm-up"

@@ -130,8 +130,12 @@ func TestConsumeRecreatesDeletedConsumer(t *testing.T) {
 	waitFor(t, 10*time.Second, "the messages published before the deletion", func() bool { return got.has(first...) })
 
 	for round := range 2 {
-		// Consume is idle, waiting on a pull request: the server answers
-		// it with 409 Consumer Deleted.
+		// Consume is idle, its pull request waiting on the server, which
+		// answers it with 409 Consumer Deleted.
+		waitFor(t, 15*time.Second, "a pull request waiting on the server", func() bool {
+			c, err := env.JS.Consumer(ctx, env.Names.TaskStream(), name)
+			return err == nil && c.CachedInfo().NumWaiting > 0
+		})
 		if err := env.JS.DeleteConsumer(ctx, env.Names.TaskStream(), name); err != nil {
 			t.Fatalf("round %d: deleting the consumer: %v", round, err)
 		}
@@ -285,7 +289,7 @@ func TestWatchStall(t *testing.T) {
 		name:    "every slot busy",
 		pending: 1,
 		busy:    2,
-		unblock: func(*testing.T, string, chan struct{}, func()) {},
+		unblock: func(_ *testing.T, _ string, sem chan struct{}, _ func()) { <-sem },
 	}, {
 		name:    "delivering",
 		pending: 1,
@@ -339,9 +343,6 @@ func TestWatchStall(t *testing.T) {
 				time.Sleep(4 * stallAfter)
 				if got := stops.Load(); got != 0 {
 					t.Fatalf("got %d stops before the pull stalled, want 0", got)
-				}
-				if tt.busy > 0 {
-					<-sem
 				}
 				tt.unblock(t, subj, sem, stopFresh)
 			}
@@ -399,6 +400,7 @@ func TestConsumeHandsBackFetchedMessagesOnShutdown(t *testing.T) {
 		}
 	}
 	other := newDeliveries()
+	var handedBack int
 	deadline := time.Now().Add(15 * time.Second)
 	for !other.has(rest...) && time.Now().Before(deadline) {
 		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
@@ -407,6 +409,9 @@ func TestConsumeHandsBackFetchedMessagesOnShutdown(t *testing.T) {
 		}
 		for m := range batch.Messages() {
 			other.add(string(m.Data()))
+			if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+				handedBack++
+			}
 			if err := m.DoubleAck(ctx); err != nil {
 				t.Errorf("acking %s: %v", m.Data(), err)
 			}
@@ -422,6 +427,9 @@ func TestConsumeHandsBackFetchedMessagesOnShutdown(t *testing.T) {
 		if inFlight[d] > 0 {
 			t.Errorf("the other worker got %s, which a handler still holds", d)
 		}
+	}
+	if handedBack == 0 {
+		t.Errorf("got no message the first worker had fetched, want those it fetched but did not handle handed back")
 	}
 
 	if c.returned() {
