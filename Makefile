@@ -4,7 +4,7 @@ GO      ?= go
 PKGS_ENGINE := ./workflow/... ./steps/... ./kv/... ./embedded/... ./internal/...
 NATS_CLI_VERSION := v0.5.0
 
-.PHONY: all build demo test bench lint fmt fuzz chaos natscli clean
+.PHONY: all build demo test bench lint fmt fuzz chaos long natscli clean
 
 all: build
 
@@ -27,6 +27,11 @@ test: natscli
 BENCH_GROWTH ?= 100000
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./kv/... ./steps/... ./workflow/...
+	@echo "== length: one 10,000-step workflow against a 100-step one; one of 50,000 steps"
+	bin/jetflow bench --shape sequential --steps 10000
+	bin/jetflow bench --shape sequential --steps 50000
+	@echo "== fan-out: one workflow of 10,000 parallel steps against 10,000 one-step workflows"
+	bin/jetflow bench --shape fanout --steps 10000
 	@echo "== throughput and latency, N=5000 C=100, with the same-run ceiling"
 	bin/jetflow bench --workflows 5000 --concurrency 100
 	@echo "== latency, one at a time"
@@ -50,6 +55,11 @@ fuzz:
 # server is killed and restarted (README, "Proven by chaos"). `make test` runs its short form.
 chaos:
 	JETFLOW_CHAOS=full $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos/
+
+# Long forms of tests that make test runs short: the 200,000-step loop in
+# batches with continue-as-new.
+long:
+	JETFLOW_LONG=1 $(GO) test -count=1 -v -run '^TestContinueAsNewRunsALongLoopInBatches$$' -timeout 20m ./workflow/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -38,23 +38,54 @@
 // consumer per workflow type and per step, so adding workers adds capacity,
 // and a worker may serve only some steps.
 //
+// # How a run lives in a worker
+//
+// A worker runs each workflow's code in a goroutine of its own and keeps it
+// between workflow tasks: Get waits for the result instead of re-running the
+// code, so a defer runs once per run and recover cannot swallow the waiting.
+// Each workflow task appends what the code saw and decided to the run's
+// history (create-only keys in the steps bucket, one per task), so the cost
+// of a step does not grow with the run's length. A worker holds at most
+// WithCacheSize runs (least recently used out); a run it does not hold —
+// after a restart, an eviction, or a task that reached another worker — is
+// rebuilt by replaying its code against the history.
+//
 // # Determinism
 //
-// Workflow code is replayed: each time a result arrives, the function runs
-// again from the start against the recorded results, until it reaches a step
-// whose result is not recorded yet, where it stops. So the code must make
-// the same decisions in the same order every time. Inside a workflow, do not
-// read the clock (use Now), sleep (use Sleep, a durable timer that lives in
-// the server), start goroutines (start several steps and Get them), range
-// over maps to decide what to schedule, or do I/O (do it in a step); use
-// SideEffect for random values. Logger is quiet while the code re-executes
-// decisions it already made. When replay finds a different decision at a
-// recorded position — a deployment reordered the steps of a running
-// workflow — the run fails with a *NonDeterminismError naming the workflow,
-// the position and the expected and found step, never a panic or a hang.
+// Because a run may be rebuilt by replay, the code must make the same
+// decisions in the same order every time. Inside a workflow, do not read the
+// clock (use Now), sleep (use Sleep, a durable timer that lives in the
+// server), start goroutines (start several steps and Get them, or wait for
+// the first with a Selector), range over maps to decide what to schedule,
+// or do I/O (do it in a step); use SideEffect for random values. Logger is
+// quiet while the code re-executes decisions it already made. When replay
+// finds a different decision at a recorded position — a deployment
+// reordered the steps of a running workflow — the run fails with a
+// *NonDeterminismError naming the workflow, the position and the expected
+// and found step, never a panic or a hang.
 //
-// Do not recover panics in workflow code: a Get on a result that is not
-// there yet stops the code with a panic jetflow recovers.
+// A worker that evicts a run ends its goroutine with runtime.Goexit: the
+// code's deferred calls run then (quietly, and a workflow call made from
+// one does nothing), so keep side effects out of defers.
+//
+// # Waiting for the first of several
+//
+// A Selector waits for whichever future resolves first; the choice follows
+// the order in which the results were recorded, so replay makes it again:
+//
+//	pay := workflow.ExecuteStep(ctx, Charge, in)
+//	timeout := workflow.NewTimer(ctx, 15*time.Minute)
+//	workflow.NewSelector(ctx).
+//		AddFuture(pay, func() { res, err = pay.Get(ctx) }).
+//		AddFuture(timeout, func() { err = ErrTooSlow }).
+//		Select(ctx)
+//
+// # Long and endless workflows
+//
+// One execution's history holds at most MaxHistoryEvents events; a run that
+// would pass it fails with a *HistoryLimitError. A workflow that loops for a
+// long time returns ContinueAsNew(ctx, nextInput) every so often: the run
+// goes on under the same workflow ID with a fresh history.
 //
 // # Retries and errors
 //
@@ -67,10 +98,11 @@
 //
 // # Saga
 //
-// NewSaga collects compensations; Compensate runs them in reverse order,
+// NewSaga collects compensations (AddCompensation, checked by the compiler
+// against the step's input type); Compensate runs them in reverse order,
 // each a durable step with its own retries. A compensation that fails for
-// good is never dropped: the run ends compensation_failed and says which
-// and why.
+// good, or cannot even be scheduled, is never dropped: the run ends
+// compensation_failed and says which and why.
 //
 // # Circuit breakers
 //

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -69,9 +70,10 @@ func TestPublishAt(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			target := env.Names.WorkflowSubject("timer" + string(rune('a'+i)))
-			sched := env.Names.ScheduleSubject("run"+string(rune('a'+i)), 4, 1)
-			msgID := MsgID("run"+string(rune('a'+i)), 4, 1, "timer")
+			run := fmt.Sprintf("run%d", i)
+			target := env.Names.WorkflowSubject("timer" + run)
+			sched := env.Names.ScheduleSubject(run, 4, 1)
+			msgID := MsgID(run, 4, 1, "timer")
 			at := time.Now().Add(tt.in)
 			if err := env.PublishAt(ctx, sched, target, msgID, []byte("fire"), at); err != nil {
 				t.Fatalf("PublishAt: %v", err)
