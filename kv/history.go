@@ -60,14 +60,14 @@ type Batch struct {
 	// More says the task's decisions go on in batch N+1 (a task that made
 	// more decisions than fit in one message); the code did not wait in
 	// between.
-	More    bool      `msgpack:"m,omitempty"`
-	Closing *Closing  `msgpack:"cl,omitempty"`
+	More    bool     `msgpack:"m,omitempty"`
+	Closing *Closing `msgpack:"cl,omitempty"`
 	// Seq is the last position claimed when the batch was written, and
 	// WaitingOn what the code then waited for (for Describe).
-	Seq       int    `msgpack:"s,omitempty"`
-	WaitingOn string `msgpack:"wo,omitempty"`
-	Worker  string    `msgpack:"w,omitempty"`
-	At      time.Time `msgpack:"at"`
+	Seq       int       `msgpack:"s,omitempty"`
+	WaitingOn string    `msgpack:"wo,omitempty"`
+	Worker    string    `msgpack:"w,omitempty"`
+	At        time.Time `msgpack:"at"`
 }
 
 // ExecKey is the key prefix of one execution of a workflow ID: the ID itself

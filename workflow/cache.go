@@ -83,13 +83,6 @@ func (c *runCache) remove(ent *runEntry) {
 	}
 }
 
-// size is how many runs the cache holds.
-func (c *runCache) size() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
-
 // clear kills every cached run (worker shutdown).
 func (c *runCache) clear() {
 	c.mu.Lock()

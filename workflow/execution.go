@@ -50,9 +50,8 @@ type execution struct {
 	events     []wire.Event
 	// batches is how many history batches are recorded; events counts the
 	// decisions and deliveries in them, against MaxHistoryEvents.
-	batches     int
-	histEvents  int
-	startNeeded bool
+	batches    int
+	histEvents int
 
 	compensating    bool
 	compensationErr *CompensationError
@@ -87,7 +86,6 @@ type slot struct {
 	order int
 	res   *kv.Result
 	err   error
-	value []byte
 	// task is the step's task, kept until it resolves so that a run
 	// rebuilt from history can publish it again.
 	task *steps.Task

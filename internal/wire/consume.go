@@ -37,6 +37,11 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 		slots = 1
 	}
 	sem := make(chan struct{}, slots)
+	// running holds one token per handler at work. The watchdog reads it,
+	// not sem: the pull loop holds a sem token while it waits in Next, and
+	// counting that one as busy kept a one-slot consumer from ever looking
+	// stalled.
+	running := make(chan struct{}, slots)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	backoff := 50 * time.Millisecond
@@ -64,7 +69,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 		stop := context.AfterFunc(ctx, it.Drain)
 		var last atomic.Int64
 		last.Store(time.Now().UnixNano())
-		stopWatch := watchStall(ctx, cons, &last, sem, it.Stop, log)
+		stopWatch := watchStall(ctx, cons, &last, running, it.Stop, log)
 		for {
 			select {
 			case sem <- struct{}{}:
@@ -91,6 +96,8 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
+				running <- struct{}{}
+				defer func() { <-running }()
 				handle(msg)
 			}()
 		}
@@ -142,6 +149,13 @@ func watchStall(ctx context.Context, cons jetstream.Consumer, last *atomic.Int64
 				continue
 			}
 			info, err := cons.Info(wctx)
+			if errors.Is(err, jetstream.ErrConsumerNotFound) {
+				// Deleted while every slot was busy: no pull request was
+				// waiting to hear about it. Pull afresh, which recreates it.
+				log.Warn("jetflow: consumer gone; recreating", "consumer", cons.CachedInfo().Name)
+				stop()
+				return
+			}
 			if err != nil || info.NumPending == 0 {
 				continue
 			}

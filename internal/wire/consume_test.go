@@ -14,12 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// oneSlotStall is why the one-slot cases are skipped.
-const oneSlotStall = "known bug: watchStall counts the slot token Consume holds while it waits in it.Next " +
-	"as a busy slot (consume.go: `len(sem) == cap(sem)`), so with one slot the watchdog never fires; " +
-	"a one-message pull then stalls now and then (nats.go skips a pull request while the previous one " +
-	"is still marked in progress) until nats.go reports two missed heartbeats, 10 s later"
-
 func TestConsumerConfig(t *testing.T) {
 	cfg := ConsumerConfig("step_charge", "wt.step.charge", 45*time.Second, 1200)
 	want := jetstream.ConsumerConfig{
@@ -45,8 +39,8 @@ func TestConsumeDeliversEachMessageOnceWithinSlots(t *testing.T) {
 	}{
 		{"two slots", 2, 2, ""},
 		{"four slots", 4, 4, ""},
-		{"one slot", 1, 1, oneSlotStall},
-		{"zero slots means one", 0, 1, oneSlotStall},
+		{"one slot", 1, 1, ""},
+		{"zero slots means one", 0, 1, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,10 +142,6 @@ func TestConsumeRecreatesDeletedConsumer(t *testing.T) {
 }
 
 func TestConsumeRecreatesDeletedConsumerWhileEverySlotIsBusy(t *testing.T) {
-	t.Skip("known bug: with every slot busy there is no pull request on the server when the consumer is deleted, " +
-		"so no 409 arrives; the next pull request goes to a consumer that does not exist and nothing answers it, " +
-		"and the watchdog ignores the lookup error (consume.go watchStall: err != nil -> continue). " +
-		"Consume recovers only when nats.go reports two missed heartbeats, about 10 s later.")
 	env := startEnv(t)
 	ctx := testContext(t, 30*time.Second)
 	subj := env.Names.StepSubject("busy")
@@ -196,7 +186,7 @@ func TestConsumeRecoversStalledPull(t *testing.T) {
 		knownBug string
 	}{
 		{"two slots", 2, ""},
-		{"one slot", 1, oneSlotStall},
+		{"one slot", 1, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -378,7 +368,7 @@ func TestConsumeHandsBackFetchedMessagesOnShutdown(t *testing.T) {
 	})
 	// Wait for every slot to be busy with messages fetched into the pull's
 	// buffer that no handler has. nats.go sometimes skips the pull request
-	// that would fetch them (see oneSlotStall); letting one handler finish
+	// that would fetch them (the stall the watchdog exists for); letting one handler finish
 	// makes Consume pull again.
 	fetchedAhead := func() bool {
 		return started.Load()-finished.Load() == slots && consumerInfo(t, ctx, env, name).NumAckPending > slots
