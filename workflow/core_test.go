@@ -326,3 +326,39 @@ func TestHistoryLimitFailsTheRunWithATypedError(t *testing.T) {
 		t.Fatalf("cause: got %v, want type HistoryLimit", err)
 	}
 }
+
+// Rebuilding a run reads its history with an ephemeral consumer; it is
+// deleted once read, so a worker that rebuilds thousands of runs (after a
+// restart) or a client reading many histories never hits the server's
+// consumer limit (make chaos did, at about 550 reads, before the fix).
+func TestHistoryReadsLeaveNoConsumers(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	startWorker(t, nc, []workflow.Registrable{fiveSteps}, []steps.Handler{addOne})
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 60*time.Second)
+	run, err := workflow.Start(ctx, c, fiveSteps, "reads-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run.Result(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1200; i++ {
+		if h, err := c.History(ctx, "reads-1"); err != nil || len(h) != 5 {
+			t.Fatalf("read %d: %d positions, %v", i, len(h), err)
+		}
+	}
+	js := testenv.JetStream(t, nc)
+	st, err := js.Stream(ctx, "KV_jetflow_steps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Fatalf("consumers left on the steps bucket: got %d, want 0", info.State.Consumers)
+	}
+}

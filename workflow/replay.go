@@ -129,8 +129,11 @@ type history struct {
 func readHistory(ctx context.Context, env *wire.Env, ek string) (*history, error) {
 	_, bucket, _ := kv.BucketNames(env.Names.Prefix)
 	prefix := "$KV." + bucket + "." + ek + "."
-	cons, err := env.JS.OrderedConsumer(ctx, "KV_"+bucket, jetstream.OrderedConsumerConfig{
+	stream := "KV_" + bucket
+	cons, err := env.JS.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{prefix + "*", prefix + "h.*"},
+		// A backstop: the consumer is deleted below once read.
+		InactiveThreshold: 10 * time.Second,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the history of %s: %w", ek, err)
@@ -139,6 +142,14 @@ func readHistory(ctx context.Context, env *wire.Env, ek string) (*history, error
 	if err != nil {
 		return nil, fmt.Errorf("reading the history of %s: %w", ek, err)
 	}
+	// Ephemeral consumers count against the server's limits until they go:
+	// a worker rebuilding thousands of runs after a restart must not pile
+	// them up.
+	defer func() {
+		if ci := cons.CachedInfo(); ci != nil {
+			_ = env.JS.DeleteConsumer(context.WithoutCancel(ctx), stream, ci.Name)
+		}
+	}()
 	h := &history{results: map[int]*kv.Result{}}
 	left := info.NumPending
 	for left > 0 {
