@@ -168,7 +168,7 @@ func (c *Client) Describe(ctx context.Context, id string) (Description, error) {
 func (c *Client) lastBatch(ctx context.Context, ek string) (kv.Batch, bool) {
 	var b kv.Batch
 	_, bucket, _ := kv.BucketNames(c.env.Names.Prefix)
-	st, err := c.env.JS.Stream(ctx, "KV_"+bucket)
+	st, err := c.env.StepsStream(ctx)
 	if err != nil {
 		return b, false
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -198,19 +199,11 @@ func readHistory(ctx context.Context, env *wire.Env, ek string) (*history, error
 			return nil, fmt.Errorf("reading the history of %s: %d messages still pending after a fetch returned none", ek, left)
 		}
 	}
-	// Batches are written in order, but a stream sequence orders writes, not
-	// batch numbers, only as long as there is one writer per batch number:
-	// sort to be safe.
-	sortBatches(h.batches)
+	// Stream order is batch order (batch n+1 is written by a worker that
+	// read or wrote batch n); sorting costs nothing and keeps replay safe
+	// from anything that reorders the stream.
+	slices.SortFunc(h.batches, func(a, b kv.Batch) int { return a.N - b.N })
 	return h, nil
-}
-
-func sortBatches(bs []kv.Batch) {
-	for i := 1; i < len(bs); i++ {
-		for j := i; j > 0 && bs[j].N < bs[j-1].N; j-- {
-			bs[j], bs[j-1] = bs[j-1], bs[j]
-		}
-	}
 }
 
 // refuseLegacy fails a run recorded by a jetflow before the history format:

@@ -225,7 +225,7 @@ func (e *Env) PurgeRun(ctx context.Context, workflow, id string) error {
 		{e.Names.EventStream(), e.Names.Prefix + ".status." + workflow + "." + id + ".>"},
 		{"KV_" + runs, "$KV." + runs + "." + id},
 	} {
-		st, err := e.stream(ctx, p.stream)
+		st, err := e.Stream(ctx, p.stream)
 		if err != nil {
 			return err
 		}
@@ -236,12 +236,19 @@ func (e *Env) PurgeRun(ctx context.Context, workflow, id string) error {
 	return nil
 }
 
+// StepsStream is the stream behind the steps bucket (results, history
+// batches, breaker claims).
+func (e *Env) StepsStream(ctx context.Context) (jetstream.Stream, error) {
+	_, steps, _ := kv.BucketNames(e.Names.Prefix)
+	return e.Stream(ctx, "KV_"+steps)
+}
+
 // PurgeExec removes the step results, history and breaker claims of one
 // execution of a run that continued as new (execKey "<id>.x<n>" or the
 // first's "<id>"), and nothing of the executions after it.
 func (e *Env) PurgeExec(ctx context.Context, execKey string) error {
 	_, steps, _ := kv.BucketNames(e.Names.Prefix)
-	st, err := e.stream(ctx, "KV_"+steps)
+	st, err := e.StepsStream(ctx)
 	if err != nil {
 		return err
 	}
@@ -254,7 +261,8 @@ func (e *Env) PurgeExec(ctx context.Context, execKey string) error {
 	return nil
 }
 
-func (e *Env) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+// Stream returns a handle on the named stream, looked up once per Env.
+func (e *Env) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
 	if s, ok := e.streams.Load(name); ok {
 		return s.(jetstream.Stream), nil
 	}
