@@ -27,6 +27,9 @@ type runEntry struct {
 	x    *execution
 	refs int
 	el   *list.Element
+	// reread makes the next load read the history even of a run whose
+	// record says pending (another worker wrote to it).
+	reread bool
 }
 
 func newRunCache(max int) *runCache {

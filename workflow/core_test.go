@@ -362,3 +362,49 @@ func TestHistoryReadsLeaveNoConsumers(t *testing.T) {
 		t.Fatalf("consumers left on the steps bucket: got %d, want 0", info.State.Consumers)
 	}
 }
+
+// A worker that crashed between a run's first history batch and the record's
+// update to running leaves a pending record with a history. The next worker
+// starts it as a fresh run, loses the write of batch 1, reads the history and
+// goes on from it: the run completes and its first step runs once.
+func TestPendingRecordWithHistoryIsReplayed(t *testing.T) {
+	var calls atomic.Int32
+	once := steps.New("CountedOnce", func(ctx context.Context, n int) (int, error) { calls.Add(1); return n + 1, nil })
+	wf := workflow.New("PendingWithHistory", func(ctx workflow.Context, n int) (int, error) {
+		return workflow.ExecuteStep(ctx, once, n).Get(ctx)
+	})
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	// The first worker serves the workflow, not the step: the run stops
+	// after its first batch with the step's task in the stream.
+	_, stop := startWorker(t, srv.Conn(), []workflow.Registrable{wf}, nil)
+	run, err := workflow.Start(ctx, c, wf, "pending-1", 41)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPositions(t, ctx, c, "pending-1", 1)
+	stop()
+	// The crash: the record never said running.
+	runs, err := testenv.JetStream(t, nc).KeyValue(ctx, "jetflow_runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, rev, err := kv.Get[kv.Run](ctx, runs, "pending-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Status = kv.StatusPending
+	if _, err := kv.Update(ctx, runs, "pending-1", rec, rev); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, srv.Conn(), []workflow.Registrable{wf}, []steps.Handler{once})
+	got, err := run.Result(ctx)
+	if err != nil || got != 42 {
+		t.Fatalf("result: got %d, %v; want 42", got, err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("step ran %d times, want 1", n)
+	}
+}

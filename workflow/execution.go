@@ -24,6 +24,8 @@ type execution struct {
 	w   *Worker
 	def Registrable
 	run kv.Run
+	// rev is the run record's revision as this worker last read or wrote it.
+	rev uint64
 	// ek is the key prefix of this execution's results and history.
 	ek string
 

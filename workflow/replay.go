@@ -19,8 +19,12 @@ import (
 // queues every decision still without a result to be published again (the
 // worker that made it may have died before publishing). It returns nil when
 // there is nothing to move: the run is unknown, closed, or of another type.
-func (w *Worker) load(ctx context.Context, def Registrable, id string) (*execution, error) {
-	run, _, err := kv.Get[kv.Run](ctx, w.env.Buckets.Runs, id)
+//
+// A run whose record still says pending has no history, except after a crash
+// between its first history batch and the record's update; then its first
+// commit conflicts and the task loads it again with reread set.
+func (w *Worker) load(ctx context.Context, def Registrable, id string, reread bool) (*execution, error) {
+	run, rev, err := kv.Get[kv.Run](ctx, w.env.Buckets.Runs, id)
 	if errors.Is(err, kv.ErrNotFound) {
 		w.log.Warn("jetflow: workflow task for an unknown run; dropped", "workflow_id", id)
 		return nil, nil
@@ -35,7 +39,10 @@ func (w *Worker) load(ctx context.Context, def Registrable, id string) (*executi
 		return nil, w.refuseLegacy(ctx, &run)
 	}
 	x := newExecution(w, def, run)
-	x.loaded = true
+	x.loaded, x.rev = true, rev
+	if run.Status == kv.StatusPending && !reread {
+		return x, nil // a fresh run: nothing to replay
+	}
 	if _, err := w.env.Buckets.Steps.Get(ctx, kv.HistoryKey(x.ek, 1)); errors.Is(err, jetstream.ErrKeyNotFound) {
 		return x, nil // a fresh execution: nothing to replay
 	} else if err != nil {

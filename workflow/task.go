@@ -85,6 +85,11 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 	var err error
 	for try := 0; try < 5; try++ {
 		err = w.move(ctx, def, ent, items)
+		if errors.Is(err, errStale) || errors.Is(err, errConflict) {
+			// Someone else wrote this run's history: the next load reads
+			// it even for a record that still says pending.
+			ent.reread = true
+		}
 		if errors.Is(err, errStale) {
 			w.runs.set(ent, nil)
 			continue
@@ -114,7 +119,7 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 	x := ent.x
 	if x == nil {
 		var err error
-		if x, err = w.load(ctx, def, ent.id); err != nil || x == nil {
+		if x, err = w.load(ctx, def, ent.id, ent.reread); err != nil || x == nil {
 			return err
 		}
 		w.runs.set(ent, x)
@@ -357,31 +362,51 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 
 // markRunning records in the run record that the run started.
 func (w *Worker) markRunning(ctx context.Context, x *execution) error {
-	return w.updateRun(ctx, x.run.ID, func(r *kv.Run) bool {
+	run, rev, err := w.updateRunFrom(ctx, x.run.ID, &x.run, x.rev, func(r *kv.Run) bool {
 		if r.Status != kv.StatusPending || max(r.Exec, 1) != max(x.run.Exec, 1) {
 			return false
 		}
 		r.Status, r.StartedAt, r.UpdatedAt, r.Waiting, r.Format = kv.StatusRunning, time.Now().UTC(), time.Now().UTC(), "", kv.FormatHistory
-		x.run.Status, x.run.StartedAt = r.Status, r.StartedAt
 		return true
 	})
+	if err != nil {
+		return err
+	}
+	x.run, x.rev = run, rev
+	return nil
 }
 
 // updateRun applies fn to the run record with a revision check, again while
 // another writer (a client, another worker) changes it meanwhile. fn returns
 // false to leave the record as it is.
 func (w *Worker) updateRun(ctx context.Context, id string, fn func(*kv.Run) bool) error {
+	_, _, err := w.updateRunFrom(ctx, id, nil, 0, fn)
+	return err
+}
+
+// updateRunFrom is updateRun starting from a copy of the record this worker
+// last read or wrote at revision rev (nil: read it first), so the common
+// case costs one write; it returns the record as written and its revision.
+func (w *Worker) updateRunFrom(ctx context.Context, id string, known *kv.Run, rev uint64, fn func(*kv.Run) bool) (kv.Run, uint64, error) {
 	for try := 0; ; try++ {
-		run, rev, err := kv.Get[kv.Run](ctx, w.env.Buckets.Runs, id)
-		if err != nil {
-			return err
+		var run kv.Run
+		if known != nil && try == 0 {
+			run = *known
+		} else {
+			var err error
+			if run, rev, err = kv.Get[kv.Run](ctx, w.env.Buckets.Runs, id); err != nil {
+				return run, 0, err
+			}
 		}
 		if !fn(&run) {
-			return nil
+			return run, rev, nil
 		}
-		_, err = kv.Update(ctx, w.env.Buckets.Runs, id, run, rev)
-		if err == nil || !errors.Is(err, kv.ErrConflict) || try >= 10 {
-			return err
+		nrev, err := kv.Update(ctx, w.env.Buckets.Runs, id, run, rev)
+		if err == nil {
+			return run, nrev, nil
+		}
+		if !errors.Is(err, kv.ErrConflict) || try >= 10 {
+			return run, 0, err
 		}
 	}
 }
@@ -394,7 +419,9 @@ func (w *Worker) closeRun(ctx context.Context, x *execution) error {
 	exec := max(x.run.Exec, 1)
 	var closed kv.Run
 	changed := false
-	err := w.updateRun(ctx, x.run.ID, func(r *kv.Run) bool {
+	_, _, err := w.updateRunFrom(ctx, x.run.ID, &x.run, x.rev, func(r *kv.Run) bool {
+		// Called again after a conflict: only the last call counts.
+		changed = false
 		if max(r.Exec, 1) != exec || kv.Terminal(r.Status) {
 			return false
 		}
