@@ -132,21 +132,22 @@ type history struct {
 	results map[int]*kv.Result
 }
 
-// readHistory reads an execution's batches and results with one ordered
-// consumer over their keys: the cost of a cache miss, paid once.
+// readHistory reads an execution's batches and results with one ephemeral
+// pull consumer over their keys: the cost of a cache miss, paid once. (An
+// ordered consumer recreates its server-side consumer on every Fetch and
+// retries that without a deadline; a plain one with no acks does neither.)
 func readHistory(ctx context.Context, env *wire.Env, ek string) (*history, error) {
 	_, bucket, _ := kv.BucketNames(env.Names.Prefix)
 	prefix := "$KV." + bucket + "." + ek + "."
 	stream := "KV_" + bucket
-	cons, err := env.JS.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{prefix + "*", prefix + "h.*"},
-		// A backstop: the consumer is deleted below once read.
-		InactiveThreshold: 10 * time.Second,
+	cons, err := env.JS.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		FilterSubjects:    []string{prefix + "*", prefix + "h.*"},
+		AckPolicy:         jetstream.AckNonePolicy,
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: 10 * time.Second, // a backstop: deleted below
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reading the history of %s: %w", ek, err)
-	}
-	info, err := cons.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the history of %s: %w", ek, err)
 	}
@@ -154,10 +155,9 @@ func readHistory(ctx context.Context, env *wire.Env, ek string) (*history, error
 	// a worker rebuilding thousands of runs after a restart must not pile
 	// them up.
 	defer func() {
-		if ci := cons.CachedInfo(); ci != nil {
-			_ = env.JS.DeleteConsumer(context.WithoutCancel(ctx), stream, ci.Name)
-		}
+		_ = env.JS.DeleteConsumer(context.WithoutCancel(ctx), stream, cons.CachedInfo().Name)
 	}()
+	info := cons.CachedInfo()
 	h := &history{results: map[int]*kv.Result{}}
 	left := info.NumPending
 	for left > 0 {

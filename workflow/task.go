@@ -44,6 +44,10 @@ var (
 	errStale = errors.New("jetflow: cached run is behind its history")
 )
 
+// taskTimeout bounds one workflow task, its retries after conflicts
+// included.
+const taskTimeout = 30 * time.Second
+
 // historyChunk bounds the decisions of one history batch, so that a task
 // deciding thousands of steps at once still writes messages of a sane size.
 const historyChunk = 2000
@@ -79,6 +83,10 @@ func (w *Worker) wake(ctx context.Context, def Registrable, id string, wk *wakeu
 
 func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items []*wakeup) error {
 	start := time.Now()
+	// A task that cannot finish (a server failing over) gives up and is
+	// retried, rather than holding the run and the slot behind it.
+	ctx, cancel := context.WithTimeout(ctx, taskTimeout)
+	defer cancel()
 	if w.Hooks.WorkflowTaskStarted != nil {
 		w.Hooks.WorkflowTaskStarted(def.Name())
 	}

@@ -224,7 +224,13 @@ func (w *Worker) wakeLocal(ctx context.Context, t *steps.Task, res *kv.Result) b
 		return false
 	}
 	wk := &wakeup{reason: wire.ReasonResult, exec: max(t.Exec, 1), seq: t.Seq, res: res}
-	return w.wake(ctx, def, t.WorkflowID, wk) == nil
+	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "err", err)
+		}
+		return false
+	}
+	return true
 }
 
 // schedulePurge asks the server to hand a closed run back for purging once

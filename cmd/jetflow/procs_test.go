@@ -299,6 +299,22 @@ func (e *engine) waitDone(t testing.TB, ords []order, d time.Duration) {
 				if len(some) < 5 {
 					d, _ := e.client.Describe(context.Background(), id)
 					some = append(some, fmt.Sprintf("%s (%s, waits on %s)", id, d.Status, d.CurrentStep))
+					// What a stuck run leaves to look at: its timeline and
+					// the consumer of the step it waits on.
+					hist, herr := e.client.History(context.Background(), id)
+					for _, h := range hist {
+						t.Logf("%s position %d: %s %s done=%v attempts=%d worker=%s", id, h.Seq, h.Kind, h.Name, h.Done, h.Attempts, h.Worker)
+					}
+					if d.CurrentStep != "" {
+						if c, cerr := e.js.Consumer(context.Background(), "JETFLOW_TASKS", "step_"+d.CurrentStep); cerr == nil {
+							if ci, ierr := c.Info(context.Background()); ierr == nil {
+								t.Logf("consumer step_%s: pending %d, ack pending %d, redelivered %d, waiting pulls %d", d.CurrentStep, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting)
+							}
+						}
+					}
+					if herr != nil {
+						t.Logf("%s history: %v", id, herr)
+					}
 				}
 			}
 			t.Fatalf("%d of %d runs not finished after %s, e.g. %s (last read error: %v)", len(pending), len(ords), d, strings.Join(some, ", "), lastErr)

@@ -50,7 +50,11 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config) (*Env, error) {
 	if cfg.DedupeWindow <= 0 {
 		cfg.DedupeWindow = 2 * time.Minute
 	}
-	js, err := jetstream.New(nc)
+	// Async publishes get the same bound as synchronous ones: by default
+	// nats.go waits for their ack for ever, and an ack lost with a server
+	// that died (a stream leader killed) left a workflow task, and the
+	// step slot behind it, waiting for good.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(publishTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("jetflow: jetstream: %w", err)
 	}
@@ -153,14 +157,25 @@ func (e *Env) PublishAsync(subj, msgID string, data []byte) (PubAck, error) {
 	return a, nil
 }
 
+// publishTimeout bounds how long a publish waits for the stream's ack.
+const publishTimeout = 5 * time.Second
+
 // WaitAcks waits until every publish in acks is acknowledged, and returns
-// the first error.
+// the first error; an ack that does not come within publishTimeout is an
+// error too.
 func (e *Env) WaitAcks(ctx context.Context, acks []PubAck) error {
+	if len(acks) == 0 {
+		return nil
+	}
+	timer := time.NewTimer(publishTimeout + time.Second)
+	defer timer.Stop()
 	for _, a := range acks {
 		select {
 		case <-a.Ok():
 		case err := <-a.Err():
 			return fmt.Errorf("jetflow: publishing %s: %w", a.Msg().Subject, err)
+		case <-timer.C:
+			return fmt.Errorf("jetflow: publishing %s: no ack within %s", a.Msg().Subject, publishTimeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
