@@ -29,6 +29,9 @@ type Task struct {
 	// Republished marks a task published again by a worker that rebuilt the
 	// run from its history: the first one may have run already.
 	Republished bool `msgpack:"rp2,omitempty"`
+	// Owner is the instance of the worker that holds the run in memory, so
+	// the worker that finishes the step can wake the run there (a hint).
+	Owner string `msgpack:"ow,omitempty"`
 }
 
 // ExecKey is the key prefix of the task's execution in the steps bucket.

@@ -14,6 +14,10 @@ type runCache struct {
 	max int
 	m   map[string]*runEntry
 	lru *list.List
+	// epoch counts the times every run held was declared stale (the worker
+	// was frozen); an entry whose run was set in an older epoch is dropped
+	// by the next task instead of used.
+	epoch int
 }
 
 // runEntry is one run in the cache. mu is held by the task moving the run;
@@ -30,6 +34,8 @@ type runEntry struct {
 	// reread makes the next load read the history even of a run whose
 	// record says pending (another worker wrote to it).
 	reread bool
+	// epoch is the cache's epoch when x was set.
+	epoch int
 }
 
 func newRunCache(max int) *runCache {
@@ -86,6 +92,40 @@ func (c *runCache) remove(ent *runEntry) {
 	}
 }
 
+// current returns the entry's run, or nil when there is none or it was
+// declared stale since it was set (the caller holds ent.mu and a ref).
+func (c *runCache) current(ent *runEntry) *execution {
+	c.mu.Lock()
+	x, stale := ent.x, ent.epoch != c.epoch
+	if stale {
+		ent.x = nil
+		ent.reread = true
+	}
+	c.mu.Unlock()
+	if stale && x != nil {
+		x.kill()
+		return nil
+	}
+	return x
+}
+
+// forgetAll declares every run held stale: idle ones are dropped now, those
+// in a task when that task is over.
+func (c *runCache) forgetAll() {
+	c.mu.Lock()
+	c.epoch++
+	c.mu.Unlock()
+	c.clear()
+}
+
+// holds reports whether the run id is alive in the cache.
+func (c *runCache) holds(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ent := c.m[id]
+	return ent != nil && ent.x != nil && ent.epoch == c.epoch
+}
+
 // clear kills every cached run (worker shutdown).
 func (c *runCache) clear() {
 	c.mu.Lock()
@@ -106,7 +146,7 @@ func (c *runCache) clear() {
 func (c *runCache) set(ent *runEntry, x *execution) {
 	c.mu.Lock()
 	old := ent.x
-	ent.x = x
+	ent.x, ent.epoch = x, c.epoch
 	c.mu.Unlock()
 	if old != nil && old != x {
 		old.kill()

@@ -124,7 +124,8 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 
 // move is one attempt at a workflow task: decide, then commit.
 func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items []*wakeup) error {
-	x := ent.x
+	w.thawed()
+	x := w.runs.current(ent)
 	if x == nil {
 		var err error
 		if x, err = w.load(ctx, def, ent.id, ent.reread); err != nil || x == nil {
@@ -136,6 +137,11 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 	}
 	if err := w.decide(ctx, x, items); err != nil {
 		return err
+	}
+	if w.thawed() {
+		// Frozen in the middle of this task: another worker may have moved
+		// the run meanwhile. Start over from the history.
+		return errStale
 	}
 	if err := w.commit(ctx, x); err != nil {
 		return err
@@ -311,6 +317,7 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 		if x.pending[st.Seq] == nil {
 			continue // resolved meanwhile
 		}
+		st.Owner = w.instance
 		data, err := kv.Marshal(st)
 		if err != nil {
 			return err
@@ -332,7 +339,7 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 		if x.pending[tr.seq] == nil {
 			continue
 		}
-		data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonTimer, Seq: tr.seq, FireAt: tr.at, Exec: run.Exec})
+		data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonTimer, Seq: tr.seq, FireAt: tr.at, Exec: run.Exec, Owner: w.instance})
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
@@ -22,8 +23,13 @@ import (
 // dies goes to another after AckWait. A worker may register only some
 // workflows or steps.
 type Worker struct {
-	cfg    config
-	env    *wire.Env
+	cfg config
+	env *wire.Env
+	// instance names this Worker value on the owner subject (run affinity).
+	instance string
+	// born and tick detect a frozen worker (see thawed).
+	born   time.Time
+	tick   atomic.Int64
 	log    *slog.Logger
 	runs   *runCache
 	runner *steps.Runner
@@ -80,6 +86,8 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 		env:                env,
 		log:                cfg.logger,
 		runs:               newRunCache(cfg.cacheSize),
+		instance:           newInstance(),
+		born:               time.Now(),
 		defaultStepOptions: cfg.defaultStepOptions,
 		workflows:          map[string]Registrable{},
 	}
@@ -157,7 +165,25 @@ func (w *Worker) Run(ctx context.Context) error {
 	})
 	defer stopDrain()
 
+	if len(wfs) > 0 {
+		sub, err := w.serveOwner(work)
+		if err != nil {
+			return fmt.Errorf("jetflow: serving wake-ups: %w", err)
+		}
+		// A draining worker takes no more wake-ups: askers move the runs.
+		stopServing := context.AfterFunc(ctx, func() { _ = sub.Unsubscribe() })
+		defer stopServing()
+		defer func() { _ = sub.Unsubscribe() }()
+	}
 	var wg sync.WaitGroup
+	w.alive()
+	if len(wfs) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.watchFreeze(ctx)
+		}()
+	}
 	for name, def := range wfs {
 		cfg := wire.ConsumerConfig(w.env.Names.WorkflowConsumer(name), w.env.Names.WorkflowSubject(name), w.cfg.ackWait, 10*w.cfg.wfConcurrency+1000)
 		wg.Add(1)
@@ -196,6 +222,10 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		_ = m.Ack()
 		return
 	}
+	if w.askOwner(ctx, t.Owner, t) {
+		_ = m.Ack()
+		return
+	}
 	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq}
 	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
 		if ctx.Err() == nil {
@@ -217,10 +247,11 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 // worker's memory already. It reports false, and the caller publishes the
 // task, when the type is not registered here or the task failed.
 func (w *Worker) wakeLocal(ctx context.Context, t *steps.Task, res *kv.Result) bool {
-	w.mu.Lock()
-	def, ok := w.workflows[t.Workflow]
-	w.mu.Unlock()
-	if !ok || w.cfg.noLocalWake {
+	if w.askOwner(ctx, t.Owner, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq, Exec: t.Exec}) {
+		return true
+	}
+	def := w.registered(t.Workflow)
+	if def == nil || w.cfg.noLocalWake {
 		return false
 	}
 	wk := &wakeup{reason: wire.ReasonResult, exec: max(t.Exec, 1), seq: t.Seq, res: res}

@@ -54,6 +54,10 @@ func (n Names) BreakerSubject(name, state string) string {
 	return n.Prefix + ".breaker." + name + "." + state
 }
 
+// OwnerSubject is the core (not stored) subject on which one worker
+// instance takes wake-ups for the runs it holds in memory.
+func (n Names) OwnerSubject(instance string) string { return n.Prefix + ".own." + instance }
+
 // DeadLetterSubject is where a poison task message is parked.
 func (n Names) DeadLetterSubject(kind, name string) string {
 	return n.Prefix + ".dlq." + kind + "." + name

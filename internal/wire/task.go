@@ -31,4 +31,7 @@ type WorkflowTask struct {
 	Result *kv.Result `msgpack:"res,omitempty"`
 	// Exec is the execution the task belongs to (0: the current one).
 	Exec int `msgpack:"x,omitempty"`
+	// Owner is the instance of the worker that held the run when the task
+	// was published (a hint: another worker forwards the task to it).
+	Owner string `msgpack:"ow,omitempty"`
 }

@@ -1,0 +1,129 @@
+package workflow
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/nats-io/nats.go"
+)
+
+// Run affinity: a run lives in the memory of the worker that last moved it
+// (its owner). The tasks that worker publishes (steps, timers) name it, and
+// whichever worker ends up with the task's outcome asks the owner, with a
+// core NATS request, to move the run; only when the owner does not answer
+// (gone, paused, no longer holding the run) does it move the run itself,
+// rebuilding it from the history. The request is a hint like any task
+// message: the owner reads the result from the bucket.
+
+// Answers of the owner.
+const (
+	ownerOK   = "ok"
+	ownerMiss = "miss"
+)
+
+// newInstance names one Worker value on the wire: unique, so that two
+// workers started with the same WithName still get their own wake-ups.
+func newInstance() string { return strings.TrimPrefix(nats.NewInbox(), nats.InboxPrefix) }
+
+// serveOwner answers wake-up requests for the runs this worker holds, until
+// the subscription is drained. work is the context tasks run under.
+func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
+	sem := make(chan struct{}, 256)
+	return w.env.NC.Subscribe(w.env.Names.OwnerSubject(w.instance), func(m *nats.Msg) {
+		var t wire.WorkflowTask
+		if err := kv.Unmarshal(m.Data, &t); err != nil || ValidateID(t.WorkflowID) != nil {
+			return
+		}
+		def := w.registered(t.Workflow)
+		if def == nil || !w.runs.holds(t.WorkflowID) {
+			_ = m.Respond([]byte(ownerMiss))
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			_ = m.Respond([]byte(ownerMiss)) // too busy: the asker moves the run
+			return
+		}
+		go func() {
+			defer func() { <-sem }()
+			wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq}
+			if err := w.wake(work, def, t.WorkflowID, wk); err != nil || wk.retryIn > 0 {
+				_ = m.Respond([]byte(ownerMiss))
+				return
+			}
+			_ = m.Respond([]byte(ownerOK))
+		}()
+	})
+}
+
+// askOwner asks the run's owner to move it for t, and reports whether it
+// did. It does not ask itself, nobody, or a worker that has no answer
+// within the ack wait's third (at most 2 s).
+func (w *Worker) askOwner(ctx context.Context, owner string, t wire.WorkflowTask) bool {
+	if owner == "" || owner == w.instance || w.cfg.noLocalWake {
+		return false
+	}
+	data, err := kv.Marshal(t)
+	if err != nil {
+		return false
+	}
+	rctx, cancel := context.WithTimeout(ctx, min(w.cfg.ackWait/3, 2*time.Second))
+	defer cancel()
+	reply, err := w.env.NC.RequestWithContext(rctx, w.env.Names.OwnerSubject(owner), data)
+	return err == nil && string(reply.Data) == ownerOK
+}
+
+// registered returns the workflow registered under name, or nil.
+func (w *Worker) registered(name string) Registrable {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.workflows[name]
+}
+
+// A frozen worker: one that stood still (SIGSTOP, a VM paused, a very long
+// GC stop) for longer than half the ack wait. Meanwhile other workers may
+// have taken its runs over, so every run it holds is declared stale and
+// rebuilt from its history when next needed, instead of each losing a write
+// to the history first. A ticker marks the time; a task that sees the mark
+// too old (it runs right after the freeze, before the ticker does) or that
+// was itself cut in two by the freeze notices it first.
+
+// freezeLimit is how long the worker may stand still before its runs are
+// declared stale.
+func (w *Worker) freezeLimit() time.Duration { return max(w.cfg.ackWait/2, time.Second) }
+
+// alive marks the worker as running now.
+func (w *Worker) alive() { w.tick.Store(int64(time.Since(w.born))) }
+
+// thawed reports whether the worker was frozen since the last mark; the
+// first to notice declares every run stale.
+func (w *Worker) thawed() bool {
+	now := int64(time.Since(w.born))
+	last := w.tick.Load()
+	if time.Duration(now-last) <= w.freezeLimit() || !w.tick.CompareAndSwap(last, now) {
+		return false
+	}
+	w.log.Info("jetflow: worker was frozen; runs held in memory will be rebuilt from their history", "frozen", time.Duration(now-last).Round(time.Millisecond))
+	w.runs.forgetAll()
+	return true
+}
+
+// watchFreeze keeps the mark fresh until ctx is done.
+func (w *Worker) watchFreeze(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	w.alive()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.thawed()
+			w.alive()
+		}
+	}
+}
