@@ -42,6 +42,8 @@ var (
 	// errStale: a wake-up names a position this copy of the run never
 	// decided, so another worker moved the run since; rebuild it.
 	errStale = errors.New("jetflow: cached run is behind its history")
+	// errNotYet: a wake-up names a result this worker cannot read yet.
+	errNotYet = errors.New("jetflow: result not readable yet")
 )
 
 // taskTimeout bounds one workflow task, its retries after conflicts
@@ -162,6 +164,11 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 	}
 	run := !x.started || len(x.deliveries) > 0
 	for _, it := range items {
+		if it.exec > max(x.run.Exec, 1) {
+			// The record read is behind the message (a replica behind
+			// its leader): not done yet.
+			return fmt.Errorf("%w: execution %d of %s", errNotYet, it.exec, x.run.ID)
+		}
 		if it.exec > 0 && it.exec != max(x.run.Exec, 1) {
 			continue // a task of an execution that continued as new
 		}
@@ -191,7 +198,11 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 		case res == nil:
 			r, _, err := kv.Get[kv.Result](ctx, w.env.Buckets.Steps, kv.StepKey(x.ek, it.seq))
 			if errors.Is(err, kv.ErrNotFound) {
-				continue // a hint with nothing behind it
+				// Not there yet as this replica sees it (direct gets may
+				// be served by a replica behind the leader), or a hint
+				// with nothing behind it: the wake-up is not done, and
+				// its message is not acked.
+				return fmt.Errorf("%w: %s", errNotYet, kv.StepKey(x.ek, it.seq))
 			}
 			if err != nil {
 				return fmt.Errorf("reading result %s: %w", kv.StepKey(x.ek, it.seq), err)

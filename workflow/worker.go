@@ -228,6 +228,16 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 	}
 	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq}
 	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
+		if errors.Is(err, errNotYet) {
+			// Back off as the message keeps coming back: a replica
+			// catches up within moments, a forged hint never does.
+			n := uint64(1)
+			if md, merr := m.Metadata(); merr == nil {
+				n = md.NumDelivered
+			}
+			_ = m.NakWithDelay(min(time.Duration(n)*time.Second, 30*time.Second))
+			return
+		}
 		if ctx.Err() == nil {
 			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "err", err)
 		}
