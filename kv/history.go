@@ -1,7 +1,9 @@
 package kv
 
 import (
+	"crypto/rand"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -34,6 +36,12 @@ type Decision struct {
 	// too large, an invalid name): the future resolved with this error at
 	// once, and replay resolves it the same way.
 	Refused *ErrorInfo `msgpack:"rf,omitempty"`
+	// Policy is a step's resolved options (timeouts, retry policy, breaker)
+	// as the code chose them, and Digest a hash of its input: the runner
+	// takes both from here, never from the task message, which is only a
+	// hint to look (package steps encodes and checks them).
+	Policy []byte `msgpack:"p,omitempty"`
+	Digest []byte `msgpack:"dg,omitempty"`
 }
 
 // Closing is how an execution ended, recorded in its last batch before the
@@ -68,16 +76,51 @@ type Batch struct {
 	WaitingOn string    `msgpack:"wo,omitempty"`
 	Worker    string    `msgpack:"w,omitempty"`
 	At        time.Time `msgpack:"at"`
+	// Inc is the run's incarnation (Run.Inc), so a batch left behind by a
+	// deleted run of the same ID is never taken for this run's.
+	Inc string `msgpack:"i,omitempty"`
 }
 
-// ExecKey is the key prefix of one execution of a workflow ID: the ID itself
-// for the first, "<id>.x<n>" for the n-th after continue-as-new. Results are
-// at ExecKey.<seq> and history batches at ExecKey.h.<n>.
-func ExecKey(workflowID string, exec int) string {
-	if exec <= 1 {
-		return workflowID
+// ExecKey is the key prefix of one execution of a run: "<id>.<inc>" for the
+// first, "<id>.<inc>.x<n>" for the n-th after continue-as-new, where inc is
+// the run's incarnation (Run.Inc). Results are at ExecKey.<seq> and history
+// batches at ExecKey.h.<n>. A new run of an ID whose record was deleted has
+// a new incarnation, so whatever the old one left behind (results, history,
+// deduplication IDs derived from these keys) never stands in its way. Runs
+// recorded before incarnations (inc "") use "<id>" and "<id>.x<n>".
+func ExecKey(workflowID, inc string, exec int) string {
+	k := workflowID
+	if inc != "" {
+		k += "." + inc
 	}
-	return workflowID + ".x" + strconv.Itoa(exec)
+	if exec <= 1 {
+		return k
+	}
+	return k + ".x" + strconv.Itoa(exec)
+}
+
+// NewIncarnation returns a fresh incarnation for a run: 12 random characters
+// from [a-z2-7] behind an "i", so no outsider can predict the keys and
+// deduplication IDs of a run that is not yet started.
+func NewIncarnation() string {
+	return "i" + strings.ToLower(rand.Text()[:12]) // 60 random bits
+}
+
+// RetryKey is where the runner records that attempt n of position seq is
+// scheduled, before it publishes that attempt: an attempt after the first
+// is run only when its record says so, and at the time the record says.
+func RetryKey(execKey string, seq, attempt int) string {
+	return execKey + ".r." + strconv.Itoa(seq) + "." + strconv.Itoa(attempt)
+}
+
+// Retry is the record of one scheduled retry of a step (see RetryKey).
+type Retry struct {
+	Attempt   int       `msgpack:"a"`
+	NotBefore time.Time `msgpack:"nb"`
+	// Error is why the attempt before failed.
+	Error  *ErrorInfo `msgpack:"e,omitempty"`
+	Worker string     `msgpack:"w,omitempty"`
+	At     time.Time  `msgpack:"at"`
 }
 
 // HistoryKey is the key of batch n of an execution in the steps bucket.

@@ -75,6 +75,9 @@ type Run struct {
 	Format int `msgpack:"f,omitempty"`
 	// Exec is the current execution (1 + continue-as-new count).
 	Exec int `msgpack:"x,omitempty"`
+	// Inc is the run's incarnation (see NewIncarnation), chosen at Start:
+	// it scopes the run's keys in the steps bucket (ExecKey).
+	Inc string `msgpack:"inc,omitempty"`
 	// CurrentStep is the step the run waits on, for Describe.
 	CurrentStep string    `msgpack:"cur,omitempty"`
 	CreatedAt   time.Time `msgpack:"ct"`

@@ -14,6 +14,9 @@ const (
 	TypeBreakerOpen            = "BreakerOpen"
 	TypeBadInput               = "BadInput"
 	TypeNotImplemented         = "NotImplemented"
+	// TypePayloadTooLarge: a step's input or output does not fit in one
+	// message of the server's max_payload.
+	TypePayloadTooLarge = "PayloadTooLarge"
 )
 
 var (

@@ -27,6 +27,8 @@ type Runner struct {
 
 	// breakers is this worker's access to the shared circuit breakers.
 	breakers *breakers
+	// batches caches the history batches read to check tasks.
+	batches batchCache
 
 	mu       sync.Mutex
 	handlers map[string]Handler
@@ -42,6 +44,10 @@ type Hooks struct {
 	// is acked only after that, so a crash in between redelivers the step,
 	// which finds its result and wakes the run again.
 	WakeLocal func(ctx context.Context, t *Task, res *kv.Result) bool
+	// Issued, when set, returns the task this process published for the
+	// result key, if it still knows it: the runner then trusts that copy
+	// instead of reading the decision back from the run's history.
+	Issued func(resultKey string) *Task
 }
 
 // RunnerConfig configures a Runner.
@@ -126,9 +132,7 @@ func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
 		wire.Park(ctx, r.env, m, "step", h.Name(), err, r.log)
 		return
 	}
-	if wait := time.Until(t.NotBefore); wait > 10*time.Millisecond {
-		// Early: the schedule fired before its time or the task was redelivered.
-		_ = m.NakWithDelay(wait)
+	if !r.authorize(ctx, h, m, &t) {
 		return
 	}
 	key := t.ResultKey()
@@ -181,6 +185,9 @@ func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
 	}
 	r.finish(ctx, m, &t, out, err, now)
 }
+
+// resultHeadroom is what a step result needs besides its output.
+const resultHeadroom = 2048
 
 type attemptResult struct {
 	out []byte
@@ -238,12 +245,18 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 	base := wire.Event{Workflow: t.Workflow, WorkflowID: t.WorkflowID, Seq: t.Seq, Step: t.Step, Attempt: t.Attempt,
 		DurationMS: float64(now.Sub(started).Microseconds()) / 1000, Compensation: t.Compensation, Worker: r.worker}
 	res := kv.Result{Kind: kv.KindStep, Name: t.Step, Attempts: t.Attempt, ScheduledAt: t.ScheduledAt, StartedAt: started, CompletedAt: now, Worker: r.worker}
+	if limit := r.env.MaxPayload - resultHeadroom; err == nil && r.env.MaxPayload > 0 && int64(len(out)) > limit {
+		// It could never be recorded: running the step again would not
+		// help, so the step fails, and its workflow can handle that.
+		err = NonRetryable(TypePayloadTooLarge, "the output of step %s is %d bytes, over the %d a result can hold (the server's max_payload is %d)",
+			t.Step, len(out), limit, r.env.MaxPayload)
+	}
 	if err == nil {
 		res.Output = out
 	} else {
 		se := AsError(err)
 		if next, ok := r.retryAt(t, se, now); ok {
-			if perr := r.retry(ctx, t, next); perr != nil {
+			if perr := r.retry(ctx, t, next, se); perr != nil {
 				r.log.Warn("jetflow: scheduling retry", "workflow_id", t.WorkflowID, "step", t.Step, "err", perr)
 				_ = m.NakWithDelay(time.Second)
 				return
@@ -302,17 +315,29 @@ func (r *Runner) retryAt(t *Task, e *Error, now time.Time) (time.Time, bool) {
 	return next, true
 }
 
-func (r *Runner) retry(ctx context.Context, t *Task, at time.Time) error {
+// retry schedules the next attempt of t at at: first its record (create-only,
+// so a second delivery of this attempt keeps the first one's time), which is
+// what makes the attempt real to the runner that gets it, then its task.
+func (r *Runner) retry(ctx context.Context, t *Task, at time.Time, why *Error) error {
 	nt := *t
 	nt.Attempt++
-	nt.NotBefore = at
+	rec := kv.Retry{Attempt: nt.Attempt, NotBefore: at, Worker: r.worker, At: time.Now().UTC(),
+		Error: &kv.ErrorInfo{Type: why.Type, Message: why.Message, Step: t.Step, Seq: t.Seq}}
+	if _, err := kv.Create(ctx, r.env.Buckets.Steps, kv.RetryKey(t.ExecKey(), t.Seq, nt.Attempt), rec); errors.Is(err, kv.ErrExists) {
+		if rec, _, err = kv.Get[kv.Retry](ctx, r.env.Buckets.Steps, kv.RetryKey(t.ExecKey(), t.Seq, nt.Attempt)); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	nt.NotBefore = rec.NotBefore
 	data, err := kv.Marshal(nt)
 	if err != nil {
 		return err
 	}
 	n := r.env.Names
-	return r.env.PublishAt(ctx, n.ScheduleSubject(t.WorkflowID, t.Seq, nt.Attempt), n.StepSubject(t.Step),
-		wire.MsgID(t.WorkflowID, t.Seq, nt.Attempt, "step"), data, at)
+	return r.env.PublishAt(ctx, n.ScheduleSubject(t.ExecKey(), t.Seq, nt.Attempt), n.StepSubject(t.Step),
+		wire.MsgID(t.ExecKey(), t.Seq, nt.Attempt, "step"), data, rec.NotBefore)
 }
 
 // wake publishes the workflow task that lets the run see this result.

@@ -32,17 +32,27 @@ type Task struct {
 	// Owner is the instance of the worker that holds the run in memory, so
 	// the worker that finishes the step can wake the run there (a hint).
 	Owner string `msgpack:"ow,omitempty"`
+	// Inc is the run's incarnation (kv.Run.Inc), part of its keys.
+	Inc string `msgpack:"i,omitempty"`
+	// Batch is the history batch that recorded the decision to run this
+	// step: the runner reads the step's policy and input digest from there
+	// (the options above are a copy and are not trusted).
+	Batch int `msgpack:"b,omitempty"`
 }
 
 // ExecKey is the key prefix of the task's execution in the steps bucket.
-func (t *Task) ExecKey() string { return kv.ExecKey(t.WorkflowID, t.Exec) }
+func (t *Task) ExecKey() string { return kv.ExecKey(t.WorkflowID, t.Inc, t.Exec) }
 
 // ResultKey is where the step's result is recorded.
 func (t *Task) ResultKey() string { return kv.StepKey(t.ExecKey(), t.Seq) }
 
 // IdempotencyKey is "<workflowID>/<seq>".
 // (or "<workflowID>.x<n>/<seq>" in the n-th execution after continue-as-new).
-func (t *Task) IdempotencyKey() string { return t.ExecKey() + "/" + strconv.Itoa(t.Seq) }
+// The run's incarnation is not part of it: it names the effect the workflow
+// asks for, whatever the keys the engine keeps it under.
+func (t *Task) IdempotencyKey() string {
+	return kv.ExecKey(t.WorkflowID, "", t.Exec) + "/" + strconv.Itoa(t.Seq)
+}
 
 // NewTask builds the first attempt of a step with resolved options.
 func NewTask(workflow, workflowID, step string, seq int, input []byte, opts Options, now time.Time) Task {

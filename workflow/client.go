@@ -73,7 +73,8 @@ func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte
 	if !steps.ValidName(workflow) {
 		return fmt.Errorf("%w: %q", ErrInvalidName, workflow)
 	}
-	run := kv.Run{ID: id, Workflow: workflow, Status: kv.StatusPending, Input: input, CreatedAt: time.Now().UTC(), Format: kv.FormatHistory, Exec: 1}
+	run := kv.Run{ID: id, Workflow: workflow, Status: kv.StatusPending, Input: input, CreatedAt: time.Now().UTC(), Format: kv.FormatHistory, Exec: 1,
+		Inc: kv.NewIncarnation()}
 	rec, err := kv.Marshal(run)
 	if err != nil {
 		return err
@@ -155,7 +156,7 @@ func (c *Client) Describe(ctx context.Context, id string) (Description, error) {
 		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, Exec: max(run.Exec, 1), Error: run.Error, Waiting: run.Waiting}
 	// The record changes only when the run starts and ends; where it
 	// stands in between is in its last history batch.
-	if b, ok := c.lastBatch(ctx, kv.ExecKey(id, run.Exec)); ok {
+	if b, ok := c.lastBatch(ctx, kv.ExecKey(id, run.Inc, run.Exec)); ok {
 		d.Positions, d.UpdatedAt = b.Seq, b.At
 		if !kv.Terminal(run.Status) {
 			d.CurrentStep = b.WaitingOn

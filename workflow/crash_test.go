@@ -164,7 +164,7 @@ func TestWorkerProcessKilledMidStep(t *testing.T) {
 	}
 	for _, r := range runs {
 		for seq, want := range map[int]string{1: crashChild, 2: crashSurvive, 3: crashSurvive} {
-			res, _, err := kv.Get[kv.Result](ctx, b.Steps, kv.StepKey(r.ID(), seq))
+			res, _, err := kv.Get[kv.Result](ctx, b.Steps, resultKey(t, ctx, b, r.ID(), seq))
 			if err != nil {
 				t.Errorf("result %s.%d: %v", r.ID(), seq, err)
 				continue
@@ -181,7 +181,7 @@ func TestWorkerProcessKilledMidStep(t *testing.T) {
 	}
 	for _, r := range runs {
 		for seq := 1; seq <= 3; seq++ {
-			if got := completed[kv.StepKey(r.ID(), seq)]; got != 1 {
+			if got := completed[r.ID()+"."+strconv.Itoa(seq)]; got != 1 {
 				t.Errorf("step_completed events for %s seq %d: got %d, want 1", r.ID(), seq, got)
 			}
 		}
@@ -195,4 +195,15 @@ func TestWorkerProcessKilledMidStep(t *testing.T) {
 			t.Errorf("completed events for %s: got %d, want 1", r.ID(), got)
 		}
 	}
+}
+
+// resultKey is where the result of position seq of run id's first
+// execution is kept: under the run's incarnation, read from its record.
+func resultKey(t testing.TB, ctx context.Context, b *kv.Buckets, id string, seq int) string {
+	t.Helper()
+	run, _, err := kv.Get[kv.Run](ctx, b.Runs, id)
+	if err != nil {
+		t.Fatalf("run %s: %v", id, err)
+	}
+	return kv.StepKey(kv.ExecKey(id, run.Inc, 1), seq)
 }

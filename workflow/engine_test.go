@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,7 +18,14 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = testLogger()
+
+func testLogger() *slog.Logger {
+	if os.Getenv("JETFLOW_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // startWorker runs a worker with the given registrations until the test ends.
 func startWorker(t *testing.T, nc *nats.Conn, wfs []workflow.Registrable, sts []steps.Handler, opts ...workflow.Option) (*workflow.Worker, context.CancelFunc) {

@@ -44,7 +44,8 @@ func (e *InvalidIDError) Error() string {
 func (e *InvalidIDError) Is(target error) bool { return target == ErrInvalidID }
 
 // PayloadTooLargeError is returned by Start when the run record (input
-// included) would not fit in one message of the server's max_payload.
+// included) would not fit in one message of the server's max_payload, and
+// fails a run whose side effect value is too large to record.
 type PayloadTooLargeError struct {
 	What string
 	Size int
@@ -118,7 +119,7 @@ func (e *StepError) Is(target error) bool {
 
 // Error types of a step refused before it was scheduled.
 const (
-	TypePayloadTooLarge = "PayloadTooLarge"
+	TypePayloadTooLarge = steps.TypePayloadTooLarge
 	TypeInvalidName     = "InvalidName"
 )
 

@@ -104,7 +104,7 @@ func newExecution(w *Worker, def Registrable, run kv.Run) *execution {
 		w:       w,
 		def:     def,
 		run:     run,
-		ek:      kv.ExecKey(run.ID, run.Exec),
+		ek:      kv.ExecKey(run.ID, run.Inc, run.Exec),
 		pending: map[int]*slot{},
 		now:     run.CreatedAt,
 		resume:  make(chan struct{}, 1),

@@ -2,3 +2,7 @@ package workflow
 
 // SetHistoryLimit lowers the history limit of w, so a test can reach it.
 func SetHistoryLimit(w *Worker, n int) { w.maxHistory = n }
+
+// SetNotYetLimit lowers how often a workflow task may name a result that is
+// not there before it is parked.
+func SetNotYetLimit(w *Worker, n int) { w.maxNotYet = n }

@@ -108,12 +108,20 @@ func scheduleStep(ctx Context, name string, validate func() error, in any) *slot
 	at := time.Now().UTC()
 	if rec != nil {
 		at = rec.At
-	} else {
-		e.decide(kv.Decision{Seq: seq, Kind: kv.KindStep, Name: name, Compensation: e.compensating, At: at})
 	}
 	t := steps.NewTask(e.run.Workflow, e.run.ID, name, seq, data, st.opts, at)
-	t.Exec = e.run.Exec
+	t.Exec, t.Inc = e.run.Exec, e.run.Inc
 	t.Compensation = e.compensating
+	if rec == nil {
+		// The step's policy and a digest of its input are recorded with
+		// the decision: the runner takes them from there, not from the
+		// task message.
+		policy, err := steps.EncodePolicy(&t)
+		if err != nil {
+			e.fail(fmt.Errorf("encoding the options of step %s: %w", name, err))
+		}
+		e.decide(kv.Decision{Seq: seq, Kind: kv.KindStep, Name: name, Compensation: e.compensating, At: at, Policy: policy, Digest: steps.Digest(data)})
+	}
 	s.task = &t
 	e.pending[seq] = s
 	if rec == nil {
@@ -168,6 +176,9 @@ func SideEffect[T any](ctx Context, fn func() T) T {
 		var err error
 		if data, err = kv.Marshal(fn()); err != nil {
 			e.fail(fmt.Errorf("jetflow: encoding a side effect: %w", err))
+		}
+		if limit := e.w.env.MaxPayload / 4; limit > 0 && int64(len(data)) > limit {
+			e.fail(&PayloadTooLargeError{What: "the value of side effect " + fmt.Sprint(seq) + " of run " + e.run.ID, Size: len(data), Max: limit})
 		}
 		e.decide(kv.Decision{Seq: seq, Kind: kv.KindSideEffect, Name: "SideEffect", Value: data})
 	}

@@ -65,16 +65,22 @@ func (c *Client) History(ctx context.Context, id string) ([]HistoryEntry, error)
 	if err != nil {
 		return nil, err
 	}
-	return c.HistoryOf(ctx, id, max(run.Exec, 1))
+	return c.historyOf(ctx, &run, max(run.Exec, 1))
 }
 
 // HistoryOf returns the timeline of execution exec (1 for the first) of a
 // run that continued as new.
 func (c *Client) HistoryOf(ctx context.Context, id string, exec int) ([]HistoryEntry, error) {
-	if err := ValidateID(id); err != nil {
+	run, err := c.load(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	h, err := readHistory(ctx, c.env, kv.ExecKey(id, exec))
+	return c.historyOf(ctx, &run, exec)
+}
+
+func (c *Client) historyOf(ctx context.Context, run *kv.Run, exec int) ([]HistoryEntry, error) {
+	id := run.ID
+	h, err := readHistory(ctx, c.env, kv.ExecKey(id, run.Inc, exec))
 	if err != nil {
 		return nil, fmt.Errorf("jetflow: reading the history of %s: %w", id, err)
 	}

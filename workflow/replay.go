@@ -67,9 +67,16 @@ func (w *Worker) load(ctx context.Context, def Registrable, id string, reread bo
 	// Decisions without a result: publish them again (deduplicated while
 	// the server remembers the first publish; a step that ran already finds
 	// its result recorded).
+	batchOf := map[int]int{}
+	for _, b := range h.batches {
+		for _, d := range b.Decisions {
+			batchOf[d.Seq] = b.N
+		}
+	}
 	for seq, s := range x.pending {
 		switch {
 		case s.task != nil:
+			s.task.Batch = batchOf[seq]
 			t := *s.task
 			t.Republished = true
 			x.newSteps = append(x.newSteps, t)

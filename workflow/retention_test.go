@@ -45,7 +45,7 @@ func TestClosedRunsArePurgedAfterRetention(t *testing.T) {
 		}
 		return n
 	}
-	if got := count("KV_jetflow_steps", "$KV.jetflow_steps.short-lived.*"); got != 5 {
+	if got := count("KV_jetflow_steps", "$KV.jetflow_steps.short-lived.*.*"); got != 5 {
 		t.Fatalf("before retention: got %d step results, want 5", got)
 	}
 	for {

@@ -128,7 +128,7 @@ func TestTwoWorkersShareTwoHundredRuns(t *testing.T) {
 	recordedBy := map[string]int{}
 	for _, r := range handles {
 		for seq := 1; seq <= 2; seq++ {
-			res, _, err := kv.Get[kv.Result](ctx, b.Steps, kv.StepKey(r.ID(), seq))
+			res, _, err := kv.Get[kv.Result](ctx, b.Steps, resultKey(t, ctx, b, r.ID(), seq))
 			if err != nil {
 				t.Fatalf("result %s.%d: %v", r.ID(), seq, err)
 			}

@@ -46,6 +46,11 @@ var (
 	errNotYet = errors.New("jetflow: result not readable yet")
 )
 
+// maxNotYet is how many times a workflow task may name a result that is not
+// there before it is parked: a replica behind its leader catches up within
+// moments (the waits add up to 28 s), a forged hint never does.
+const maxNotYet = 8
+
 // taskTimeout bounds one workflow task, its retries after conflicts
 // included.
 const taskTimeout = 30 * time.Second
@@ -212,6 +217,7 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 		if x.deliver(it.seq, res) {
 			run = true
 		}
+		w.issued.drop(kv.StepKey(x.ek, it.seq))
 	}
 	if run {
 		x.step()
@@ -248,6 +254,9 @@ func (x *execution) closingOf() *kv.Closing {
 	var can *ContinueAsNewError
 	if errors.As(err, &can) {
 		if x.compensationErr == nil {
+			if tooLarge := x.tooLarge("the input of the next execution", len(can.input)); tooLarge != nil {
+				return tooLarge
+			}
 			return &kv.Closing{Status: kv.StatusContinuedAsNew, ContinueInput: can.input}
 		}
 		err = nil
@@ -258,6 +267,9 @@ func (x *execution) closingOf() *kv.Closing {
 			err = x.compensationErr
 		}
 	}
+	if tooLarge := x.tooLarge("the output", len(x.run.Input)+len(x.out)); tooLarge != nil && (err == nil || len(x.out) > 0) {
+		return tooLarge
+	}
 	if err == nil {
 		return &kv.Closing{Status: kv.StatusCompleted, Output: x.out}
 	}
@@ -267,6 +279,37 @@ func (x *execution) closingOf() *kv.Closing {
 		cl.Output = x.out
 	}
 	return cl
+}
+
+// chunk is how many of the decisions still to commit fit in one batch: at
+// most historyChunk, and at most half of max_payload in size (side effect
+// values can be up to a quarter).
+func (x *execution) chunk() int {
+	limit := int(x.w.env.MaxPayload / 2)
+	size := 0
+	for i, d := range x.decisions {
+		size += 64 + len(d.Name) + len(d.Value) + len(d.Policy) + len(d.Digest)
+		if i == historyChunk || i > 0 && limit > 0 && size > limit {
+			return i
+		}
+	}
+	return len(x.decisions)
+}
+
+// recordHeadroom is what a run record needs besides its input and output.
+const recordHeadroom = 4096
+
+// tooLarge is the closing of a run whose record would not fit in one message
+// once it holds size bytes of input and output: the run fails with a
+// PayloadTooLarge error instead of never closing. Nil when it fits.
+func (x *execution) tooLarge(what string, size int) *kv.Closing {
+	limit := x.w.env.MaxPayload - recordHeadroom
+	if x.w.env.MaxPayload <= 0 || int64(size) <= limit {
+		return nil
+	}
+	return &kv.Closing{Status: kv.StatusFailed, Error: &kv.ErrorInfo{Type: TypePayloadTooLarge, NonRetryable: true,
+		Message: fmt.Sprintf("%s of run %s would make its record %d bytes with the input, over the %d it can hold (the server's max_payload is %d)",
+			what, x.run.ID, size, limit, x.w.env.MaxPayload)}}
 }
 
 // commit appends what this task saw and decided to the history, then
@@ -284,11 +327,14 @@ func (w *Worker) commit(ctx context.Context, x *execution) error {
 	}
 	now := time.Now().UTC()
 	for first := true; first || len(x.decisions) > 0 || len(x.deliveries) > 0 || closing != nil; first = false {
-		n := min(len(x.decisions), historyChunk)
+		n := x.chunk()
 		b := kv.Batch{N: x.batches + 1, Deliveries: x.deliveries, Decisions: x.decisions[:n], More: n < len(x.decisions), Worker: w.cfg.name, At: now,
 			Seq: x.seq, WaitingOn: x.blockedOn}
 		if !b.More {
 			b.Closing = closing
+		}
+		if b.N == 1 {
+			b.Inc = x.run.Inc
 		}
 		if _, err := kv.Create(ctx, w.env.Buckets.Steps, kv.HistoryKey(x.ek, b.N), b); err != nil {
 			if errors.Is(err, kv.ErrExists) {
@@ -298,6 +344,11 @@ func (w *Worker) commit(ctx context.Context, x *execution) error {
 		}
 		x.batches++
 		x.histEvents += len(b.Deliveries) + len(b.Decisions)
+		for _, d := range b.Decisions {
+			if s := x.pending[d.Seq]; s != nil && s.task != nil {
+				s.task.Batch = b.N
+			}
+		}
 		x.deliveries = nil
 		x.decisions = x.decisions[n:]
 		if b.Closing != nil {
@@ -328,7 +379,8 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 		if x.pending[st.Seq] == nil {
 			continue // resolved meanwhile
 		}
-		st.Owner = w.instance
+		st.Owner, st.Batch = w.instance, x.pending[st.Seq].task.Batch
+		w.issued.put(st)
 		data, err := kv.Marshal(st)
 		if err != nil {
 			return err
@@ -516,6 +568,10 @@ func errorInfo(err error) kv.ErrorInfo {
 	var hl *HistoryLimitError
 	if errors.As(err, &hl) {
 		return kv.ErrorInfo{Type: "HistoryLimit", Message: hl.Error(), NonRetryable: true}
+	}
+	var pe *PayloadTooLargeError
+	if errors.As(err, &pe) {
+		return kv.ErrorInfo{Type: TypePayloadTooLarge, Message: pe.Error(), NonRetryable: true}
 	}
 	var uw *UnwindError
 	if errors.As(err, &uw) {

@@ -28,10 +28,12 @@ type Worker struct {
 	// instance names this Worker value on the owner subject (run affinity).
 	instance string
 	// born and tick detect a frozen worker (see thawed).
-	born   time.Time
-	tick   atomic.Int64
-	log    *slog.Logger
-	runs   *runCache
+	born time.Time
+	tick atomic.Int64
+	log  *slog.Logger
+	runs *runCache
+	// issued are the step tasks this worker published (see issuedTasks).
+	issued issuedTasks
 	runner *steps.Runner
 
 	defaultStepOptions steps.Options
@@ -42,6 +44,8 @@ type Worker struct {
 
 	// maxHistory replaces MaxHistoryEvents in tests.
 	maxHistory int
+	// maxNotYet replaces maxNotYet in tests.
+	maxNotYet int
 
 	// Hooks observe the worker; nil fields are skipped.
 	Hooks Hooks
@@ -98,6 +102,7 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 		}
 	}
 	w.runner.Hooks.WakeLocal = w.wakeLocal
+	w.runner.Hooks.Issued = w.issued.get
 	return w, nil
 }
 
@@ -228,20 +233,26 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 	}
 	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq}
 	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
+		n := 1
+		if md, merr := m.Metadata(); merr == nil {
+			n = int(min(md.NumDelivered, 1000))
+		}
 		if errors.Is(err, errNotYet) {
 			// Back off as the message keeps coming back: a replica
 			// catches up within moments, a forged hint never does.
-			n := uint64(1)
-			if md, merr := m.Metadata(); merr == nil {
-				n = md.NumDelivered
+			if n >= w.notYetLimit() {
+				wire.Park(ctx, w.env, m, "wf", def.Name(), fmt.Errorf("nothing behind this hint after %d deliveries: %w", n, err), w.log)
+				return
 			}
-			_ = m.NakWithDelay(min(time.Duration(n)*time.Second, 30*time.Second))
+			_ = m.NakWithDelay(time.Duration(n) * time.Second)
 			return
 		}
 		if ctx.Err() == nil {
-			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "err", err)
+			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "delivery", n, "err", err)
 		}
-		_ = m.NakWithDelay(500 * time.Millisecond)
+		// A store that fails over or is full: try again, less often
+		// the longer it lasts.
+		_ = m.NakWithDelay(min(time.Duration(n)*500*time.Millisecond, 15*time.Second))
 		return
 	}
 	if wk.retryIn > 0 {
@@ -289,7 +300,7 @@ func (w *Worker) schedulePurge(ctx context.Context, run *kv.Run, exec int, close
 		return err
 	}
 	n := w.env.Names
-	return w.env.PublishAt(ctx, n.ScheduleSubject(kv.ExecKey(run.ID, exec), 0, 0), n.WorkflowSubject(run.Workflow),
+	return w.env.PublishAt(ctx, n.ScheduleSubject(kv.ExecKey(run.ID, run.Inc, exec), 0, 0), n.WorkflowSubject(run.Workflow),
 		"", data, closedAt.Add(w.cfg.retention))
 }
 
@@ -306,7 +317,7 @@ func (w *Worker) purge(ctx context.Context, t *wire.WorkflowTask) error {
 	}
 	if t.Exec > 0 {
 		if err == nil && max(run.Exec, 1) > t.Exec {
-			return w.env.PurgeExec(ctx, kv.ExecKey(t.WorkflowID, t.Exec))
+			return w.env.PurgeExec(ctx, kv.ExecKey(t.WorkflowID, run.Inc, t.Exec))
 		}
 		return nil
 	}
@@ -314,6 +325,13 @@ func (w *Worker) purge(ctx context.Context, t *wire.WorkflowTask) error {
 		return nil // reused ID or a purge published for a close that lost its race
 	}
 	return w.env.PurgeRun(ctx, t.Workflow, t.WorkflowID)
+}
+
+func (w *Worker) notYetLimit() int {
+	if w.maxNotYet > 0 {
+		return w.maxNotYet
+	}
+	return maxNotYet
 }
 
 func (w *Worker) historyLimit() int {

@@ -158,11 +158,14 @@ func WaitPullers(t testing.TB, ctx context.Context, js jetstream.JetStream, stre
 func ResultKeys(keys []string) []string {
 	var out []string
 	for _, k := range keys {
-		i := strings.LastIndexByte(k, '.')
-		if i < 0 || strings.Count(k, ".") != 1 {
+		// <id>[.<inc>][.x<n>].<seq>; history batches end in h.<n>, breaker
+		// claims in a.<seq>.<attempt>, retry records in r.<seq>.<attempt>.
+		tok := strings.Split(k, ".")
+		n := len(tok)
+		if n < 2 || tok[n-2] == "h" || n >= 4 && (tok[n-3] == "a" || tok[n-3] == "r") {
 			continue
 		}
-		if _, err := strconv.Atoi(k[i+1:]); err == nil {
+		if _, err := strconv.Atoi(tok[n-1]); err == nil {
 			out = append(out, k)
 		}
 	}

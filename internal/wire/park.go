@@ -4,29 +4,52 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// parkHeadroom is what parking keeps free of a message's body under the
+// server's max_payload, for the headers it adds (the reason is cut to fit).
+const parkHeadroom = 2048
+
+// maxReason bounds the reason header.
+const maxReason = 1024
+
 // Park moves a message that cannot be processed (it does not decode, or it
 // names nothing this engine knows) to the dead-letter stream with the reason
 // in its headers, reports it on the status subjects, and removes it from the
 // task stream. It is never retried and never takes the worker down.
+//
+// Parking does not fail on size: a body too large to be copied with the
+// headers is cut, and the copy names the original's stream sequence and
+// size. When the dead-letter stream cannot be written at all (the server is
+// failing over, the store is full), the message is put back with a delay,
+// never at once.
 func Park(ctx context.Context, e *Env, m jetstream.Msg, kind, name string, reason error, log *slog.Logger) {
+	why := reason.Error()
+	if len(why) > maxReason {
+		why = why[:maxReason] + "…"
+	}
 	hdr := nats.Header{}
-	hdr.Set("Jetflow-Reason", reason.Error())
+	hdr.Set("Jetflow-Reason", why)
 	hdr.Set("Jetflow-Subject", m.Subject())
 	if md, err := m.Metadata(); err == nil {
 		hdr.Set("Jetflow-Stream-Seq", strconv.FormatUint(md.Sequence.Stream, 10))
 	}
-	_, err := e.JS.PublishMsg(ctx, &nats.Msg{Subject: e.Names.DeadLetterSubject(kind, name), Header: hdr, Data: m.Data()})
+	data := m.Data()
+	if limit := int(e.MaxPayload) - parkHeadroom; e.MaxPayload > 0 && len(data) > limit {
+		hdr.Set("Jetflow-Truncated", strconv.Itoa(len(data)))
+		data = data[:max(limit, 0)]
+	}
+	_, err := e.JS.PublishMsg(ctx, &nats.Msg{Subject: e.Names.DeadLetterSubject(kind, name), Header: hdr, Data: data})
 	if err != nil {
-		log.Warn("jetflow: parking poison message", "subject", m.Subject(), "err", err)
-		_ = m.Nak()
+		log.Warn("jetflow: parking poison message; put back for 5s", "subject", m.Subject(), "err", err)
+		_ = m.NakWithDelay(5 * time.Second)
 		return
 	}
-	log.Warn("jetflow: parked poison message", "subject", m.Subject(), "reason", reason)
-	e.Emit(Event{Event: EventPoisonMessage, Workflow: "_", WorkflowID: "_", Step: name, Error: reason.Error()})
+	log.Warn("jetflow: parked poison message", "subject", m.Subject(), "reason", why)
+	e.Emit(Event{Event: EventPoisonMessage, Workflow: "_", WorkflowID: "_", Step: name, Error: why})
 	_ = m.Term()
 }

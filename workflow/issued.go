@@ -1,0 +1,51 @@
+package workflow
+
+import (
+	"sync"
+
+	"github.com/jetflow-dev/jetflow/steps"
+)
+
+// issuedTasks remembers the step tasks this worker published, by result key,
+// until their results reach the run: the runner of the same process checks a
+// task against this copy instead of reading its decision back from the
+// history. Its size is bounded by two generations; a task forgotten (its
+// result delivered by another worker, or simply old) is checked against the
+// history instead.
+type issuedTasks struct {
+	mu       sync.Mutex
+	cur, old map[string]*steps.Task
+	limit    int
+}
+
+func (c *issuedTasks) put(t *steps.Task) {
+	cp := *t
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.limit <= 0 {
+		c.limit = 50_000
+	}
+	if len(c.cur) >= c.limit {
+		c.old, c.cur = c.cur, nil
+	}
+	if c.cur == nil {
+		c.cur = make(map[string]*steps.Task)
+	}
+	c.cur[cp.ResultKey()] = &cp
+}
+
+func (c *issuedTasks) get(key string) *steps.Task {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.cur[key]; ok {
+		return t
+	}
+	return c.old[key]
+}
+
+func (c *issuedTasks) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.cur, key)
+	delete(c.old, key)
+}
