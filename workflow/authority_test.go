@@ -475,3 +475,70 @@ func TestOutputsTooLargeToRecordCloseTheRun(t *testing.T) {
 		t.Fatalf("run: %+v, %v; want failed with PayloadTooLarge", d, err)
 	}
 }
+
+// Timer tasks published ahead of their timer's recorded time neither fire
+// it nor wait in the workflow consumer's window: they go back into the
+// server's schedule.
+func TestEarlyTimerTasksDoNotFireOrWait(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	js := testenv.JetStream(t, nc)
+	napper := workflow.New("ForgeNap", func(ctx workflow.Context, n int) (int, error) {
+		if err := workflow.Sleep(ctx, time.Hour); err != nil {
+			return 0, err
+		}
+		return n, nil
+	})
+	startWorker(t, nc, []workflow.Registrable{napper}, nil, workflow.WithWorkflowConcurrency(2))
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	timers := make(chan *nats.Msg, 4)
+	sub, err := nc.ChanSubscribe("jetflow.status.ForgeNap.*.timer_scheduled", timers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if _, err := workflow.Start(ctx, c, napper, "napper-1", 1); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, timers)
+	const forged = 1500 // over the consumer's window of 1,020
+	for i := 0; i < forged; i++ {
+		data, _ := kv.Marshal(wire.WorkflowTask{WorkflowID: "napper-1", Workflow: "ForgeNap", Reason: wire.ReasonTimer, Seq: 1, FireAt: time.Now()})
+		if _, err := js.PublishAsync("jetflow.wf.ForgeNap", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		t.Fatal("publishing the forged tasks")
+	}
+	// A new run behind them starts and reaches its timer.
+	if _, err := workflow.Start(ctx, c, napper, "napper-2", 2); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, timers)
+	cons, err := js.Consumer(ctx, "JETFLOW_TASKS", "wf_ForgeNap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumAckPending == 0 && info.NumPending == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("workflow consumer still holds %d pending and %d waiting", info.NumAckPending, info.NumPending)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	d, err := c.Describe(ctx, "napper-1")
+	if err != nil || d.Status != "running" {
+		t.Fatalf("run: %+v, %v; want still asleep", d, err)
+	}
+}

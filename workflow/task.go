@@ -27,8 +27,11 @@ type wakeup struct {
 	// res is a result recorded by this very process (trusted); results
 	// named by messages are read from the bucket.
 	res *kv.Result
-	// retryIn is set for a timer task that came before its time.
-	retryIn time.Duration
+	// early is set for a timer task that came before its time: the
+	// timer's recorded fire time, and the task to schedule again for it.
+	early     time.Time
+	earlyTask *wire.WorkflowTask
+	earlySubj string
 	done    chan struct{}
 	err     error
 }
@@ -191,8 +194,10 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 		switch {
 		case it.reason == wire.ReasonTimer && s.kind == kv.KindTimer:
 			// The fire time is the recorded one, whatever the message says.
-			if early := time.Until(s.at); early > 20*time.Millisecond {
-				it.retryIn = early
+			if time.Until(s.at) > 20*time.Millisecond {
+				it.early = s.at
+				it.earlySubj = w.env.Names.ScheduleSubject(x.ek, s.seq, 0)
+				it.earlyTask = &wire.WorkflowTask{WorkflowID: x.run.ID, Workflow: x.run.Workflow, Reason: wire.ReasonTimer, Seq: s.seq, FireAt: s.at, Exec: x.run.Exec, Owner: w.instance}
 				continue
 			}
 			fired, err := w.fireTimer(ctx, x, s)

@@ -255,11 +255,31 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		_ = m.NakWithDelay(min(time.Duration(n)*500*time.Millisecond, 15*time.Second))
 		return
 	}
-	if wk.retryIn > 0 {
-		_ = m.NakWithDelay(wk.retryIn)
-		return
+	if wait := time.Until(wk.early); wait > 0 {
+		// A timer task before its time (a forged one, or clocks apart):
+		// it goes back into the server's schedule for the recorded time
+		// rather than into the consumer's window of pending messages.
+		if wait <= time.Second {
+			_ = m.NakWithDelay(wait)
+			return
+		}
+		if err := w.reschedule(ctx, m, wk); err != nil {
+			w.log.Warn("jetflow: putting an early timer task back", "workflow_id", t.WorkflowID, "err", err)
+			_ = m.NakWithDelay(time.Second)
+			return
+		}
 	}
 	_ = m.Ack()
+}
+
+// reschedule puts an early timer task back on its timer's schedule subject
+// (which rolls up: a schedule still waiting there is replaced by the same).
+func (w *Worker) reschedule(ctx context.Context, m jetstream.Msg, wk *wakeup) error {
+	data, err := kv.Marshal(wk.earlyTask)
+	if err != nil {
+		return err
+	}
+	return w.env.PublishAt(ctx, wk.earlySubj, m.Subject(), "", data, wk.early)
 }
 
 // wakeLocal moves a run forward right here when this worker runs its
