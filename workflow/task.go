@@ -32,8 +32,8 @@ type wakeup struct {
 	early     time.Time
 	earlyTask *wire.WorkflowTask
 	earlySubj string
-	done    chan struct{}
-	err     error
+	done      chan struct{}
+	err       error
 }
 
 // logConflict is logged for every history conflict (the chaos harness
