@@ -381,11 +381,12 @@ func (e *engine) workersOfResults(t testing.TB) map[string]int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]int{}
+	var all []string
 	for k := range keys.Keys() {
-		if strings.Count(k, ".") != 1 {
-			continue // a breaker claim (<id>.<seq>.a<n>), not a result
-		}
+		all = append(all, k)
+	}
+	out := map[string]int{}
+	for _, k := range testenv.ResultKeys(all) {
 		r, _, err := kv.Get[kv.Result](ctx, b, k)
 		if err == nil {
 			out[r.Worker]++
