@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,16 @@ func (r *Runner) authorize(ctx context.Context, h Handler, m jetstream.Msg, t *T
 		}
 	}
 	t.NotBefore = time.Time{}
+	if t.Republished {
+		// Published again by a worker that rebuilt the run: the step may
+		// be retrying already. Go on from its latest scheduled attempt.
+		latest, err := r.latestRetry(ctx, t)
+		if err != nil {
+			r.refuse(ctx, m, h, t, err)
+			return false
+		}
+		t.Attempt = max(t.Attempt, latest)
+	}
 	if t.Attempt > 1 {
 		if t.Retry.MaxAttempts > 0 && t.Attempt > t.Retry.MaxAttempts {
 			r.park(ctx, m, h, fmt.Errorf("%w: attempt %d of %s, and its policy allows %d", ErrForgedTask, t.Attempt, t.ResultKey(), t.Retry.MaxAttempts))
@@ -83,6 +94,27 @@ func (r *Runner) authorize(ctx context.Context, h Handler, m jetstream.Msg, t *T
 		t.NotBefore = rec.NotBefore
 	}
 	return r.due(ctx, m, t)
+}
+
+// latestRetry is the last attempt of t's step that a retry record
+// scheduled (0 when none did).
+func (r *Runner) latestRetry(ctx context.Context, t *Task) (int, error) {
+	st, err := r.env.StepsStream(ctx)
+	if err != nil {
+		return 0, err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, "$KV."+r.env.Buckets.Steps.Bucket()+"."+t.ExecKey()+".r."+strconv.Itoa(t.Seq)+".*")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the retries of %s: %w", t.ResultKey(), err)
+	}
+	var rec kv.Retry
+	if err := kv.Unmarshal(m.Data, &rec); err != nil {
+		return 0, fmt.Errorf("retry record %s: %w", m.Subject, err)
+	}
+	return rec.Attempt, nil
 }
 
 // impossible says what makes a task impossible on its face ("" if nothing).

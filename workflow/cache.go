@@ -34,6 +34,9 @@ type runEntry struct {
 	// reread makes the next load read the history even of a run whose
 	// record says pending (another worker wrote to it).
 	reread bool
+	// repair: the sweeper found the run stuck; the next load publishes
+	// what the run waits on with new deduplication IDs.
+	repair bool
 	// epoch is the cache's epoch when x was set.
 	epoch int
 }

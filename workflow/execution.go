@@ -74,6 +74,13 @@ type execution struct {
 	// closing is set once the history records how this execution ended.
 	closing         *kv.Closing
 	closingRecorded bool
+	// freshIDs makes the next publish use new deduplication IDs: what it
+	// publishes again is known lost, and the server may still remember
+	// the first publish's IDs.
+	freshIDs bool
+	// missing is a delivered position whose result is gone (see
+	// rerunMissing); the replay stopped there.
+	missing int
 	// loaded is true during the task that rebuilt the run from history.
 	loaded bool
 }

@@ -23,6 +23,8 @@ type config struct {
 	cacheSize          int
 	retention          time.Duration
 	noLocalWake        bool
+	sweepInterval      time.Duration
+	sweepGrace         time.Duration
 }
 
 func defaultConfig() config {
@@ -36,6 +38,8 @@ func defaultConfig() config {
 		drainTimeout:    30 * time.Second,
 		cacheSize:       10_000,
 		retention:       DefaultRetention,
+		sweepInterval:   DefaultSweepInterval,
+		sweepGrace:      DefaultSweepGrace,
 	}
 }
 
@@ -177,6 +181,23 @@ func WithCacheSize(n int) Option {
 			return invalid("cache size %d: at least 1", n)
 		}
 		c.cacheSize = n
+		return nil
+	}
+}
+
+// WithSweeper sets how often the sweeper looks for runs owed progress
+// (default 30s; 0 turns it off in this worker) and how long a run must have
+// not moved before it counts (default 2m). One worker of a deployment
+// sweeps at a time.
+func WithSweeper(interval, grace time.Duration) Option {
+	return func(c *config) error {
+		if interval < 0 || grace < 0 || interval > 0 && interval < 100*time.Millisecond {
+			return invalid("sweeper interval %s and grace %s: want an interval of 100ms or more (0: off) and a grace of 0 or more", interval, grace)
+		}
+		c.sweepInterval = interval
+		if grace > 0 {
+			c.sweepGrace = grace
+		}
 		return nil
 	}
 }

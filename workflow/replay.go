@@ -11,6 +11,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -55,8 +56,14 @@ func (w *Worker) load(ctx context.Context, def Registrable, id string, reread bo
 	if w.Hooks.RunRebuilt != nil {
 		w.Hooks.RunRebuilt(def.Name())
 	}
+	if err := w.recreateTimers(ctx, x, h); err != nil {
+		return nil, err
+	}
 	if err := x.replayHistory(h); err != nil {
 		return nil, err
+	}
+	if x.missing > 0 {
+		return nil, w.rerunMissing(ctx, x, h)
 	}
 	// Results recorded whose wake-ups have not reached the history yet.
 	for seq, res := range h.results {
@@ -87,6 +94,64 @@ func (w *Worker) load(ctx context.Context, def Registrable, id string, reread bo
 	return x, nil
 }
 
+// errRerunning: the run cannot be rebuilt until a step whose result was
+// deleted has run again (its task is published; its result wakes the run).
+var errRerunning = errors.New("jetflow: a result the run saw is missing; its step runs again")
+
+// recreateTimers records again the results of fired timers that were
+// deleted: a timer the code saw fire has fired.
+func (w *Worker) recreateTimers(ctx context.Context, x *execution, h *history) error {
+	timers := map[int]kv.Decision{}
+	for _, b := range h.batches {
+		for _, d := range b.Decisions {
+			if d.Kind == kv.KindTimer {
+				timers[d.Seq] = d
+			}
+		}
+	}
+	for _, b := range h.batches {
+		for _, seq := range b.Deliveries {
+			d, ok := timers[seq]
+			if !ok || h.results[seq] != nil {
+				continue
+			}
+			res := kv.Result{Kind: kv.KindTimer, Name: d.Name, ScheduledAt: d.At, CompletedAt: time.Now().UTC(), Worker: w.cfg.name}
+			if _, err := kv.Create(ctx, w.env.Buckets.Steps, kv.StepKey(x.ek, seq), res); err != nil && !errors.Is(err, kv.ErrExists) {
+				return fmt.Errorf("recording again the fired timer %s: %w", kv.StepKey(x.ek, seq), err)
+			}
+			w.log.Warn("jetflow: the result of a fired timer was missing; recorded again", "workflow_id", x.run.ID, "seq", seq)
+			h.results[seq] = &res
+		}
+	}
+	return nil
+}
+
+// rerunMissing publishes again the step whose result the replay missed
+// (same idempotency key: a service that honours it does the work once) and
+// says so; the step's result wakes the run, which then replays past it.
+func (w *Worker) rerunMissing(ctx context.Context, x *execution, h *history) error {
+	s := x.pending[x.missing]
+	t := *s.task
+	t.Republished = true
+	for _, b := range h.batches {
+		for _, d := range b.Decisions {
+			if d.Seq == t.Seq {
+				t.Batch = b.N
+			}
+		}
+	}
+	w.log.Warn("jetflow: the result of a step the run saw is missing; running the step again", "workflow_id", x.run.ID, "step", t.Step, "seq", t.Seq)
+	w.env.Emit(wire.Event{Event: wire.EventRepaired, Workflow: x.run.Workflow, WorkflowID: x.run.ID, Seq: t.Seq, Step: t.Step, Worker: w.cfg.name,
+		Error: "the result of " + t.Step + " was missing; the step runs again with the same idempotency key"})
+	x.newSteps = []steps.Task{t}
+	x.run.Status = kv.StatusRunning // publish only the task
+	x.freshIDs = true
+	if err := w.publish(ctx, x); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s step %d", errRerunning, x.run.ID, t.Seq)
+}
+
 // replayHistory drives the code through the recorded batches: each batch's
 // results are delivered in their order and the code runs until it waits,
 // making again the decisions recorded (any other decision is a
@@ -105,6 +170,13 @@ func (x *execution) replayHistory(h *history) error {
 		for _, seq := range b.Deliveries {
 			res := h.results[seq]
 			if res == nil {
+				if s := x.pending[seq]; s != nil && s.task != nil {
+					// A result the code saw was deleted: the replay
+					// cannot go past it until the step runs again.
+					x.missing = seq
+					x.deliveries = nil
+					return nil
+				}
 				return fmt.Errorf("%w: history of %s delivers position %d, which has no result", kv.ErrCorrupt, x.run.ID, seq)
 			}
 			delivered = x.deliver(seq, res) || delivered
@@ -137,6 +209,8 @@ func (x *execution) replayHistory(h *history) error {
 type history struct {
 	batches []kv.Batch
 	results map[int]*kv.Result
+	// retries are the latest retry records by position.
+	retries map[int]*kv.Retry
 }
 
 // readHistory reads an execution's batches and results with one ephemeral
@@ -148,7 +222,7 @@ func readHistory(ctx context.Context, env *wire.Env, ek string) (*history, error
 	prefix := "$KV." + bucket + "." + ek + "."
 	stream := "KV_" + bucket
 	cons, err := env.JS.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
-		FilterSubjects:    []string{prefix + "*", prefix + "h.*"},
+		FilterSubjects:    []string{prefix + "*", prefix + "h.*", prefix + "r.>"},
 		AckPolicy:         jetstream.AckNonePolicy,
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		MemoryStorage:     true,
@@ -165,7 +239,7 @@ func readHistory(ctx context.Context, env *wire.Env, ek string) (*history, error
 		_ = env.JS.DeleteConsumer(context.WithoutCancel(ctx), stream, cons.CachedInfo().Name)
 	}()
 	info := cons.CachedInfo()
-	h := &history{results: map[int]*kv.Result{}}
+	h := &history{results: map[int]*kv.Result{}, retries: map[int]*kv.Retry{}}
 	left := info.NumPending
 	for left > 0 {
 		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(5*time.Second))
@@ -185,6 +259,17 @@ func readHistory(ctx context.Context, env *wire.Env, ek string) (*history, error
 				continue // deleted or purged
 			}
 			key := strings.TrimPrefix(m.Subject(), prefix)
+			if rest, ok := strings.CutPrefix(key, "r."); ok {
+				var r kv.Retry
+				if err := kv.Unmarshal(m.Data(), &r); err != nil {
+					return nil, fmt.Errorf("retry record %s.%s: %w", ek, key, err)
+				}
+				seq, _ := strconv.Atoi(rest[:max(strings.IndexByte(rest, '.'), 0)])
+				if old := h.retries[seq]; old == nil || old.Attempt < r.Attempt {
+					h.retries[seq] = &r
+				}
+				continue
+			}
 			if n, ok := strings.CutPrefix(key, "h."); ok {
 				var b kv.Batch
 				if err := kv.Unmarshal(m.Data(), &b); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
@@ -93,6 +94,14 @@ func (w *Worker) wake(ctx context.Context, def Registrable, id string, wk *wakeu
 
 func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items []*wakeup) error {
 	start := time.Now()
+	for _, it := range items {
+		if it.reason == wire.ReasonRepair {
+			// The sweeper found the run stuck: rebuild it from its
+			// history, which publishes again whatever it waits on.
+			w.runs.set(ent, nil)
+			ent.reread, ent.repair = true, true
+		}
+	}
 	// A task that cannot finish (a server failing over) gives up and is
 	// retried, rather than holding the run and the slot behind it.
 	ctx, cancel := context.WithTimeout(ctx, taskTimeout)
@@ -141,6 +150,7 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 		if x, err = w.load(ctx, def, ent.id, ent.reread); err != nil || x == nil {
 			return err
 		}
+		x.freshIDs, ent.repair = ent.repair, false
 		w.runs.set(ent, x)
 	} else {
 		x.loaded = false
@@ -393,7 +403,11 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 		if !st.Republished {
 			announce(wire.Event{Event: wire.EventStepScheduled, Seq: st.Seq, Step: st.Step, Attempt: 1, Compensation: st.Compensation})
 		}
-		a, err := w.env.PublishAsync(w.env.Names.StepSubject(st.Step), wire.MsgID(x.ek, st.Seq, 1, "step"), data)
+		id := wire.MsgID(x.ek, st.Seq, 1, "step")
+		if x.freshIDs {
+			id += ".again." + strconv.FormatInt(time.Now().UnixNano(), 36)
+		}
+		a, err := w.env.PublishAsync(w.env.Names.StepSubject(st.Step), id, data)
 		if err != nil {
 			return err
 		}
@@ -439,7 +453,7 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 	for _, ev := range x.events {
 		announce(ev)
 	}
-	x.newSteps, x.newTimers, x.events = nil, nil, nil
+	x.newSteps, x.newTimers, x.events, x.freshIDs = nil, nil, nil, false
 	return nil
 }
 

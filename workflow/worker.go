@@ -68,6 +68,12 @@ type Hooks struct {
 	RunRebuilt func(workflow string)
 	// StepAttempt is called after each step attempt.
 	StepAttempt func(step string, d time.Duration, err error)
+	// SweepFinding is called for each run the sweeper found owed progress
+	// (see Finding), with whether it repaired it.
+	SweepFinding func(problem string, repaired bool)
+	// Parked is called for each task message this worker parked on the
+	// dead-letter stream (kind "wf" or "step", and the workflow or step).
+	Parked func(kind, name string)
 }
 
 // NewWorker connects a worker to the engine's streams and buckets over nc,
@@ -103,6 +109,11 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 	}
 	w.runner.Hooks.WakeLocal = w.wakeLocal
 	w.runner.Hooks.Issued = w.issued.get
+	env.OnPark = func(kind, name string) {
+		if w.Hooks.Parked != nil {
+			w.Hooks.Parked(kind, name)
+		}
+	}
 	return w, nil
 }
 
@@ -188,6 +199,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			defer wg.Done()
 			w.watchFreeze(ctx)
 		}()
+		if w.cfg.sweepInterval > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.sweepLoop(ctx)
+			}()
+		}
 	}
 	for name, def := range wfs {
 		cfg := wire.ConsumerConfig(w.env.Names.WorkflowConsumer(name), w.env.Names.WorkflowSubject(name), w.cfg.ackWait, 10*w.cfg.wfConcurrency+1000)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
+	"github.com/jetflow-dev/jetflow/workflow"
 )
 
 func init() {
@@ -69,10 +70,18 @@ func runList(ctx context.Context, args []string) error {
 		return fmt.Errorf("listing runs: %w", err)
 	}
 	var runs []kv.Run
+	var corrupt []string
 	for key := range keys.Keys() {
+		if workflow.ValidateID(key) != nil {
+			continue // not a run (the sweeper's lease)
+		}
 		run, _, err := kv.Get[kv.Run](lctx, s.env.Buckets.Runs, key)
 		if errors.Is(err, kv.ErrNotFound) {
 			continue // deleted while listing
+		}
+		if errors.Is(err, kv.ErrCorrupt) {
+			corrupt = append(corrupt, key) // one bad record must not hide the others
+			continue
 		}
 		if err != nil {
 			_ = keys.Stop()
@@ -95,6 +104,9 @@ func runList(ctx context.Context, args []string) error {
 		runs = runs[len(runs)-limit:]
 	}
 	if f.json {
+		if len(corrupt) > 0 {
+			fmt.Fprintf(os.Stderr, "%d run records could not be decoded and were skipped: %s\n", len(corrupt), strings.Join(corrupt, ", "))
+		}
 		out := make([]listEntry, 0, len(runs))
 		for _, r := range runs {
 			out = append(out, listEntry{ID: r.ID, Workflow: r.Workflow, Status: r.Status, CreatedAt: optTime(r.CreatedAt),
@@ -118,5 +130,8 @@ func runList(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "%d runs\n", len(runs))
+	if len(corrupt) > 0 {
+		fmt.Fprintf(os.Stderr, "%d run records could not be decoded and were skipped: %s\n", len(corrupt), strings.Join(corrupt, ", "))
+	}
 	return nil
 }

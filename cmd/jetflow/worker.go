@@ -32,6 +32,8 @@ type workerFlags struct {
 	steps        string
 	concurrency  int
 	drainTimeout time.Duration
+	sweep        time.Duration
+	sweepGrace   time.Duration
 	ackWait      time.Duration
 	metricsAddr  string
 	logFormat    string
@@ -50,6 +52,8 @@ func runWorker(ctx context.Context, args []string) error {
 	fs.StringVar(&f.workflows, "workflows", "all", "workflows to run: all, none, or a comma-separated list of "+strings.Join(demo.WorkflowNames(), ", "))
 	fs.StringVar(&f.steps, "steps", "all", "steps to run: all, none, or a comma-separated list of "+strings.Join(demo.StepNames(), ", "))
 	fs.IntVar(&f.concurrency, "concurrency", 64, "tasks run at once per workflow type and per step")
+	fs.DurationVar(&f.sweep, "sweep-interval", workflow.DefaultSweepInterval, "how often the sweeper looks for runs owed progress (one worker sweeps at a time; 0: this worker never sweeps)")
+	fs.DurationVar(&f.sweepGrace, "sweep-grace", workflow.DefaultSweepGrace, "how long a run must have not moved before the sweeper looks at what it waits on")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long tasks in flight get to finish before they are released to other workers")
 	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "how long a crashed worker's task waits before another worker gets it")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (host:port; empty = off)")
@@ -74,6 +78,9 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	if f.concurrency < 1 {
 		return usagef("--concurrency %d: want 1 or more", f.concurrency)
+	}
+	if f.sweep < 0 || f.sweep > 0 && f.sweep < 100*time.Millisecond || f.sweepGrace <= 0 {
+		return usagef("--sweep-interval %s --sweep-grace %s: want an interval of 0 (off) or 100ms and more, and a positive grace", f.sweep, f.sweepGrace)
 	}
 	if f.drainTimeout < 0 {
 		return usagef("--drain-timeout %s: want 0 or more", f.drainTimeout)
@@ -119,7 +126,8 @@ func runWorker(ctx context.Context, args []string) error {
 	w, err := workflow.NewWorker(sctx, nc,
 		workflow.WithName(f.name), workflow.WithPrefix(f.nats.prefix), workflow.WithReplicas(f.nats.replicas),
 		workflow.WithStepConcurrency(f.concurrency), workflow.WithWorkflowConcurrency(f.concurrency),
-		workflow.WithDrainTimeout(f.drainTimeout), workflow.WithAckWait(f.ackWait), workflow.WithLogger(log))
+		workflow.WithDrainTimeout(f.drainTimeout), workflow.WithAckWait(f.ackWait), workflow.WithLogger(log),
+		workflow.WithSweeper(f.sweep, f.sweepGrace))
 	if err != nil {
 		return fmt.Errorf("setting up the worker: %w", err)
 	}

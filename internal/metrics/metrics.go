@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/steps"
@@ -44,6 +45,8 @@ type Metrics struct {
 	wfTaskDuration *prometheus.HistogramVec
 	wfConflicts    *prometheus.CounterVec
 	wfRebuilt      *prometheus.CounterVec
+	sweepFindings  *prometheus.CounterVec
+	parked         *prometheus.CounterVec
 	runsClosed     *prometheus.CounterVec
 	runDuration    *prometheus.HistogramVec
 }
@@ -74,6 +77,10 @@ func New(worker string) *Metrics {
 			"Workflow tasks that lost the race to append to their run's history (another worker moved the run) and were redone from the history.", "workflow"),
 		wfRebuilt: f.counter("jetflow_workflow_runs_rebuilt_total",
 			"Runs this worker rebuilt from their history because it did not hold them (a restart, an eviction, a task from another worker).", "workflow"),
+		sweepFindings: f.counter("jetflow_sweeper_findings_total",
+			"Runs the sweeper found owed progress, by problem and whether it repaired them.", "problem", "repaired"),
+		parked: f.counter("jetflow_messages_parked_total",
+			"Task messages this worker parked on the dead-letter stream instead of retrying them, by kind (wf, step) and name.", "kind", "name"),
 		runsClosed: f.counter("jetflow_runs_closed_total",
 			"Runs this worker brought to a final status, by workflow and status.", "workflow", "status"),
 		runDuration: f.histogram("jetflow_run_duration_seconds",
@@ -125,6 +132,10 @@ func (m *Metrics) Hooks() workflow.Hooks {
 		},
 		WorkflowTaskConflict: func(wf string) { m.wfConflicts.WithLabelValues(wf).Inc() },
 		RunRebuilt:           func(wf string) { m.wfRebuilt.WithLabelValues(wf).Inc() },
+		SweepFinding: func(problem string, repaired bool) {
+			m.sweepFindings.WithLabelValues(problem, strconv.FormatBool(repaired)).Inc()
+		},
+		Parked: func(kind, name string) { m.parked.WithLabelValues(kind, name).Inc() },
 		StepAttempt: func(step string, d time.Duration, err error) {
 			m.stepAttempts.WithLabelValues(step, outcome(err)).Inc()
 			if err != nil {
@@ -182,6 +193,22 @@ func Chain(a, b workflow.Hooks) workflow.Hooks {
 			}
 			if b.RunRebuilt != nil {
 				b.RunRebuilt(wf)
+			}
+		},
+		SweepFinding: func(problem string, repaired bool) {
+			if a.SweepFinding != nil {
+				a.SweepFinding(problem, repaired)
+			}
+			if b.SweepFinding != nil {
+				b.SweepFinding(problem, repaired)
+			}
+		},
+		Parked: func(kind, name string) {
+			if a.Parked != nil {
+				a.Parked(kind, name)
+			}
+			if b.Parked != nil {
+				b.Parked(kind, name)
 			}
 		},
 		StepAttempt: func(step string, d time.Duration, err error) {

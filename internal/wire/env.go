@@ -34,6 +34,8 @@ type Env struct {
 	Config  Config
 	// MaxPayload is the server's max_payload for this connection.
 	MaxPayload int64
+	// OnPark, when set, is called for every message Park parks.
+	OnPark func(kind, name string)
 
 	served  sync.Map
 	streams sync.Map

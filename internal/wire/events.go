@@ -24,6 +24,10 @@ const (
 	EventNonDeterminism     = "nondeterminism"
 	EventPoisonMessage      = "poison_message"
 	EventNoWorker           = "no_worker"
+	// EventRepaired and EventStuck report what the sweeper found in a run
+	// that was owed progress: repaired, or only reported.
+	EventRepaired = "repaired"
+	EventStuck    = "stuck"
 )
 
 // Event is one status change of a run, published as JSON so that

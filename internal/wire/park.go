@@ -50,6 +50,9 @@ func Park(ctx context.Context, e *Env, m jetstream.Msg, kind, name string, reaso
 		return
 	}
 	log.Warn("jetflow: parked poison message", "subject", m.Subject(), "reason", why)
+	if e.OnPark != nil {
+		e.OnPark(kind, name)
+	}
 	e.Emit(Event{Event: EventPoisonMessage, Workflow: "_", WorkflowID: "_", Step: name, Error: why})
 	_ = m.Term()
 }

@@ -14,6 +14,9 @@ const (
 	ReasonUnblocked = "unblocked"
 	// ReasonPurge removes a closed run once its retention has passed.
 	ReasonPurge = "purge"
+	// ReasonRepair asks the worker to rebuild the run from its history and
+	// publish again whatever it waits on (the sweeper found it stuck).
+	ReasonRepair = "repair"
 )
 
 // WorkflowTask asks a worker to move a run forward: replay its code against

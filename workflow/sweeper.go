@@ -1,0 +1,446 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The sweeper finds runs that are owed progress and did not get it, and
+// repairs what it can. Messages can be lost where the engine cannot see it:
+// a Start that died between its record and its task, a step task or a
+// retry schedule lost with a store that filled up, a result deleted by
+// hand. Each such run would wait for ever with nobody told.
+//
+// One worker at a time sweeps (a lease in the runs bucket); it reads the run
+// records in pages, and for every open run whose last progress is older than
+// the grace period, looks at what it waits on:
+//
+//   - a run still pending with no history: its start task is published again;
+//   - a result recorded that the run never saw: the run is woken for it;
+//   - a result the run saw that is gone: the run is rebuilt, which runs the
+//     step again with the same idempotency key;
+//   - a timer past due whose schedule is gone: it is fired;
+//   - a step without a result whose task is gone (no message for it queued
+//     or in flight: its step's consumer is idle), or a retry past due whose
+//     schedule is gone: the run is rebuilt, which publishes the step again
+//     and goes on from its last scheduled attempt.
+//
+// Each finding is published as a "repaired" or "stuck" event on the run's
+// status subject and counted (Hooks.SweepFinding). `jetflow doctor` runs the
+// same checks on demand (Client.Doctor).
+
+// Problems the sweeper reports.
+const (
+	ProblemNotStarted     = "not_started"
+	ProblemWakeLost       = "wake_lost"
+	ProblemResultMissing  = "result_missing"
+	ProblemTimerLost      = "timer_lost"
+	ProblemStepLost       = "step_task_lost"
+	ProblemRetryLost      = "retry_lost"
+	ProblemCorruptRecord  = "corrupt_record"
+	ProblemCorruptHistory = "corrupt_history"
+)
+
+// Finding is one run the sweeper found owed progress.
+type Finding struct {
+	WorkflowID string `json:"workflow_id"`
+	Workflow   string `json:"workflow,omitempty"`
+	Problem    string `json:"problem"`
+	Seq        int    `json:"seq,omitempty"`
+	Step       string `json:"step,omitempty"`
+	Detail     string `json:"detail"`
+	// Repaired says the sweeper published what the run needs to move on.
+	Repaired bool `json:"repaired"`
+}
+
+// Defaults of the sweeper (WithSweeper).
+const (
+	DefaultSweepInterval = 30 * time.Second
+	DefaultSweepGrace    = 2 * time.Minute
+	// sweepPage bounds the run records one sweep reads.
+	sweepPage = 20_000
+)
+
+// sweeper holds what one sweep needs; Worker and Client each build one.
+type sweeper struct {
+	env    *wire.Env
+	log    *slog.Logger
+	grace  time.Duration
+	repair bool
+	name   string
+
+	// idle caches, for one sweep, whether a step's consumer has nothing
+	// queued or in flight.
+	idle map[string]bool
+	// healthy remembers runs found waiting on something alive, by the
+	// history batch they were at, so they are not read again every sweep.
+	mu      sync.Mutex
+	healthy map[string]healthyMark
+}
+
+type healthyMark struct {
+	batch int
+	// until is when the run is looked at again even if it did not move:
+	// when the first timer or retry it waits on is due, or after a few
+	// grace periods when it waits on a step in flight.
+	until time.Time
+}
+
+// sweep checks up to sweepPage run records from stream sequence cursor on,
+// and returns the findings and where the next sweep goes on (0: from the
+// start again).
+func (s *sweeper) sweep(ctx context.Context, cursor uint64, limit int) ([]Finding, uint64, error) {
+	s.idle = map[string]bool{}
+	runsBucket := s.env.Buckets.Runs.Bucket()
+	st, err := s.env.Stream(ctx, "KV_"+runsBucket)
+	if err != nil {
+		return nil, 0, err
+	}
+	cfg := jetstream.ConsumerConfig{
+		AckPolicy:         jetstream.AckNonePolicy,
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: 30 * time.Second,
+	}
+	if cursor > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, cursor
+	}
+	cons, err := st.CreateConsumer(ctx, cfg)
+	if err != nil {
+		return nil, 0, fmt.Errorf("jetflow: sweeping the runs: %w", err)
+	}
+	defer func() { _ = st.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
+	var found []Finding
+	left, read, next := cons.CachedInfo().NumPending, 0, uint64(0)
+	for left > 0 && read < limit {
+		batch, err := cons.Fetch(int(min(left, 500)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return found, 0, fmt.Errorf("jetflow: sweeping the runs: %w", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			read++
+			md, _ := m.Metadata()
+			if md != nil {
+				left, next = md.NumPending, md.Sequence.Stream+1
+			} else {
+				left--
+			}
+			key := strings.TrimPrefix(m.Subject(), "$KV."+runsBucket+".")
+			if m.Headers().Get("KV-Operation") != "" || ValidateID(key) != nil {
+				continue // deleted, or not a run (a lease)
+			}
+			var run kv.Run
+			if err := kv.Unmarshal(m.Data(), &run); err != nil {
+				found = append(found, Finding{WorkflowID: key, Problem: ProblemCorruptRecord, Detail: err.Error()})
+				continue
+			}
+			if kv.Terminal(run.Status) {
+				continue
+			}
+			found = append(found, s.check(ctx, &run)...)
+		}
+		if err := batch.Error(); err != nil {
+			return found, 0, fmt.Errorf("jetflow: sweeping the runs: %w", err)
+		}
+		if got == 0 {
+			break
+		}
+	}
+	if left == 0 {
+		next = 0
+	}
+	return found, next, nil
+}
+
+// check looks at one open run.
+func (s *sweeper) check(ctx context.Context, run *kv.Run) []Finding {
+	now := time.Now()
+	exec := max(run.Exec, 1)
+	ek := kv.ExecKey(run.ID, run.Inc, exec)
+	last, hasHistory, err := s.lastBatch(ctx, ek)
+	if err != nil {
+		s.log.Warn("jetflow: sweeper reading a history", "workflow_id", run.ID, "err", err)
+		return nil
+	}
+	if !hasHistory {
+		// Nothing decided yet: pending, or an execution that continued
+		// as new and was never started.
+		since := run.CreatedAt
+		if run.StartedAt.After(since) {
+			since = run.StartedAt
+		}
+		if now.Sub(since) < s.grace {
+			return nil
+		}
+		f := Finding{WorkflowID: run.ID, Workflow: run.Workflow, Problem: ProblemNotStarted,
+			Detail: fmt.Sprintf("%s for %s and no worker started it", run.Status, now.Sub(since).Round(time.Second))}
+		return []Finding{s.act(ctx, f, wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonStart, Exec: exec})}
+	}
+	if now.Sub(last.At) < s.grace {
+		return nil // moved lately
+	}
+	s.mu.Lock()
+	mark, ok := s.healthy[run.ID]
+	s.mu.Unlock()
+	if ok && mark.batch == last.N && now.Before(mark.until) {
+		return nil // waiting on something alive when last looked at
+	}
+	h, err := readHistory(ctx, s.env, ek)
+	if err != nil {
+		return []Finding{{WorkflowID: run.ID, Workflow: run.Workflow, Problem: ProblemCorruptHistory, Detail: err.Error()}}
+	}
+	found, until := s.checkHistory(ctx, run, ek, h, now)
+	if len(found) == 0 {
+		s.mu.Lock()
+		if s.healthy == nil || len(s.healthy) > 100_000 {
+			s.healthy = map[string]healthyMark{}
+		}
+		s.healthy[run.ID] = healthyMark{batch: last.N, until: until}
+		s.mu.Unlock()
+	}
+	return found
+}
+
+// checkHistory finds what a run that has not moved for the grace period
+// waits on, and whether that can still come. When all is well, until is
+// when it is worth looking again.
+func (s *sweeper) checkHistory(ctx context.Context, run *kv.Run, ek string, h *history, now time.Time) (found []Finding, until time.Time) {
+	until = now.Add(3 * s.grace)
+	due := func(at time.Time) {
+		if at = at.Add(s.grace); at.After(now) && at.Before(until) {
+			until = at
+		}
+	}
+	decided := map[int]kv.Decision{}
+	delivered := map[int]bool{}
+	for _, b := range h.batches {
+		if b.Closing != nil {
+			return nil, until // closed in its history; the record follows
+		}
+		for _, d := range b.Decisions {
+			if d.Refused == nil && (d.Kind == kv.KindStep || d.Kind == kv.KindTimer) {
+				decided[d.Seq] = d
+			}
+		}
+		for _, seq := range b.Deliveries {
+			delivered[seq] = true
+		}
+	}
+	exec := max(run.Exec, 1)
+	repair := wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonRepair, Exec: exec}
+	base := Finding{WorkflowID: run.ID, Workflow: run.Workflow}
+	for seq := range delivered {
+		if d, ok := decided[seq]; ok && h.results[seq] == nil {
+			f := base
+			f.Problem, f.Seq, f.Step = ProblemResultMissing, seq, d.Name
+			f.Detail = fmt.Sprintf("the result of %s %s (position %d) was deleted after the run saw it", d.Kind, d.Name, seq)
+			return []Finding{s.act(ctx, f, repair)}, until
+		}
+	}
+	rebuild := false
+	for seq, d := range decided {
+		if delivered[seq] {
+			continue
+		}
+		f := base
+		f.Seq, f.Step = seq, d.Name
+		if h.results[seq] != nil {
+			f.Problem = ProblemWakeLost
+			f.Detail = fmt.Sprintf("%s %s (position %d) has a result the run never saw", d.Kind, d.Name, seq)
+			found = append(found, s.act(ctx, f, wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonResult, Seq: seq, Exec: exec}))
+			continue
+		}
+		if d.Kind == kv.KindTimer {
+			if now.Sub(d.At) < s.grace || s.scheduled(ctx, ek, seq, 0) {
+				due(d.At)
+				continue
+			}
+			f.Problem = ProblemTimerLost
+			f.Detail = fmt.Sprintf("timer at position %d was due %s ago and nothing will fire it", seq, now.Sub(d.At).Round(time.Second))
+			found = append(found, s.act(ctx, f, wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonTimer, Seq: seq, FireAt: d.At, Exec: exec}))
+			continue
+		}
+		if r := h.retries[seq]; r != nil {
+			if now.Sub(r.NotBefore) < s.grace || s.scheduled(ctx, ek, seq, r.Attempt) || !s.stepIdle(ctx, d.Name) {
+				due(r.NotBefore)
+				continue
+			}
+			f.Problem = ProblemRetryLost
+			f.Detail = fmt.Sprintf("attempt %d of step %s was due %s ago and nothing will run it", r.Attempt, d.Name, now.Sub(r.NotBefore).Round(time.Second))
+		} else {
+			if now.Sub(d.At) < s.grace || !s.stepIdle(ctx, d.Name) {
+				continue
+			}
+			f.Problem = ProblemStepLost
+			f.Detail = fmt.Sprintf("step %s (position %d) was scheduled %s ago, has no result, and no task of its step is queued or running",
+				d.Name, seq, now.Sub(d.At).Round(time.Second))
+		}
+		if !rebuild {
+			// One rebuild publishes again every step the run waits on.
+			found = append(found, s.act(ctx, f, repair))
+			rebuild = true
+		} else {
+			f.Repaired = found[len(found)-1].Repaired
+			found = append(found, f)
+		}
+	}
+	return found, until
+}
+
+// act reports f and, when repairing, publishes task.
+func (s *sweeper) act(ctx context.Context, f Finding, task wire.WorkflowTask) Finding {
+	if s.repair {
+		if err := s.env.PublishWorkflowTask(ctx, task, ""); err != nil {
+			s.log.Warn("jetflow: sweeper repairing a run", "workflow_id", f.WorkflowID, "problem", f.Problem, "err", err)
+		} else {
+			f.Repaired = true
+		}
+	}
+	ev := wire.Event{Event: wire.EventStuck, Workflow: f.Workflow, WorkflowID: f.WorkflowID, Seq: f.Seq, Step: f.Step,
+		Error: f.Problem + ": " + f.Detail, ErrorType: f.Problem, Worker: s.name}
+	if f.Repaired {
+		ev.Event = wire.EventRepaired
+	}
+	s.env.Emit(ev)
+	s.log.Warn("jetflow: sweeper found a run owed progress", "workflow_id", f.WorkflowID, "problem", f.Problem, "detail", f.Detail, "repaired", f.Repaired)
+	return f
+}
+
+// lastBatch is the newest history batch of an execution.
+func (s *sweeper) lastBatch(ctx context.Context, ek string) (kv.Batch, bool, error) {
+	var b kv.Batch
+	st, err := s.env.StepsStream(ctx)
+	if err != nil {
+		return b, false, err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, "$KV."+s.env.Buckets.Steps.Bucket()+"."+ek+".h.*")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return b, false, nil
+	}
+	if err != nil {
+		return b, false, err
+	}
+	if err := kv.Unmarshal(m.Data, &b); err != nil {
+		return b, false, err
+	}
+	return b, true, nil
+}
+
+// scheduled reports whether a delayed task (a timer, attempt 0, or a retry)
+// still waits in the server's schedule. When it cannot tell, it says yes.
+func (s *sweeper) scheduled(ctx context.Context, ek string, seq, attempt int) bool {
+	st, err := s.env.Stream(ctx, s.env.Names.TaskStream())
+	if err != nil {
+		return true
+	}
+	_, err = st.GetLastMsgForSubject(ctx, s.env.Names.ScheduleSubject(ek, seq, attempt))
+	return !errors.Is(err, jetstream.ErrMsgNotFound)
+}
+
+// stepIdle reports whether nothing of the step is queued or in flight, so
+// that a task of it that is not there is lost, not waiting its turn.
+func (s *sweeper) stepIdle(ctx context.Context, step string) bool {
+	if idle, ok := s.idle[step]; ok {
+		return idle
+	}
+	idle := false
+	if cons, err := s.env.JS.Consumer(ctx, s.env.Names.TaskStream(), s.env.Names.StepConsumer(step)); err == nil {
+		if info, err := cons.Info(ctx); err == nil {
+			idle = info.NumPending == 0 && info.NumAckPending == 0
+		}
+	} else if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		idle = false // no worker ever served it: it waits for one (no_worker says so)
+	}
+	s.idle[step] = idle
+	return idle
+}
+
+// sweeperLease is the key of the lease in the runs bucket ('/' is never in
+// a workflow ID).
+const sweeperLease = "jetflow/sweeper"
+
+type lease struct {
+	Holder string    `msgpack:"h"`
+	Until  time.Time `msgpack:"u"`
+}
+
+// holdLease takes or renews the sweeper's lease for d; it reports whether
+// this worker holds it.
+func (w *Worker) holdLease(ctx context.Context, d time.Duration) bool {
+	now := time.Now()
+	mine := lease{Holder: w.instance, Until: now.Add(d)}
+	cur, rev, err := kv.Get[lease](ctx, w.env.Buckets.Runs, sweeperLease)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		_, err = kv.Create(ctx, w.env.Buckets.Runs, sweeperLease, mine)
+		return err == nil
+	case err != nil && !errors.Is(err, kv.ErrCorrupt):
+		return false
+	case err == nil && cur.Holder != w.instance && now.Before(cur.Until) && cur.Until.Sub(now) <= 10*d:
+		return false // held by another worker (a lease dated absurdly far ahead is not)
+	}
+	_, err = kv.Update(ctx, w.env.Buckets.Runs, sweeperLease, mine, rev)
+	return err == nil
+}
+
+// sweepLoop runs the sweeper every interval while this worker holds the
+// lease.
+func (w *Worker) sweepLoop(ctx context.Context) {
+	s := &sweeper{env: w.env, log: w.log, grace: w.cfg.sweepGrace, repair: true, name: w.cfg.name}
+	var cursor uint64
+	t := time.NewTicker(w.cfg.sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !w.holdLease(ctx, 3*w.cfg.sweepInterval) {
+			cursor = 0
+			continue
+		}
+		found, next, err := s.sweep(ctx, cursor, sweepPage)
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("jetflow: sweeping", "err", err)
+		}
+		cursor = next
+		for _, f := range found {
+			if w.Hooks.SweepFinding != nil {
+				w.Hooks.SweepFinding(f.Problem, f.Repaired)
+			}
+		}
+	}
+}
+
+// Doctor runs the sweeper's checks over every run now, as `jetflow doctor`
+// does: runs that have not moved for grace and wait on something that will
+// not come. With repair set it also repairs them, as the sweeper would.
+func (c *Client) Doctor(ctx context.Context, grace time.Duration, repair bool) ([]Finding, error) {
+	if grace <= 0 {
+		grace = DefaultSweepGrace
+	}
+	s := &sweeper{env: c.env, log: c.cfg.logger, grace: grace, repair: repair, name: "doctor"}
+	var all []Finding
+	var cursor uint64
+	for {
+		found, next, err := s.sweep(ctx, cursor, sweepPage)
+		all = append(all, found...)
+		if err != nil || next == 0 {
+			return all, err
+		}
+		cursor = next
+	}
+}

@@ -1,0 +1,327 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/testenv"
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
+	"github.com/jetflow-dev/jetflow/workflow"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// fastSweeper sweeps every 100 ms and counts a run stuck after 300 ms.
+var fastSweeper = workflow.WithSweeper(100*time.Millisecond, 300*time.Millisecond)
+
+// repairs collects the sweeper's "repaired" events.
+func repairs(t *testing.T, nc *nats.Conn) <-chan wire.Event {
+	t.Helper()
+	ch := make(chan wire.Event, 64)
+	sub, err := nc.Subscribe("jetflow.status.*.*.repaired", func(m *nats.Msg) {
+		var ev wire.Event
+		if json.Unmarshal(m.Data, &ev) == nil {
+			select {
+			case ch <- ev:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return ch
+}
+
+func wantRepair(t *testing.T, ctx context.Context, ch <-chan wire.Event, problem string) {
+	t.Helper()
+	for {
+		select {
+		case ev := <-ch:
+			if ev.ErrorType == problem {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("no repaired event for %s", problem)
+		}
+	}
+}
+
+func purgeSubject(t *testing.T, ctx context.Context, js jetstream.JetStream, stream, subject string) {
+	t.Helper()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Start that died between its record and its task left a pending run
+// nobody will pick up: the sweeper publishes its start task again.
+func TestSweeperStartsARunWhoseStartTaskWasLost(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	js := testenv.JetStream(t, nc)
+	repaired := repairs(t, nc)
+	startWorker(t, nc, []workflow.Registrable{fiveSteps}, []steps.Handler{addOne}, fastSweeper)
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	b, err := kv.Open(ctx, js, kv.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := kv.Marshal(10)
+	if _, err := kv.Create(ctx, b.Runs, "orphan-1", kv.Run{ID: "orphan-1", Workflow: "FiveSteps", Status: kv.StatusPending, Input: in,
+		CreatedAt: time.Now().UTC(), Format: kv.FormatHistory, Exec: 1, Inc: kv.NewIncarnation()}); err != nil {
+		t.Fatal(err)
+	}
+	wantRepair(t, ctx, repaired, workflow.ProblemNotStarted)
+	if got, err := workflow.Attach(c, fiveSteps, "orphan-1").Result(ctx); err != nil || got != 15 {
+		t.Fatalf("got %d, %v; want 15", got, err)
+	}
+}
+
+// A step task lost from the stream (here: purged) with the step's consumer
+// idle: the sweeper rebuilds the run, which publishes the step again.
+func TestSweeperRepublishesALostStepTask(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	js := testenv.JetStream(t, nc)
+	repaired := repairs(t, nc)
+	var calls atomic.Int32
+	lossy := steps.New("Lossy", func(ctx context.Context, n int) (int, error) {
+		calls.Add(1)
+		return n * 2, nil
+	})
+	wf := workflow.New("LosesAStep", func(ctx workflow.Context, n int) (int, error) {
+		return workflow.ExecuteStep(ctx, lossy, n).Get(ctx)
+	})
+	// The step's worker registers its consumer, then stops: the task
+	// waits in the stream, where it is lost.
+	_, stopSteps := startWorker(t, nc, nil, []steps.Handler{lossy})
+	stopSteps()
+	startWorker(t, nc, []workflow.Registrable{wf}, nil, fastSweeper)
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	scheduled := make(chan *nats.Msg, 1)
+	sub, err := nc.ChanSubscribe("jetflow.status.LosesAStep.*.step_scheduled", scheduled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	run, err := workflow.Start(ctx, c, wf, "lossy-1", 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, scheduled)
+	purgeSubject(t, ctx, js, "JETFLOW_TASKS", "jetflow.step.Lossy")
+	startWorker(t, nc, nil, []steps.Handler{lossy})
+	wantRepair(t, ctx, repaired, workflow.ProblemStepLost)
+	if got, err := run.Result(ctx); err != nil || got != 42 {
+		t.Fatalf("got %d, %v; want 42", got, err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("step ran %d times, want once", n)
+	}
+}
+
+// A retry whose schedule was lost (a full store, a purge) is run by the
+// sweeper's repair from its retry record: as attempt 2, not attempt 1 again.
+func TestSweeperRunsARetryWhoseScheduleWasLost(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	js := testenv.JetStream(t, nc)
+	repaired := repairs(t, nc)
+	var calls atomic.Int32
+	second := steps.New("SecondTime", func(ctx context.Context, n int) (int, error) {
+		if calls.Add(1) == 1 {
+			return 0, steps.NewError("Down", "first attempt fails")
+		}
+		return n, nil
+	})
+	wf := workflow.New("LosesARetry", func(ctx workflow.Context, n int) (int, error) {
+		ctx = workflow.WithStepOptions(ctx, steps.Options{RetryPolicy: &steps.RetryPolicy{InitialInterval: 200 * time.Millisecond}})
+		return workflow.ExecuteStep(ctx, second, n).Get(ctx)
+	})
+	retrying := make(chan *nats.Msg, 1)
+	sub, err := nc.ChanSubscribe("jetflow.status.LosesARetry.*.step_retrying", retrying)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	startWorker(t, nc, []workflow.Registrable{wf}, []steps.Handler{second}, fastSweeper)
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	run, err := workflow.Start(ctx, c, wf, "retry-lost-1", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, retrying)
+	purgeSubject(t, ctx, js, "JETFLOW_TASKS", "jetflow.sched.>")
+	wantRepair(t, ctx, repaired, workflow.ProblemRetryLost)
+	if got, err := run.Result(ctx); err != nil || got != 7 {
+		t.Fatalf("got %d, %v; want 7", got, err)
+	}
+	hist, err := c.History(ctx, "retry-lost-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 || hist[0].Attempts != 2 {
+		t.Fatalf("history: %+v; want one step done in 2 attempts", hist)
+	}
+}
+
+// A timer whose schedule was lost fires once it is past due.
+func TestSweeperFiresALostTimer(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	js := testenv.JetStream(t, nc)
+	repaired := repairs(t, nc)
+	nap := workflow.New("LosesATimer", func(ctx workflow.Context, n int) (int, error) {
+		if err := workflow.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return 0, err
+		}
+		return n, nil
+	})
+	timers := make(chan *nats.Msg, 1)
+	sub, err := nc.ChanSubscribe("jetflow.status.LosesATimer.*.timer_scheduled", timers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	startWorker(t, nc, []workflow.Registrable{nap}, nil, fastSweeper)
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	run, err := workflow.Start(ctx, c, nap, "timer-lost-1", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, timers)
+	purgeSubject(t, ctx, js, "JETFLOW_TASKS", "jetflow.sched.>")
+	wantRepair(t, ctx, repaired, workflow.ProblemTimerLost)
+	if got, err := run.Result(ctx); err != nil || got != 3 {
+		t.Fatalf("got %d, %v; want 3", got, err)
+	}
+}
+
+// A result the run saw, deleted by hand (`nats kv del jetflow_steps ...`):
+// the run is rebuilt, the step runs again with the same idempotency key,
+// and the run goes on.
+func TestSweeperRerunsAStepWhoseResultWasDeleted(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	js := testenv.JetStream(t, nc)
+	repaired := repairs(t, nc)
+	keys := make(chan string, 4)
+	first := steps.New("First", func(ctx context.Context, n int) (int, error) {
+		keys <- steps.IdempotencyKey(ctx)
+		return n + 1, nil
+	})
+	release := make(chan struct{})
+	then := steps.New("Then", func(ctx context.Context, n int) (int, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return n * 10, nil
+	})
+	wf := workflow.New("LosesAResult", func(ctx workflow.Context, n int) (int, error) {
+		a, err := workflow.ExecuteStep(ctx, first, n).Get(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return workflow.ExecuteStep(ctx, then, a).Get(ctx)
+	})
+	startWorker(t, nc, []workflow.Registrable{wf}, []steps.Handler{first, then}, fastSweeper)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	run, err := workflow.Start(ctx, c, wf, "deleted-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstKey := <-keys
+	b, err := kv.Open(ctx, js, kv.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the run waits on Then, then delete First's result.
+	for {
+		d, err := c.Describe(ctx, "deleted-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.CurrentStep == "Then" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := b.Steps.Delete(ctx, resultKey(t, ctx, b, "deleted-1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	wantRepair(t, ctx, repaired, workflow.ProblemResultMissing)
+	select {
+	case again := <-keys:
+		if again != firstKey {
+			t.Fatalf("the step ran again with idempotency key %q, want %q", again, firstKey)
+		}
+	case <-ctx.Done():
+		t.Fatal("the step whose result was deleted did not run again")
+	}
+	close(release)
+	if got, err := run.Result(ctx); err != nil || got != 20 {
+		t.Fatalf("got %d, %v; want 20", got, err)
+	}
+}
+
+// jetflow doctor: the same checks on demand, reporting without repairing.
+func TestDoctorReportsWithoutRepairing(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	js := testenv.JetStream(t, nc)
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	b, err := kv.Open(ctx, js, kv.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := kv.Marshal(1)
+	if _, err := kv.Create(ctx, b.Runs, "orphan-2", kv.Run{ID: "orphan-2", Workflow: "FiveSteps", Status: kv.StatusPending, Input: in,
+		CreatedAt: time.Now().Add(-time.Hour).UTC(), Format: kv.FormatHistory, Exec: 1, Inc: kv.NewIncarnation()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Runs.Put(ctx, "corrupt-1", []byte("\xc1")); err != nil {
+		t.Fatal(err)
+	}
+	found, err := c.Doctor(ctx, time.Minute, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range found {
+		if f.Repaired {
+			t.Fatalf("doctor without repair repaired %+v", f)
+		}
+		got[f.WorkflowID] = f.Problem
+	}
+	if got["orphan-2"] != workflow.ProblemNotStarted || got["corrupt-1"] != workflow.ProblemCorruptRecord || len(got) != 2 {
+		t.Fatalf("findings: %+v", found)
+	}
+	if d, err := c.Describe(ctx, "orphan-2"); err != nil || d.Status != "pending" {
+		t.Fatalf("run: %+v, %v; want still pending", d, err)
+	}
+}
