@@ -205,6 +205,11 @@ collect:
 	if err != nil || d.Status != "running" {
 		t.Fatalf("run: %+v, %v; want still running, waiting on its hour", d, err)
 	}
+	// Describe tells where the step stands: one attempt failed, the next
+	// one is due in about an hour.
+	if b := d.Backoff; b == nil || b.Step != "ForgeFlaky" || b.Attempts != 1 || b.LastErrorType != "Down" || time.Until(b.NextAttemptAt) < 50*time.Minute {
+		t.Fatalf("backoff: %+v; want ForgeFlaky after 1 failed attempt, next in about an hour", d.Backoff)
+	}
 }
 
 // Future-dated tasks, however many, never hold the step consumer's window:

@@ -203,3 +203,14 @@ func waitEvent(t *testing.T, ctx context.Context, ch <-chan *nats.Msg) {
 		t.Fatal("no_worker event not published")
 	}
 }
+
+// A non-ASCII ID is refused naming the character, not a byte of it.
+func TestInvalidIDNamesTheCharacter(t *testing.T) {
+	err := workflow.ValidateID("订单-1")
+	if err == nil || !strings.Contains(err.Error(), "'订'") || strings.Contains(err.Error(), "Ã") {
+		t.Fatalf("got %v; want the error to name '订'", err)
+	}
+	if err := workflow.ValidateID("a\xffb"); err == nil || !strings.Contains(err.Error(), "not UTF-8") {
+		t.Fatalf("got %v; want a UTF-8 error", err)
+	}
+}

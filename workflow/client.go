@@ -143,6 +143,19 @@ type Description struct {
 	// Waiting says why the run cannot move, when jetflow knows (no worker
 	// serves its workflow type or its current step).
 	Waiting string
+	// Backoff is set while a step of the run waits to be tried again.
+	Backoff *Backoff
+}
+
+// Backoff is a step between two attempts: how many it had, why the last
+// one failed, and when the next one is due.
+type Backoff struct {
+	Step          string
+	Seq           int
+	Attempts      int
+	LastError     string
+	LastErrorType string
+	NextAttemptAt time.Time
 }
 
 // Describe returns a run's status, times and the step it waits on. A missing
@@ -162,7 +175,32 @@ func (c *Client) Describe(ctx context.Context, id string) (Description, error) {
 			d.CurrentStep = b.WaitingOn
 		}
 	}
+	if !kv.Terminal(run.Status) {
+		d.Backoff = c.backoff(ctx, kv.ExecKey(id, run.Inc, run.Exec))
+	}
 	return d, nil
+}
+
+// backoff reads the latest retry record of an execution; it is the step's
+// current state when that step has no result yet.
+func (c *Client) backoff(ctx context.Context, ek string) *Backoff {
+	st, err := c.env.StepsStream(ctx)
+	if err != nil {
+		return nil
+	}
+	bucket := c.env.Buckets.Steps.Bucket()
+	m, err := st.GetLastMsgForSubject(ctx, "$KV."+bucket+"."+ek+".r.>")
+	if err != nil {
+		return nil
+	}
+	var r kv.Retry
+	if kv.Unmarshal(m.Data, &r) != nil || r.Error == nil {
+		return nil
+	}
+	if _, _, err := kv.Get[kv.Result](ctx, c.env.Buckets.Steps, kv.StepKey(ek, r.Error.Seq)); !errors.Is(err, kv.ErrNotFound) {
+		return nil // done since (or unreadable)
+	}
+	return &Backoff{Step: r.Error.Step, Seq: r.Error.Seq, Attempts: r.Attempt - 1, LastError: r.Error.Message, LastErrorType: r.Error.Type, NextAttemptAt: r.NotBefore}
 }
 
 // lastBatch reads the newest history batch of an execution.

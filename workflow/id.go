@@ -1,6 +1,9 @@
 package workflow
 
-import "fmt"
+import (
+	"fmt"
+	"unicode/utf8"
+)
 
 // MaxIDLength is the longest workflow ID accepted, in bytes.
 const MaxIDLength = 256
@@ -16,12 +19,13 @@ func ValidateID(id string) error {
 	if len(id) > MaxIDLength {
 		return &InvalidIDError{ID: id, Reason: fmt.Sprintf("%d bytes, over %d", len(id), MaxIDLength)}
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
+	for i, c := range id {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '=':
+		case c == utf8.RuneError:
+			return &InvalidIDError{ID: id, Reason: fmt.Sprintf("byte %d is not UTF-8", i)}
 		default:
-			return &InvalidIDError{ID: id, Reason: fmt.Sprintf("byte %d is %q; allowed are letters, digits, '-', '_' and '='", i, c)}
+			return &InvalidIDError{ID: id, Reason: fmt.Sprintf("byte %d is %q; allowed are ASCII letters, digits, '-', '_' and '='", i, c)}
 		}
 	}
 	return nil

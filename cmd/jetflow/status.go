@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/workflow"
 )
 
 func init() {
@@ -25,6 +26,19 @@ type statusJSON struct {
 	CurrentStep string     `json:"current_step,omitempty"`
 	Positions   int        `json:"positions"`
 	Error       *errorJSON `json:"error,omitempty"`
+	// Waiting says why the run cannot move (no worker serves it).
+	Waiting string       `json:"waiting,omitempty"`
+	Backoff *backoffJSON `json:"backoff,omitempty"`
+}
+
+// backoffJSON is a step between two attempts.
+type backoffJSON struct {
+	Step          string    `json:"step"`
+	Seq           int       `json:"seq"`
+	Attempts      int       `json:"attempts"`
+	LastError     string    `json:"last_error"`
+	LastErrorType string    `json:"last_error_type"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
 }
 
 type errorJSON struct {
@@ -40,6 +54,13 @@ func toErrorJSON(e *kv.ErrorInfo) *errorJSON {
 		return nil
 	}
 	return &errorJSON{Type: e.Type, Message: e.Message, NonRetryable: e.NonRetryable, Step: e.Step, Seq: e.Seq}
+}
+
+func toBackoffJSON(b *workflow.Backoff) *backoffJSON {
+	if b == nil {
+		return nil
+	}
+	return &backoffJSON{Step: b.Step, Seq: b.Seq, Attempts: b.Attempts, LastError: b.LastError, LastErrorType: b.LastErrorType, NextAttemptAt: b.NextAttemptAt}
 }
 
 func runStatus(ctx context.Context, args []string) error {
@@ -65,7 +86,7 @@ func runStatus(ctx context.Context, args []string) error {
 		return printJSON(os.Stdout, statusJSON{
 			ID: d.ID, Workflow: d.Workflow, Status: d.Status,
 			CreatedAt: optTime(d.CreatedAt), StartedAt: optTime(d.StartedAt), UpdatedAt: optTime(d.UpdatedAt), ClosedAt: optTime(d.ClosedAt),
-			CurrentStep: d.CurrentStep, Positions: d.Positions, Error: toErrorJSON(d.Error),
+			CurrentStep: d.CurrentStep, Positions: d.Positions, Error: toErrorJSON(d.Error), Waiting: d.Waiting, Backoff: toBackoffJSON(d.Backoff),
 		})
 	}
 	fmt.Printf("run       %s\n", d.ID)
@@ -80,6 +101,13 @@ func runStatus(ctx context.Context, args []string) error {
 	}
 	if d.CurrentStep != "" {
 		fmt.Printf("waits on  %s\n", d.CurrentStep)
+	}
+	if d.Waiting != "" {
+		fmt.Printf("why       %s\n", d.Waiting)
+	}
+	if b := d.Backoff; b != nil {
+		fmt.Printf("backoff   %s (position %d): %d attempt(s) failed, last: %s: %s; next attempt %s (in %s)\n",
+			b.Step, b.Seq, b.Attempts, b.LastErrorType, b.LastError, stamp(b.NextAttemptAt), human(max(time.Until(b.NextAttemptAt), 0)))
 	}
 	fmt.Printf("positions %d\n", d.Positions)
 	if d.Error != nil {
