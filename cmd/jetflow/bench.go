@@ -128,7 +128,7 @@ func runBench(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		nc, server = c, nf.url
+		nc, server = c, redactURLs(nf.url)
 	} else {
 		dir, cleanup, err := embedded.TempDir()
 		if err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,9 +17,9 @@ type natsFlags struct {
 	url      string
 	creds    string
 	nkey     string
-	token    string
+	token    secret
 	user     string
-	password string
+	password secret
 	tlsCert  string
 	tlsKey   string
 	tlsCA    string
@@ -32,11 +34,19 @@ func (f *natsFlags) register(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&f.url, "nats", def, "NATS server URL(s), comma separated (default $NATS_URL)")
 	fs.StringVar(&f.url, "server", def, "alias of --nats")
+	// -h prints the default: never a password that $NATS_URL carries.
+	fs.Lookup("nats").DefValue, fs.Lookup("server").DefValue = redactURLs(def), redactURLs(def)
 	fs.StringVar(&f.creds, "creds", os.Getenv("NATS_CREDS"), "user credentials file")
 	fs.StringVar(&f.nkey, "nkey", os.Getenv("NATS_NKEY"), "nkey seed file")
-	fs.StringVar(&f.token, "token", os.Getenv("NATS_TOKEN"), "authentication token")
+	// The secrets' environment forms are read after parsing, not as flag
+	// defaults, so that -h never prints them.
+	f.token = secret{flag: "--token", fileFlag: "--token-file", env: "NATS_TOKEN"}
+	f.password = secret{flag: "--password", fileFlag: "--password-file", env: "NATS_PASSWORD"}
+	fs.StringVar(&f.token.value, "token", "", "authentication token (default $NATS_TOKEN; visible in the process list: prefer --token-file or the environment)")
+	fs.StringVar(&f.token.file, "token-file", "", "read the authentication token from this file")
 	fs.StringVar(&f.user, "user", os.Getenv("NATS_USER"), "user name")
-	fs.StringVar(&f.password, "password", os.Getenv("NATS_PASSWORD"), "password")
+	fs.StringVar(&f.password.value, "password", "", "password (default $NATS_PASSWORD; prefer --password-file or the environment)")
+	fs.StringVar(&f.password.file, "password-file", "", "read the password from this file")
 	fs.StringVar(&f.tlsCert, "tlscert", "", "client TLS certificate")
 	fs.StringVar(&f.tlsKey, "tlskey", "", "client TLS key")
 	fs.StringVar(&f.tlsCA, "tlsca", "", "CA to verify the server")
@@ -65,11 +75,19 @@ func (f *natsFlags) connect(name string) (*nats.Conn, error) {
 		}
 		opts = append(opts, o)
 	}
-	if f.token != "" {
-		opts = append(opts, nats.Token(f.token))
+	token, err := f.token.resolve()
+	if err != nil {
+		return nil, err
+	}
+	password, err := f.password.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		opts = append(opts, nats.Token(token))
 	}
 	if f.user != "" {
-		opts = append(opts, nats.UserInfo(f.user, f.password))
+		opts = append(opts, nats.UserInfo(f.user, password))
 	}
 	if f.tlsCert != "" || f.tlsKey != "" {
 		opts = append(opts, nats.ClientCert(f.tlsCert, f.tlsKey))
@@ -79,7 +97,21 @@ func (f *natsFlags) connect(name string) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(f.url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", f.url, err)
+		return nil, fmt.Errorf("connecting to %s: %w", redactURLs(f.url), err)
 	}
 	return nc, nil
+}
+
+// redactURLs hides the password of every URL in a comma-separated list
+// (nats://user:secret@host), for messages.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		} else if err != nil && strings.Contains(p, "@") {
+			parts[i] = "(a URL with credentials)"
+		}
+	}
+	return strings.Join(parts, ",")
 }

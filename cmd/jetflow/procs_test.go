@@ -88,6 +88,13 @@ func jetflow(t testing.TB, args ...string) *testenv.Process {
 	return testenv.StartCommand(t, cliEnv(t), jetflowBinary(t), args...)
 }
 
+// jetflowWithEnv is jetflow with env (KEY=value) added to the process's
+// environment.
+func jetflowWithEnv(t testing.TB, env []string, args ...string) *testenv.Process {
+	t.Helper()
+	return testenv.StartCommand(t, append(cliEnv(t), env...), jetflowBinary(t), args...)
+}
+
 // waitOutput waits until the process printed a line matching re and returns
 // the first match's submatches.
 func waitOutput(t testing.TB, p *testenv.Process, re *regexp.Regexp, d time.Duration) []string {
@@ -134,10 +141,16 @@ func startWorker(t testing.TB, url, name string, extra ...string) *testenv.Proce
 // stdout, stderr and exit code.
 func cli(t testing.TB, d time.Duration, args ...string) (string, string, int) {
 	t.Helper()
+	return cliWithEnv(t, d, nil, args...)
+}
+
+// cliWithEnv is cli with env (KEY=value) added to the command's environment.
+func cliWithEnv(t testing.TB, d time.Duration, env []string, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, jetflowBinary(t), args...)
-	cmd.Env = cliEnv(t)
+	cmd.Env = append(cliEnv(t), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

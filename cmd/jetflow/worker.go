@@ -36,6 +36,8 @@ type workerFlags struct {
 	sweepGrace   time.Duration
 	ackWait      time.Duration
 	metricsAddr  string
+	metricsToken secret
+	insecureMet  bool
 	logFormat    string
 	logLevel     string
 	ledger       string
@@ -56,7 +58,10 @@ func runWorker(ctx context.Context, args []string) error {
 	fs.DurationVar(&f.sweepGrace, "sweep-grace", workflow.DefaultSweepGrace, "how long a run must have not moved before the sweeper looks at what it waits on")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long tasks in flight get to finish before they are released to other workers")
 	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "how long a crashed worker's task waits before another worker gets it")
-	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (host:port; empty = off)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (host:port; empty = off); beyond loopback it needs a metrics token or --insecure-metrics")
+	f.metricsToken = secret{fileFlag: "--metrics-token-file", env: "JETFLOW_METRICS_TOKEN"}
+	fs.StringVar(&f.metricsToken.file, "metrics-token-file", "", "require this bearer token (read from the file; or $JETFLOW_METRICS_TOKEN) on /metrics")
+	fs.BoolVar(&f.insecureMet, "insecure-metrics", false, "allow a non-loopback --metrics-addr without a metrics token")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.ledger, "ledger", "kv", "where the simulated services record their effects: kv (a bucket all workers share) or memory")
@@ -96,6 +101,25 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	if f.name == "" {
 		return usagef("--name: empty")
+	}
+	var serveOpts []metrics.ServeOption
+	if f.metricsAddr != "" {
+		token, err := f.metricsToken.resolve()
+		if err != nil {
+			return err
+		}
+		serveOpts = append(serveOpts, metrics.WithBearerToken(token))
+		if f.insecureMet {
+			serveOpts = append(serveOpts, metrics.AllowInsecure())
+		}
+		// Refused before connecting, like every other bad flag.
+		if err := metrics.CheckAddr(f.metricsAddr, serveOpts...); errors.Is(err, metrics.ErrInsecureListen) {
+			return usagef("refusing to serve metrics on %s without authentication.\n"+
+				"Keep --metrics-addr on loopback (127.0.0.1:PORT), set --metrics-token-file (or $JETFLOW_METRICS_TOKEN) and scrape with that bearer token, "+
+				"or pass --insecure-metrics if the network is trusted.", f.metricsAddr)
+		} else if err != nil {
+			return usagef("--metrics-addr: %v", err)
+		}
 	}
 	wfs, err := pickNames("--workflows", f.workflows, demo.WorkflowNames())
 	if err != nil {
@@ -158,7 +182,7 @@ func runWorker(ctx context.Context, args []string) error {
 		}
 	}
 	if f.metricsAddr != "" {
-		addr, err := m.Serve(ctx, f.metricsAddr)
+		addr, err := m.Serve(ctx, f.metricsAddr, serveOpts...)
 		if err != nil {
 			return usagef("--metrics-addr: %v", err)
 		}

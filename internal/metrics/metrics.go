@@ -5,16 +5,13 @@
 //	m := metrics.New(w.Name())
 //	m.Attach(w)                     // before w.Run
 //	w.RegisterStep(m.Step(MyStep))  // counts MyStep's attempts in flight
-//	addr, err := m.Serve(ctx, ":9090")
+//	addr, err := m.Serve(ctx, "127.0.0.1:9090")
 //
 // A Metrics is safe for concurrent use.
 package metrics
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -248,30 +245,4 @@ func (c *countedStep) Invoke(ctx context.Context, input []byte) ([]byte, error) 
 // Handler serves the metrics in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
-}
-
-// Serve serves /metrics on addr until ctx ends and returns the address it
-// listens on (addr may ask for port 0).
-func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: listening on %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", m.Handler())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/metrics", http.StatusFound)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = ln.Close()
-		}
-	}()
-	context.AfterFunc(ctx, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	})
-	return ln.Addr(), nil
 }
