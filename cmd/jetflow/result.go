@@ -63,11 +63,15 @@ func showResult(ctx context.Context, s *session, f *clientFlags, id string, wait
 			defer cancel()
 		}
 		run, err = s.client.Wait(wctx, id)
+		status := run.Status
+		if status == "" {
+			status = "unknown: its record could not be read"
+		}
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return &exitError{code: exitNotFinished, msg: fmt.Sprintf("run %s did not end within %s (status %s)", id, waitTimeout, run.Status)}
+			return &exitError{code: exitNotFinished, msg: fmt.Sprintf("run %s did not end within %s (status %s)", id, waitTimeout, status)}
 		}
 		if errors.Is(err, context.Canceled) {
-			return &exitError{code: exitNotFinished, msg: fmt.Sprintf("interrupted; run %s is %s", id, run.Status)}
+			return &exitError{code: exitNotFinished, msg: fmt.Sprintf("interrupted; run %s is %s", id, status)}
 		}
 	} else {
 		cctx, cancel := context.WithTimeout(ctx, f.timeout)

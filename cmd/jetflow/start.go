@@ -28,14 +28,19 @@ func runStart(ctx context.Context, args []string) error {
 	var f clientFlags
 	var id, input string
 	var wait bool
+	var waitTimeout time.Duration
 	fs := newFlagSet("start", os.Stderr)
 	f.register(fs)
 	fs.StringVar(&id, "id", "", "workflow ID: letters, digits, '-', '_', '='; starting an ID twice starts one run (default: generated)")
 	fs.StringVar(&input, "input", "", "the input as JSON, or @file, or @- for standard input")
 	fs.BoolVar(&wait, "wait", false, "wait for the run to end and print its result as `result` does")
+	fs.DurationVar(&waitTimeout, "wait-timeout", 0, "bound on --wait (0 = until interrupted); exit status 3 when the run is not over by then")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if waitTimeout < 0 {
+		return usagef("--wait-timeout %s: want 0 or more", waitTimeout)
 	}
 	known := strings.Join(demo.WorkflowNames(), ", ")
 	if err := wantArgs(pos, 1, 1, "workflow name: jetflow start <Workflow> --id ID --input JSON|@file (workflows: "+known+")"); err != nil {
@@ -88,7 +93,7 @@ func runStart(ctx context.Context, args []string) error {
 		return err
 	}
 	if wait {
-		return showResult(ctx, s, &f, id, true, 0)
+		return showResult(ctx, s, &f, id, true, waitTimeout)
 	}
 	if f.json {
 		return printJSON(os.Stdout, startJSON{ID: id, Workflow: wf, Status: d.Status})
@@ -101,6 +106,12 @@ func runStart(ctx context.Context, args []string) error {
 	return nil
 }
 
+// maxInput bounds what --input reads: NATS's largest max_payload, 64 MiB.
+// An input past the server's own limit is refused by Start, typed; one past
+// this is refused here, before it fills the memory (@/dev/zero, an endless
+// pipe).
+const maxInput = 64 << 20
+
 // readInput reads --input: literal JSON, @file or @- (standard input). It
 // returns the data and a name for where it came from.
 func readInput(v string) ([]byte, string, error) {
@@ -108,18 +119,23 @@ func readInput(v string) ([]byte, string, error) {
 		return []byte(v), "--input", nil
 	}
 	name := v[1:]
-	if name == "-" {
-		data, err := io.ReadAll(os.Stdin)
+	src, what := io.Reader(os.Stdin), "standard input"
+	if name != "-" {
+		f, err := os.Open(name)
 		if err != nil {
-			return nil, "", fmt.Errorf("reading standard input: %w", err)
+			return nil, "", usagef("--input %s: %v", v, err)
 		}
-		return data, "standard input", nil
+		defer f.Close()
+		src, what = f, name
 	}
-	data, err := os.ReadFile(name)
+	data, err := io.ReadAll(io.LimitReader(src, maxInput+1))
 	if err != nil {
-		return nil, "", usagef("--input %s: %v", v, err)
+		return nil, "", usagef("--input %s: reading %s: %v", v, what, err)
 	}
-	return data, name, nil
+	if len(data) > maxInput {
+		return nil, "", usagef("--input %s: %s holds more than %d MiB, more than any NATS server takes in one message", v, what, maxInput>>20)
+	}
+	return data, what, nil
 }
 
 // inputUsageError says where the JSON input is wrong: line, column and byte
