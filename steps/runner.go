@@ -143,7 +143,9 @@ func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
 	// gave the message to another): that worker may have recorded the
 	// result and died before waking the workflow. Finish its work instead of
 	// running again.
-	if md, err := m.Metadata(); err == nil && (t.Republished || md.NumDelivered > 1 || time.Since(md.Timestamp) >= r.ackWait) {
+	// A retry, too: its schedule may have fired after the sweeper had it
+	// run already.
+	if md, err := m.Metadata(); err == nil && (t.Republished || t.Attempt > 1 || md.NumDelivered > 1 || time.Since(md.Timestamp) >= r.ackWait) {
 		if res, _, err := kv.Get[kv.Result](ctx, r.env.Buckets.Steps, key); err == nil {
 			if r.wake(ctx, &t, &res) == nil {
 				_ = m.Ack()
@@ -257,7 +259,7 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		se := AsError(err)
 		if next, ok := r.retryAt(t, se, now); ok {
 			if perr := r.retry(ctx, t, next, se); perr != nil {
-				r.log.Warn("jetflow: scheduling retry", "workflow_id", t.WorkflowID, "step", t.Step, "err", perr)
+				r.log.Warn("jetflow: scheduling retry", "workflow_id", t.WorkflowID, "step", t.Step, "err", r.env.Explain(ctx, perr, ""))
 				_ = m.NakWithDelay(time.Second)
 				return
 			}
@@ -284,7 +286,7 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 	case errors.Is(cerr, kv.ErrExists):
 		// Another attempt (a redelivery, a zombie) recorded first; ours is discarded.
 	default:
-		r.log.Warn("jetflow: recording step result", "workflow_id", t.WorkflowID, "step", t.Step, "err", cerr)
+		r.log.Warn("jetflow: recording step result", "workflow_id", t.WorkflowID, "step", t.Step, "err", r.env.Explain(ctx, cerr, "KV_"+r.env.Buckets.Steps.Bucket()))
 		_ = m.NakWithDelay(time.Second)
 		return
 	}

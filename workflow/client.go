@@ -99,12 +99,12 @@ func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte
 		// Created but maybe never announced (a crash between the two
 		// writes): publish the start task again.
 	} else if err != nil {
-		return err
+		return c.env.Explain(ctx, err, "KV_"+c.env.Buckets.Runs.Bucket())
 	}
 	// No deduplication ID: a second start task (a Start retried after a
 	// crash) finds the run started and decides nothing new.
 	if err := c.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonStart}, ""); err != nil {
-		return err
+		return c.env.Explain(ctx, err, c.env.Names.TaskStream())
 	}
 	if !c.env.Served(ctx, c.env.Names.WorkflowConsumer(workflow)) {
 		c.noWorker(ctx, workflow, id)

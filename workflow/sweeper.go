@@ -263,22 +263,22 @@ func (s *sweeper) checkHistory(ctx context.Context, run *kv.Run, ek string, h *h
 			continue
 		}
 		if d.Kind == kv.KindTimer {
-			if now.Sub(d.At) < s.grace || s.scheduled(ctx, ek, seq, 0) {
+			if now.Sub(d.At) < s.grace {
 				due(d.At)
 				continue
 			}
 			f.Problem = ProblemTimerLost
-			f.Detail = fmt.Sprintf("timer at position %d was due %s ago and nothing will fire it", seq, now.Sub(d.At).Round(time.Second))
+			f.Detail = fmt.Sprintf("timer at position %d was due %s ago and nothing fired it%s", seq, now.Sub(d.At).Round(time.Second), s.dropSchedule(ctx, ek, seq, 0))
 			found = append(found, s.act(ctx, f, wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonTimer, Seq: seq, FireAt: d.At, Exec: exec}))
 			continue
 		}
 		if r := h.retries[seq]; r != nil {
-			if now.Sub(r.NotBefore) < s.grace || s.scheduled(ctx, ek, seq, r.Attempt) || !s.stepIdle(ctx, d.Name) {
+			if now.Sub(r.NotBefore) < s.grace || !s.stepIdle(ctx, d.Name) {
 				due(r.NotBefore)
 				continue
 			}
 			f.Problem = ProblemRetryLost
-			f.Detail = fmt.Sprintf("attempt %d of step %s was due %s ago and nothing will run it", r.Attempt, d.Name, now.Sub(r.NotBefore).Round(time.Second))
+			f.Detail = fmt.Sprintf("attempt %d of step %s was due %s ago and nothing ran it%s", r.Attempt, d.Name, now.Sub(r.NotBefore).Round(time.Second), s.dropSchedule(ctx, ek, seq, r.Attempt))
 		} else {
 			if now.Sub(d.At) < s.grace || !s.stepIdle(ctx, d.Name) {
 				continue
@@ -338,15 +338,26 @@ func (s *sweeper) lastBatch(ctx context.Context, ek string) (kv.Batch, bool, err
 	return b, true, nil
 }
 
-// scheduled reports whether a delayed task (a timer, attempt 0, or a retry)
-// still waits in the server's schedule. When it cannot tell, it says yes.
-func (s *sweeper) scheduled(ctx context.Context, ek string, seq, attempt int) bool {
+// dropSchedule removes the schedule of a delayed task (a timer, attempt 0,
+// or a retry) that is past due by more than the grace: it failed to fire (a
+// full store refuses what it would publish) or was lost. When repairing,
+// the schedule is removed so that it cannot fire after the repair too. It
+// returns what to add to the finding's detail.
+func (s *sweeper) dropSchedule(ctx context.Context, ek string, seq, attempt int) string {
 	st, err := s.env.Stream(ctx, s.env.Names.TaskStream())
 	if err != nil {
-		return true
+		return ""
 	}
-	_, err = st.GetLastMsgForSubject(ctx, s.env.Names.ScheduleSubject(ek, seq, attempt))
-	return !errors.Is(err, jetstream.ErrMsgNotFound)
+	subj := s.env.Names.ScheduleSubject(ek, seq, attempt)
+	if _, err := st.GetLastMsgForSubject(ctx, subj); errors.Is(err, jetstream.ErrMsgNotFound) {
+		return " (its schedule is gone)"
+	} else if err != nil {
+		return ""
+	}
+	if s.repair {
+		_ = st.Purge(ctx, jetstream.WithPurgeSubject(subj))
+	}
+	return " (its schedule is there and did not fire)"
 }
 
 // stepIdle reports whether nothing of the step is queued or in flight, so

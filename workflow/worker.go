@@ -266,7 +266,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 			return
 		}
 		if ctx.Err() == nil {
-			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "delivery", n, "err", err)
+			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "delivery", n, "err", w.env.Explain(ctx, err, ""))
 		}
 		// A store that fails over or is full: try again, less often
 		// the longer it lasts.

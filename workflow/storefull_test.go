@@ -1,0 +1,106 @@
+package workflow_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/embedded"
+	"github.com/jetflow-dev/jetflow/internal/testenv"
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/steps"
+	"github.com/jetflow-dev/jetflow/workflow"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// A full store: Start says which limit is reached, and a retry that came
+// due while the store was full runs once space is freed, without a restart.
+func TestFullStoreIsNamedAndDelayedWorkFiresAfterSpaceIsFreed(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(conf, []byte("jetstream {\n  max_file_store: 8MB\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := embedded.Start(embedded.Options{StoreDir: filepath.Join(dir, "store"), ConfigFile: conf, DontListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js := testenv.JetStream(t, nc)
+	var calls atomic.Int32
+	flaky := steps.New("FullFlaky", func(ctx context.Context, n int) (int, error) {
+		if calls.Add(1) == 1 {
+			return 0, steps.NewError("Down", "first attempt fails")
+		}
+		return n, nil
+	})
+	wf := workflow.New("FullStore", func(ctx workflow.Context, n int) (int, error) {
+		ctx = workflow.WithStepOptions(ctx, steps.Options{RetryPolicy: &steps.RetryPolicy{InitialInterval: time.Second}})
+		return workflow.ExecuteStep(ctx, flaky, n).Get(ctx)
+	})
+	retrying := make(chan *nats.Msg, 1)
+	sub, err := nc.ChanSubscribe("jetflow.status.FullStore.*.step_retrying", retrying)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	startWorker(t, nc, []workflow.Registrable{wf}, []steps.Handler{flaky}, fastSweeper)
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 60*time.Second)
+	run, err := workflow.Start(ctx, c, wf, "full-1", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, retrying) // the retry is due in a second
+
+	// Fill the store.
+	fill, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FILL", Subjects: []string{"fill.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 256*1024)
+	for i := 0; ; i++ {
+		if _, err := js.Publish(ctx, "fill.x", chunk); err != nil {
+			break
+		}
+		if i > 1000 {
+			t.Fatal("the store never filled")
+		}
+	}
+	_, err = workflow.Start(ctx, c, wf, "full-2", 6)
+	var full *wire.StoreFullError
+	if !errors.Is(err, wire.ErrStoreFull) || !errors.As(err, &full) {
+		t.Fatalf("Start on a full store: got %v, want a *StoreFullError", err)
+	}
+	t.Logf("Start on a full store: %v", err)
+	time.Sleep(1500 * time.Millisecond) // the retry comes due while full
+
+	if err := fill.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := run.Result(ctx); err != nil || got != 5 {
+		t.Fatalf("run whose retry came due while the store was full: got %d, %v; want 5", got, err)
+	}
+	run2, err := workflow.Start(ctx, c, wf, "full-2", 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := run2.Result(ctx); err != nil || got != 6 {
+		t.Fatalf("got %d, %v; want 6", got, err)
+	}
+	// Two attempts of the first run and one of the second: the repaired
+	// retry did not run twice.
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("the step ran %d times, want 3", n)
+	}
+}
