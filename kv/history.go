@@ -79,7 +79,27 @@ type Batch struct {
 	// Inc is the run's incarnation (Run.Inc), so a batch left behind by a
 	// deleted run of the same ID is never taken for this run's.
 	Inc string `msgpack:"i,omitempty"`
+	// Signals are the signals the code received in this task, in the
+	// order they were accepted, before the results in Deliveries.
+	Signals []SignalIn `msgpack:"sg,omitempty"`
 }
+
+// SignalIn is one signal delivered to a run: its message's sequence in the
+// task stream (signals are delivered in that order, each once: a batch
+// records the highest one it took), its name and payload.
+type SignalIn struct {
+	Seq     uint64    `msgpack:"q"`
+	Name    string    `msgpack:"n"`
+	Payload []byte    `msgpack:"p,omitempty"`
+	At      time.Time `msgpack:"at"`
+}
+
+// Names of the signals the engine sends itself; a user's signal name cannot
+// hold a '.'.
+const (
+	SignalCancel    = "jetflow.cancel"
+	SignalTerminate = "jetflow.terminate"
+)
 
 // ExecKey is the key prefix of one execution of a run: "<id>.<inc>" for the
 // first, "<id>.<inc>.x<n>" for the n-th after continue-as-new, where inc is

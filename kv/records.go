@@ -6,7 +6,7 @@ import (
 )
 
 // Run statuses. A run is terminal once it is completed, failed,
-// compensation_failed or canceled.
+// compensation_failed, canceled or terminated.
 const (
 	StatusPending            = "pending"
 	StatusRunning            = "running"
@@ -16,12 +16,18 @@ const (
 	// StatusContinuedAsNew closes one execution whose workflow continued as
 	// a new one under the same ID; the run record then shows the new one.
 	StatusContinuedAsNew = "continued_as_new"
+	// StatusCanceled: the run was asked to stop (Client.Cancel) and its
+	// code returned a *CanceledError, after its compensations.
+	StatusCanceled = "canceled"
+	// StatusTerminated: the run was ended at once (Client.Terminate); no
+	// code ran after that.
+	StatusTerminated = "terminated"
 )
 
 // Terminal reports whether a run status is final.
 func Terminal(status string) bool {
 	switch status {
-	case StatusCompleted, StatusFailed, StatusCompensationFailed:
+	case StatusCompleted, StatusFailed, StatusCompensationFailed, StatusCanceled, StatusTerminated:
 		return true
 	}
 	return false
@@ -32,6 +38,7 @@ const (
 	KindStep       = "step"
 	KindTimer      = "timer"
 	KindSideEffect = "side_effect"
+	KindSignal     = "signal"
 )
 
 // Command is one decision of a workflow, in the order the code made it. Replay
@@ -78,6 +85,9 @@ type Run struct {
 	// Inc is the run's incarnation (see NewIncarnation), chosen at Start:
 	// it scopes the run's keys in the steps bucket (ExecKey).
 	Inc string `msgpack:"inc,omitempty"`
+	// SigSeq is the last signal the executions before the current one
+	// received (a continue-as-new hands it on).
+	SigSeq uint64 `msgpack:"sq,omitempty"`
 	// CurrentStep is the step the run waits on, for Describe.
 	CurrentStep string    `msgpack:"cur,omitempty"`
 	CreatedAt   time.Time `msgpack:"ct"`

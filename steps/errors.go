@@ -17,6 +17,9 @@ const (
 	// TypePayloadTooLarge: a step's input or output does not fit in one
 	// message of the server's max_payload.
 	TypePayloadTooLarge = "PayloadTooLarge"
+	// TypeCanceled: the attempt was stopped because its run was canceled
+	// or terminated.
+	TypeCanceled = "Canceled"
 )
 
 var (

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -29,6 +31,10 @@ type Runner struct {
 	breakers *breakers
 	// batches caches the history batches read to check tasks.
 	batches batchCache
+	// halts are the attempts in flight by execution key, to cancel when
+	// their run is canceled or terminated (see haltRuns).
+	haltMu sync.Mutex
+	halts  map[string]map[*Task]context.CancelCauseFunc
 
 	mu       sync.Mutex
 	handlers map[string]Handler
@@ -107,6 +113,13 @@ func (r *Runner) Names() []string {
 // cancel it after a drain timeout to abandon them (their messages are then
 // redelivered to another worker).
 func (r *Runner) Run(ctx, work context.Context) {
+	if sub, err := r.env.NC.Subscribe(r.env.Names.HaltSubject(">"), func(m *nats.Msg) {
+		r.halt(strings.TrimPrefix(m.Subject, r.env.Names.HaltSubject("")))
+	}); err == nil {
+		defer func() { _ = sub.Unsubscribe() }()
+	} else {
+		r.log.Warn("jetflow: listening for canceled runs", "err", err)
+	}
 	var wg sync.WaitGroup
 	r.mu.Lock()
 	for name, h := range r.handlers {
@@ -199,7 +212,11 @@ type attemptResult struct {
 // attempt runs the handler once, bounded by StartToClose even if the
 // handler ignores its context, and keeps the message alive meanwhile.
 func (r *Runner) attempt(ctx context.Context, h Handler, m jetstream.Msg, t *Task) ([]byte, error) {
-	actx, cancel := context.WithTimeout(ctx, t.StartToClose)
+	hctx, halt := context.WithCancelCause(ctx)
+	defer halt(nil)
+	r.track(t, halt)
+	defer r.untrack(t)
+	actx, cancel := context.WithTimeout(hctx, t.StartToClose)
 	defer cancel()
 	actx = WithInfo(actx, Info{
 		Workflow: t.Workflow, WorkflowID: t.WorkflowID, Step: t.Step, Seq: t.Seq, Attempt: t.Attempt,
@@ -231,8 +248,46 @@ func (r *Runner) attempt(ctx context.Context, h Handler, m jetstream.Msg, t *Tas
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			if errors.Is(context.Cause(hctx), errHalted) {
+				return nil, &Error{Type: TypeCanceled, Message: fmt.Sprintf("attempt %d of step %s stopped: its run was canceled or terminated", t.Attempt, t.Step), NonRetryable: true}
+			}
 			return nil, startToCloseError(t)
 		}
+	}
+}
+
+// errHalted is the cause of an attempt's context when its run stops.
+var errHalted = errors.New("steps: the run was canceled or terminated")
+
+func (r *Runner) track(t *Task, halt context.CancelCauseFunc) {
+	r.haltMu.Lock()
+	defer r.haltMu.Unlock()
+	if r.halts == nil {
+		r.halts = map[string]map[*Task]context.CancelCauseFunc{}
+	}
+	ek := t.ExecKey()
+	if r.halts[ek] == nil {
+		r.halts[ek] = map[*Task]context.CancelCauseFunc{}
+	}
+	r.halts[ek][t] = halt
+}
+
+func (r *Runner) untrack(t *Task) {
+	r.haltMu.Lock()
+	defer r.haltMu.Unlock()
+	ek := t.ExecKey()
+	delete(r.halts[ek], t)
+	if len(r.halts[ek]) == 0 {
+		delete(r.halts, ek)
+	}
+}
+
+// halt cancels the attempts in flight of one execution.
+func (r *Runner) halt(execKey string) {
+	r.haltMu.Lock()
+	defer r.haltMu.Unlock()
+	for _, halt := range r.halts[execKey] {
+		halt(errHalted)
 	}
 }
 

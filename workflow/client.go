@@ -306,7 +306,7 @@ func (c *Client) poll(ctx context.Context, id string) (kv.Run, error) {
 func closingEvent(subject string) bool {
 	i := strings.LastIndexByte(subject, '.')
 	switch subject[i+1:] {
-	case wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed:
+	case wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed, wire.EventCanceled, wire.EventTerminated:
 		return true
 	}
 	return false

@@ -11,20 +11,33 @@ import (
 // carries the run being replayed and the step options in effect. Derive new
 // ones with WithStepOptions; never share one between runs.
 type Context interface {
+	// Err is a *CanceledError once the run is canceled (Client.Cancel),
+	// unless the Context is disconnected (NewDisconnectedContext); nil
+	// before.
+	Err() error
 	state() *wctx
 }
 
 type wctx struct {
-	e    *execution
-	opts steps.Options
+	e            *execution
+	opts         steps.Options
+	disconnected bool
 }
 
 func (c *wctx) state() *wctx { return c }
 
+func (c *wctx) Err() error {
+	if c.e.cancel == nil || c.disconnected {
+		return nil
+	}
+	return c.e.cancel
+}
+
 // WithStepOptions returns a Context whose steps run with opts.
 func WithStepOptions(ctx Context, opts steps.Options) Context {
-	s := ctx.state()
-	return &wctx{e: s.e, opts: opts}
+	s := *ctx.state()
+	s.opts = opts
+	return &s
 }
 
 // StepOptions returns the step options in effect.

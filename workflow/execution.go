@@ -83,6 +83,17 @@ type execution struct {
 	missing int
 	// loaded is true during the task that rebuilt the run from history.
 	loaded bool
+
+	// Signals: those received and not taken yet, by name; the sequence of
+	// the last one received (each is received once, in order); those this
+	// task received, for its history batch.
+	inbox     map[string][]signalDelivery
+	sigSeq    uint64
+	signalsIn []kv.SignalIn
+	// cancel is set once the run is asked to stop, terminate once it is
+	// ended at once (with its reason).
+	cancel    *CanceledError
+	terminate *string
 }
 
 // slot is the outcome of one position, shared by the futures that read it.
@@ -114,6 +125,7 @@ func newExecution(w *Worker, def Registrable, run kv.Run) *execution {
 		ek:      kv.ExecKey(run.ID, run.Inc, run.Exec),
 		pending: map[int]*slot{},
 		now:     run.CreatedAt,
+		sigSeq:  run.SigSeq,
 		resume:  make(chan struct{}, 1),
 		yield:   make(chan struct{}, 1),
 	}

@@ -37,7 +37,11 @@ func (f Future[T]) Get(ctx Context) (T, error) {
 		return zero, fmt.Errorf("jetflow: Get on a zero Future")
 	}
 	s := f.s
-	f.e.wait(s.name, func() bool { return s.ready })
+	c := ctx.state()
+	f.e.wait(s.name, func() bool { return s.ready || c.Err() != nil })
+	if !s.ready {
+		return zero, c.Err()
+	}
 	if s.err != nil {
 		return zero, s.err
 	}
@@ -81,6 +85,9 @@ func ExecuteStep[I, O any](ctx Context, step *steps.Definition[I, O], in I) Futu
 func scheduleStep(ctx Context, name string, validate func() error, in any) *slot {
 	st := ctx.state()
 	e := st.e
+	if err := st.Err(); err != nil {
+		return canceledStep(e, kv.KindStep, name, err)
+	}
 	seq, rec := e.claim(kv.KindStep, name)
 	s := &slot{seq: seq, kind: kv.KindStep, name: name}
 	if rec != nil && rec.Refused != nil {
@@ -140,6 +147,9 @@ func refusal(name string, seq int, info *kv.ErrorInfo) error {
 // The timer lives in the server, so it fires even if every worker restarts.
 func NewTimer(ctx Context, d time.Duration) Future[struct{}] {
 	e := ctx.state().e
+	if err := ctx.Err(); err != nil {
+		return Future[struct{}]{e: e, s: canceledStep(e, kv.KindTimer, "Sleep", err)}
+	}
 	seq, rec := e.claim(kv.KindTimer, "Sleep")
 	s := &slot{seq: seq, kind: kv.KindTimer, name: "Sleep"}
 	if rec != nil {

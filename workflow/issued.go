@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"sync"
+	"time"
 
 	"github.com/jetflow-dev/jetflow/steps"
 )
@@ -48,4 +49,36 @@ func (c *issuedTasks) drop(key string) {
 	defer c.mu.Unlock()
 	delete(c.cur, key)
 	delete(c.old, key)
+}
+
+// earlyTimers remembers timer tasks put back for their recorded fire time,
+// so that further copies of them are acked without a workflow task. Two
+// generations bound it.
+type earlyTimers struct {
+	mu       sync.Mutex
+	cur, old map[string]time.Time
+}
+
+const earlyTimersLimit = 10_000
+
+func (c *earlyTimers) put(key string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.cur) >= earlyTimersLimit {
+		c.old, c.cur = c.cur, nil
+	}
+	if c.cur == nil {
+		c.cur = make(map[string]time.Time)
+	}
+	c.cur[key] = at
+}
+
+func (c *earlyTimers) get(key string) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if at, ok := c.cur[key]; ok {
+		return at, true
+	}
+	at, ok := c.old[key]
+	return at, ok
 }

@@ -167,6 +167,13 @@ func (x *execution) replayHistory(h *history) error {
 			return fmt.Errorf("%w: history of %s has batch %d at position %d", kv.ErrCorrupt, x.run.ID, b.N, i+1)
 		}
 		delivered := false
+		for _, sig := range b.Signals {
+			delivered = x.deliverSignal(sig) || delivered
+		}
+		x.signalsIn = nil
+		if x.terminate != nil {
+			break // nothing ran after a termination
+		}
 		for _, seq := range b.Deliveries {
 			res := h.results[seq]
 			if res == nil {
@@ -185,7 +192,7 @@ func (x *execution) replayHistory(h *history) error {
 			x.step()
 		}
 		x.batches++
-		x.histEvents += len(b.Deliveries) + len(b.Decisions)
+		x.histEvents += len(b.Signals) + len(b.Deliveries) + len(b.Decisions)
 		if b.Closing != nil {
 			x.closing, x.closingRecorded = b.Closing, true
 		}

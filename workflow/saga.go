@@ -84,7 +84,9 @@ func (s *Saga) Compensate(ctx Context) error {
 	prev := e.compensating
 	e.compensating = true
 	defer func() { e.compensating = prev }()
-	cctx := WithStepOptions(ctx, s.opts)
+	// Compensations run also when the run was canceled: that is when they
+	// are needed.
+	cctx := WithStepOptions(NewDisconnectedContext(ctx), s.opts)
 	var failures []CompensationFailure
 	for i := len(comps) - 1; i >= 0; i-- {
 		c := comps[i]

@@ -19,9 +19,11 @@ type Selector struct {
 }
 
 type selectCase struct {
-	s    *slot
-	fn   func()
-	used bool
+	s *slot
+	// signal is set for a case that waits for a signal of that name.
+	signal string
+	fn     func()
+	used   bool
 }
 
 // NewSelector returns an empty selector for the run of ctx.
@@ -31,6 +33,15 @@ func NewSelector(ctx Context) *Selector { return &Selector{e: ctx.state().e} }
 // returns at once).
 func (s *Selector) AddFuture(f Awaitable, fn func()) *Selector {
 	s.cases = append(s.cases, selectCase{s: f.slot(), fn: fn})
+	return s
+}
+
+// AddSignal adds a signal: fn runs when Select picks it, that is when the
+// run has received a signal of that name it has not taken (call Receive
+// inside fn: it returns at once). The signal stays in the run's inbox until
+// fn takes it, and the case can be selected again for the next one.
+func (s *Selector) AddSignal(sig SignalChannel, fn func()) *Selector {
+	s.cases = append(s.cases, selectCase{signal: sig.signalName(), fn: fn})
 	return s
 }
 
@@ -45,25 +56,38 @@ func (s *Selector) HasPending() bool {
 }
 
 // Select waits until an added future that was not selected before is ready,
-// then runs its callback. With nothing left to select it returns at once.
+// or an added signal is waiting, then runs its callback. With nothing left to
+// select it returns at once; once the run is canceled (and ctx is not
+// disconnected) it returns without running any, and ctx.Err says why.
 func (s *Selector) Select(ctx Context) {
 	if !s.HasPending() {
 		return
 	}
-	pick := -1
+	c := ctx.state()
+	pick, pickOrder := -1, 0
 	s.e.wait("select", func() bool {
 		pick = -1
-		for i, c := range s.cases {
-			if c.used || c.s == nil || !c.s.ready {
-				continue
+		for i, sc := range s.cases {
+			order, ready := 0, false
+			switch {
+			case sc.used:
+			case sc.signal != "":
+				order, ready = s.e.signalOrder(sc.signal)
+			case sc.s != nil && sc.s.ready:
+				order, ready = sc.s.order, true
 			}
-			if pick < 0 || c.s.order < s.cases[pick].s.order {
-				pick = i
+			if ready && (pick < 0 || order < pickOrder) {
+				pick, pickOrder = i, order
 			}
 		}
-		return pick >= 0
+		return pick >= 0 || c.Err() != nil
 	})
-	s.cases[pick].used = true
+	if pick < 0 {
+		return
+	}
+	if s.cases[pick].signal == "" {
+		s.cases[pick].used = true
+	}
 	if fn := s.cases[pick].fn; fn != nil {
 		fn()
 	}

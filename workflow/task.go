@@ -181,7 +181,25 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 		return nil
 	}
 	run := !x.started || len(x.deliveries) > 0
+	// Signals first, in the order the server accepted them, then results:
+	// replay delivers a batch's signals before its results too.
 	for _, it := range items {
+		if it.reason != wire.ReasonSignal || (it.exec > 0 && it.exec != max(x.run.Exec, 1)) {
+			continue
+		}
+		n, err := w.receiveSignals(ctx, x)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			run = true
+		}
+		break // one read takes every signal waiting
+	}
+	for _, it := range items {
+		if it.reason == wire.ReasonSignal {
+			continue
+		}
 		if it.exec > max(x.run.Exec, 1) {
 			// The record read is behind the message (a replica behind
 			// its leader): not done yet.
@@ -234,6 +252,11 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 		}
 		w.issued.drop(kv.StepKey(x.ek, it.seq))
 	}
+	if x.terminate != nil {
+		// Ended at once: the code does not run again.
+		x.closing = x.closingOf()
+		return nil
+	}
 	if run {
 		x.step()
 	}
@@ -261,6 +284,9 @@ func (w *Worker) fireTimer(ctx context.Context, x *execution, s *slot) (*kv.Resu
 
 // closingOf says how the execution ends, once its code returned or failed.
 func (x *execution) closingOf() *kv.Closing {
+	if x.terminate != nil {
+		return terminated(*x.terminate)
+	}
 	if x.fatal != nil {
 		info := errorInfo(x.fatal)
 		return &kv.Closing{Status: kv.StatusFailed, Error: &info}
@@ -337,13 +363,13 @@ func (w *Worker) commit(ctx context.Context, x *execution) error {
 	if x.closingRecorded {
 		closing = nil
 	}
-	if len(x.decisions) == 0 && len(x.deliveries) == 0 && closing == nil && x.batches > 0 {
+	if len(x.decisions) == 0 && len(x.deliveries) == 0 && len(x.signalsIn) == 0 && closing == nil && x.batches > 0 {
 		return w.publish(ctx, x)
 	}
 	now := time.Now().UTC()
 	for first := true; first || len(x.decisions) > 0 || len(x.deliveries) > 0 || closing != nil; first = false {
 		n := x.chunk()
-		b := kv.Batch{N: x.batches + 1, Deliveries: x.deliveries, Decisions: x.decisions[:n], More: n < len(x.decisions), Worker: w.cfg.name, At: now,
+		b := kv.Batch{N: x.batches + 1, Signals: x.signalsIn, Deliveries: x.deliveries, Decisions: x.decisions[:n], More: n < len(x.decisions), Worker: w.cfg.name, At: now,
 			Seq: x.seq, WaitingOn: x.blockedOn}
 		if !b.More {
 			b.Closing = closing
@@ -358,7 +384,8 @@ func (w *Worker) commit(ctx context.Context, x *execution) error {
 			return fmt.Errorf("recording history of %s: %w", x.run.ID, err)
 		}
 		x.batches++
-		x.histEvents += len(b.Deliveries) + len(b.Decisions)
+		x.histEvents += len(b.Signals) + len(b.Deliveries) + len(b.Decisions)
+		x.signalsIn = nil
 		for _, d := range b.Decisions {
 			if s := x.pending[d.Seq]; s != nil && s.task != nil {
 				s.task.Batch = b.N
@@ -525,7 +552,7 @@ func (w *Worker) closeRun(ctx context.Context, x *execution) error {
 		changed = true
 		r.UpdatedAt, r.Waiting, r.CurrentStep, r.Format = now, "", "", kv.FormatHistory
 		if cl.Status == kv.StatusContinuedAsNew {
-			r.Exec = exec + 1
+			r.Exec, r.SigSeq = exec+1, x.sigSeq
 			r.Input, r.Output, r.Error = cl.ContinueInput, nil, nil
 			r.Status, r.StartedAt = kv.StatusRunning, now
 		} else {
@@ -544,6 +571,13 @@ func (w *Worker) closeRun(ctx context.Context, x *execution) error {
 			return err
 		}
 		return w.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: x.run.ID, Workflow: x.run.Workflow, Reason: wire.ReasonStart, Exec: exec + 1}, "")
+	}
+	if cl.Status == kv.StatusCanceled || cl.Status == kv.StatusTerminated {
+		// Retries and timers still scheduled would only run for nothing.
+		// (Before the purge schedule below, which shares the prefix.)
+		if err := w.env.PurgeSchedules(ctx, x.ek); err != nil {
+			w.log.Warn("jetflow: dropping the schedules of a closed run", "workflow_id", x.run.ID, "err", err)
+		}
 	}
 	if err := w.schedulePurge(ctx, &closed, 0, now); err != nil {
 		return err
@@ -569,6 +603,9 @@ func statusFor(err error) string {
 	if errors.As(err, &ce) {
 		return kv.StatusCompensationFailed
 	}
+	if errors.Is(err, ErrCanceled) {
+		return kv.StatusCanceled
+	}
 	return kv.StatusFailed
 }
 
@@ -587,6 +624,10 @@ func errorInfo(err error) kv.ErrorInfo {
 	var hl *HistoryLimitError
 	if errors.As(err, &hl) {
 		return kv.ErrorInfo{Type: "HistoryLimit", Message: hl.Error(), NonRetryable: true}
+	}
+	var cancel *CanceledError
+	if errors.As(err, &cancel) {
+		return kv.ErrorInfo{Type: "Canceled", Message: cancel.Error(), NonRetryable: true}
 	}
 	var pe *PayloadTooLargeError
 	if errors.As(err, &pe) {

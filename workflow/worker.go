@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,9 @@ type Worker struct {
 	runs *runCache
 	// issued are the step tasks this worker published (see issuedTasks).
 	issued issuedTasks
+	// early are the timers this worker put back into the server's schedule
+	// for their recorded time, by run/exec/seq.
+	early earlyTimers
 	runner *steps.Runner
 
 	defaultStepOptions steps.Options
@@ -209,6 +214,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	for name, def := range wfs {
 		cfg := wire.ConsumerConfig(w.env.Names.WorkflowConsumer(name), w.env.Names.WorkflowSubject(name), w.cfg.ackWait, 10*w.cfg.wfConcurrency+1000)
+		cfg.FilterSubjects, cfg.FilterSubject = []string{cfg.FilterSubject, w.env.Names.SignalFilter(name)}, ""
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -229,7 +235,20 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jetstream.Msg) {
 	var t wire.WorkflowTask
-	if err := kv.Unmarshal(m.Data(), &t); err != nil || ValidateID(t.WorkflowID) != nil {
+	if strings.HasPrefix(m.Subject(), w.env.Names.Prefix+".signal.") {
+		// A signal: the worker reads it (and any after it) from the stream
+		// in order; the message is only the hint.
+		var sm wire.SignalMsg
+		err := kv.Unmarshal(m.Data(), &sm)
+		if err == nil && (ValidateID(sm.WorkflowID) != nil || sm.Workflow != def.Name()) {
+			err = fmt.Errorf("%w: signal naming run %q of %q on the subject of %s", kv.ErrCorrupt, sm.WorkflowID, sm.Workflow, def.Name())
+		}
+		if err != nil {
+			wire.Park(ctx, w.env, m, "wf", def.Name(), err, w.log)
+			return
+		}
+		t = wire.WorkflowTask{WorkflowID: sm.WorkflowID, Workflow: sm.Workflow, Reason: wire.ReasonSignal}
+	} else if err := kv.Unmarshal(m.Data(), &t); err != nil || ValidateID(t.WorkflowID) != nil {
 		if err == nil {
 			err = fmt.Errorf("%w: workflow task with invalid workflow ID %q", kv.ErrCorrupt, t.WorkflowID)
 		}
@@ -248,6 +267,16 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 	if w.askOwner(ctx, t.Owner, t) {
 		_ = m.Ack()
 		return
+	}
+	earlyKey := ""
+	if t.Reason == wire.ReasonTimer {
+		// A timer task this worker already put back for its recorded time
+		// (copies of it, forged or not, need no workflow task).
+		earlyKey = t.WorkflowID + "/" + strconv.Itoa(t.Exec) + "/" + strconv.Itoa(t.Seq)
+		if at, ok := w.early.get(earlyKey); ok && time.Until(at) > time.Second {
+			_ = m.Ack()
+			return
+		}
 	}
 	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq}
 	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
@@ -286,6 +315,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 			_ = m.NakWithDelay(time.Second)
 			return
 		}
+		w.early.put(earlyKey, wk.early)
 	}
 	_ = m.Ack()
 }

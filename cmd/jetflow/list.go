@@ -20,7 +20,7 @@ func init() {
 	register(command{name: "list", summary: "list runs, optionally of one workflow or status", run: runList})
 }
 
-var runStatuses = []string{kv.StatusPending, kv.StatusRunning, kv.StatusCompleted, kv.StatusFailed, kv.StatusCompensationFailed}
+var runStatuses = []string{kv.StatusPending, kv.StatusRunning, kv.StatusCompleted, kv.StatusFailed, kv.StatusCompensationFailed, kv.StatusCanceled, kv.StatusTerminated}
 
 type listEntry struct {
 	ID          string     `json:"id"`

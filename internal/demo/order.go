@@ -7,6 +7,8 @@ const (
 	StatusOutOfStock       = "out_of_stock"
 	StatusPaymentFailed    = "payment_failed"
 	StatusShipmentFailed   = "shipment_failed"
+	// StatusCanceled: the run was canceled (jetflow cancel) and compensated.
+	StatusCanceled = "canceled"
 )
 
 // Faults a test or the demo can inject through OrderInput.Faults: trouble in

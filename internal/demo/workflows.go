@@ -28,6 +28,10 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 
 	// 1. 验证订单 (validate the order)
 	validation, err := workflow.ExecuteStep(ctx, ValidateOrder, input).Get(ctx)
+	if ctx.Err() != nil {
+		// Canceled (jetflow cancel): nothing to undo yet.
+		return OrderOutput{OrderID: input.OrderID, Status: StatusCanceled}, ctx.Err()
+	}
 	if err != nil || !validation.Valid {
 		return OrderOutput{
 			OrderID: input.OrderID,
@@ -37,6 +41,16 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 
 	// 2. 预留库存 (reserve the inventory)
 	reservationID, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, reserveOptions()), ReserveInventory, input).Get(ctx)
+	if ctx.Err() != nil {
+		// A reservation that went through while the cancel came is
+		// released: the compensation runs whether or not it was made.
+		if err == nil {
+			saga := workflow.NewSaga(ctx).WithOptions(compensationOptions())
+			workflow.AddCompensation(saga, ReleaseInventory, reservationID)
+			_ = saga.Compensate(ctx)
+		}
+		return OrderOutput{OrderID: input.OrderID, Status: StatusCanceled}, ctx.Err()
+	}
 	if err != nil {
 		return OrderOutput{
 			OrderID: input.OrderID,
@@ -48,6 +62,14 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 
 	// 3. 处理支付 (pay: the primary channel behind the shared breaker, else the fallback)
 	payment, err := PayWithFallback(ctx, PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults})
+	if ctx.Err() != nil {
+		// Canceled: refund what was charged, release the inventory.
+		if err == nil {
+			workflow.AddCompensation(saga, RefundPayment, payment.TransactionID)
+		}
+		_ = saga.Compensate(ctx)
+		return OrderOutput{OrderID: input.OrderID, Status: StatusCanceled}, ctx.Err()
+	}
 	if err != nil {
 		// 补偿：释放库存 (compensate: release the inventory). A compensation
 		// that fails for good ends the run compensation_failed by itself.
@@ -63,6 +85,11 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 
 	// 4. 创建发货单 (create the shipment)
 	shipmentID, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, shipmentOptions()), CreateShipment, input).Get(ctx)
+	if ctx.Err() != nil && err != nil {
+		// Canceled before it shipped: refund, then release.
+		_ = saga.Compensate(ctx)
+		return OrderOutput{OrderID: input.OrderID, Status: StatusCanceled, TransactionID: &transactionID}, ctx.Err()
+	}
 	if err != nil {
 		// 补偿：退款 + 释放库存 (compensate: refund, then release the inventory)
 		_ = saga.Compensate(ctx)
@@ -91,8 +118,8 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 func PayWithFallback(ctx workflow.Context, input PaymentInput) (PaymentOutput, error) {
 	// 尝试主支付渠道 (the primary channel)
 	result, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, primaryPaymentOptions()), ProcessPayment, input).Get(ctx)
-	if err == nil {
-		return result, nil
+	if err == nil || ctx.Err() != nil {
+		return result, err
 	}
 	workflow.GetLogger(ctx).Warn("Primary payment failed, trying fallback",
 		"error", err, "breaker_open", errors.Is(err, steps.ErrBreakerOpen))

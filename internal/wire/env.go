@@ -78,6 +78,7 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config) (*Env, error) {
 			names.Prefix + ".wf.>",
 			names.Prefix + ".step.>",
 			names.Prefix + ".sched.>",
+			names.Prefix + ".signal.>",
 		},
 		Retention:         jetstream.WorkQueuePolicy,
 		Storage:           storage,

@@ -28,6 +28,12 @@ const (
 	// that was owed progress: repaired, or only reported.
 	EventRepaired = "repaired"
 	EventStuck    = "stuck"
+	// Signals, cancellation and termination.
+	EventSignaled           = "signaled"
+	EventCancelRequested    = "cancel_requested"
+	EventCanceled           = "canceled"
+	EventTerminateRequested = "terminate_requested"
+	EventTerminated         = "terminated"
 )
 
 // Event is one status change of a run, published as JSON so that

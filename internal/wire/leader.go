@@ -38,3 +38,17 @@ func GetConfirmed[T any](ctx context.Context, e *Env, b jetstream.KeyValue, key 
 	}
 	return v, nil
 }
+
+// PurgeSchedules drops every delayed task (retries, timers) still scheduled
+// for one execution.
+func (e *Env) PurgeSchedules(ctx context.Context, execKey string) error {
+	st, err := e.Stream(ctx, e.Names.TaskStream())
+	if err != nil {
+		return err
+	}
+	subj := e.Names.Prefix + ".sched." + execKey + ".>"
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+		return fmt.Errorf("jetflow: purging %s: %w", subj, err)
+	}
+	return nil
+}

@@ -30,6 +30,25 @@ func (n Names) DeadLetterStream() string { return strings.ToUpper(n.Prefix) + "_
 // WorkflowSubject carries the tasks of one workflow type.
 func (n Names) WorkflowSubject(workflow string) string { return n.Prefix + ".wf." + workflow }
 
+// SignalSubject carries the signals (and cancel and terminate requests) of
+// one run, in the order the server accepts them; its workflow type's
+// consumer delivers each as a hint, and the worker reads them in order from
+// the stream.
+func (n Names) SignalSubject(workflow, workflowID, inc string) string {
+	s := n.Prefix + ".signal." + workflow + "." + workflowID
+	if inc != "" {
+		s += "." + inc
+	}
+	return s
+}
+
+// SignalFilter matches the signals of every run of one workflow type.
+func (n Names) SignalFilter(workflow string) string { return n.Prefix + ".signal." + workflow + ".>" }
+
+// HaltSubject is the core (not stored) subject on which runners hear that a
+// run was canceled or terminated, so they cancel its attempts in flight.
+func (n Names) HaltSubject(execKey string) string { return n.Prefix + ".halt." + execKey }
+
 // StepSubject carries the tasks of one step.
 func (n Names) StepSubject(step string) string { return n.Prefix + ".step." + step }
 

@@ -14,6 +14,9 @@ import (
 // server's max_payload, for the headers it adds (the reason is cut to fit).
 const parkHeadroom = 2048
 
+// parkRetry is how long a message waits when it could not be parked.
+const parkRetry = 2 * time.Second
+
 // maxReason bounds the reason header.
 const maxReason = 1024
 
@@ -45,8 +48,8 @@ func Park(ctx context.Context, e *Env, m jetstream.Msg, kind, name string, reaso
 	}
 	_, err := e.JS.PublishMsg(ctx, &nats.Msg{Subject: e.Names.DeadLetterSubject(kind, name), Header: hdr, Data: data})
 	if err != nil {
-		log.Warn("jetflow: parking poison message; put back for 5s", "subject", m.Subject(), "err", err)
-		_ = m.NakWithDelay(5 * time.Second)
+		log.Warn("jetflow: parking poison message; put back for 2s", "subject", m.Subject(), "err", err)
+		_ = m.NakWithDelay(parkRetry)
 		return
 	}
 	log.Warn("jetflow: parked poison message", "subject", m.Subject(), "reason", why)

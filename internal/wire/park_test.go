@@ -110,7 +110,8 @@ func TestParkNaksWhenDeadLetterStreamIsGone(t *testing.T) {
 
 	Park(ctx, env, fetchOne(t, cons), "wf", "order", errPoison, discardLog())
 
-	// Kept for another try at once rather than lost or held for AckWait.
+	// Kept for another try after a short delay (never at once: a loop),
+	// rather than lost or held for AckWait.
 	m := fetchOne(t, cons)
 	md, err := m.Metadata()
 	if err != nil {

@@ -17,7 +17,17 @@ const (
 	// ReasonRepair asks the worker to rebuild the run from its history and
 	// publish again whatever it waits on (the sweeper found it stuck).
 	ReasonRepair = "repair"
+	// ReasonSignal: a signal for the run waits in the task stream.
+	ReasonSignal = "signal"
 )
+
+// SignalMsg is a signal on its run's signal subject.
+type SignalMsg struct {
+	WorkflowID string `msgpack:"id"`
+	Workflow   string `msgpack:"wf"`
+	Name       string `msgpack:"n"`
+	Payload    []byte `msgpack:"p,omitempty"`
+}
 
 // WorkflowTask asks a worker to move a run forward: replay its code against
 // the recorded results and act on any new decisions.

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/workflow"
+)
+
+func init() {
+	register(command{name: "signal", summary: "send a signal to a run: signal ID NAME --input JSON|@file", run: runSignal})
+	register(command{name: "cancel", summary: "ask a run to stop (it compensates and ends canceled): cancel ID [--reason R]", run: runCancel})
+	register(command{name: "terminate", summary: "end a run at once, running no more of its code: terminate ID [--reason R]", run: runTerminate})
+}
+
+func runSignal(ctx context.Context, args []string) error {
+	var f clientFlags
+	var input string
+	fs := newFlagSet("signal", os.Stderr)
+	f.register(fs)
+	fs.StringVar(&input, "input", "null", "the signal's payload as JSON, or @file, or @- for standard input")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 2, 2, "run ID and signal name: jetflow signal ID NAME --input JSON"); err != nil {
+		return err
+	}
+	id, name := pos[0], pos[1]
+	if err := workflow.ValidateID(id); err != nil {
+		return usagef("%v", err)
+	}
+	data, src, err := readInput(input)
+	if err != nil {
+		return err
+	}
+	payload, err := jsonToMsgpack(data)
+	if err != nil {
+		return usagef("%s: %v", src, err)
+	}
+	s, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	if err := s.client.SignalRaw(cctx, id, name, payload); err != nil {
+		return sendError(err, id)
+	}
+	return report(&f, id, "signal "+name+" sent to")
+}
+
+func runCancel(ctx context.Context, args []string) error { return stop(ctx, args, "cancel") }
+
+func runTerminate(ctx context.Context, args []string) error { return stop(ctx, args, "terminate") }
+
+func stop(ctx context.Context, args []string, verb string) error {
+	var f clientFlags
+	var reason string
+	fs := newFlagSet(verb, os.Stderr)
+	f.register(fs)
+	fs.StringVar(&reason, "reason", "", "why, recorded with the run's final status")
+	id, err := runIDArg(fs, args, "run ID: jetflow "+verb+" ID [--reason R]")
+	if err != nil {
+		return err
+	}
+	s, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	if verb == "cancel" {
+		err = s.client.Cancel(cctx, id, reason)
+	} else {
+		err = s.client.Terminate(cctx, id, reason)
+	}
+	if err != nil {
+		return sendError(err, id)
+	}
+	return report(&f, id, verb+" requested for")
+}
+
+// report says that a request reached the server.
+func report(f *clientFlags, id, what string) error {
+	if f.json {
+		return printJSON(os.Stdout, map[string]any{"id": id, "accepted": true})
+	}
+	fmt.Printf("%s run %s\n", what, id)
+	return nil
+}
+
+// sendError maps what Signal, Cancel and Terminate refuse to exit statuses.
+func sendError(err error, id string) error {
+	switch {
+	case errors.Is(err, workflow.ErrRunClosed):
+		return &exitError{code: 1, msg: err.Error()}
+	case errors.Is(err, workflow.ErrInvalidName), errors.Is(err, workflow.ErrPayloadTooLarge):
+		return usagef("%v", err)
+	}
+	return notFound(err, id)
+}
+
+// jsonToMsgpack turns a JSON payload into the msgpack a signal carries:
+// objects become maps keyed by their JSON names (which decode into structs
+// whose msgpack tags are those names), integral numbers integers.
+func jsonToMsgpack(data []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("invalid JSON: more than one value")
+	}
+	return kv.Marshal(numbers(v))
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+	}
+	return v
+}

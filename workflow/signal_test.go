@@ -1,0 +1,268 @@
+package workflow_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/testenv"
+	"github.com/jetflow-dev/jetflow/steps"
+	"github.com/jetflow-dev/jetflow/workflow"
+	"github.com/nats-io/nats.go"
+)
+
+var word = workflow.NewSignal[string]("word")
+
+// collect receives n words and returns them joined, in the order received.
+var collect = workflow.New("Collect", func(ctx workflow.Context, n int) (string, error) {
+	var got []string
+	for range n {
+		w, err := word.Receive(ctx)
+		if err != nil {
+			return "", err
+		}
+		got = append(got, w)
+	}
+	return strings.Join(got, " "), nil
+})
+
+// Signals sent while no worker runs wait in the stream; the run receives
+// them in the order they were sent, each once.
+func TestSignalsWaitForAWorkerAndArriveInOrder(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	run, err := workflow.Start(ctx, c, collect, "collect-1", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"one", "two", "three", "four", "five"} {
+		if err := workflow.Signal(ctx, c, "collect-1", word, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startWorker(t, nc, []workflow.Registrable{collect}, nil)
+	if got, err := run.Result(ctx); err != nil || got != "one two three four five" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// A signal received by one worker is in the run's history: another worker
+// that rebuilds the run receives it again there, not from the stream (where
+// it is gone), and the next signal follows it.
+func TestSignalsSurviveARebuild(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	signaled := make(chan *nats.Msg, 4)
+	sub, err := nc.ChanSubscribe("jetflow.status.Collect.*.signaled", signaled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	_, stop := startWorker(t, nc, []workflow.Registrable{collect}, nil)
+	run, err := workflow.Start(ctx, c, collect, "collect-2", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := workflow.Signal(ctx, c, "collect-2", word, "first"); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, signaled)
+	stop()
+	startWorker(t, nc, []workflow.Registrable{collect}, nil)
+	if err := workflow.Signal(ctx, c, "collect-2", word, "second"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := run.Result(ctx); err != nil || got != "first second" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+var confirmed = workflow.NewSignal[bool]("confirmed")
+
+// awaitConfirmation waits at most d for the confirmation signal.
+var awaitConfirmation = workflow.New("AwaitConfirmation", func(ctx workflow.Context, d time.Duration) (string, error) {
+	timer := workflow.NewTimer(ctx, d)
+	out := ""
+	workflow.NewSelector(ctx).
+		AddSignal(confirmed, func() {
+			ok, err := confirmed.Receive(ctx)
+			if err == nil && ok {
+				out = "confirmed"
+			}
+		}).
+		AddFuture(timer, func() { out = "timed out" }).
+		Select(ctx)
+	return out, nil
+})
+
+// A selector waits for a signal or a timer, whichever comes first.
+func TestSelectorTakesASignalOrATimer(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	startWorker(t, nc, []workflow.Registrable{awaitConfirmation}, nil)
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	quick, err := workflow.Start(ctx, c, awaitConfirmation, "confirm-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := workflow.Signal(ctx, c, "confirm-1", confirmed, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := quick.Result(ctx); err != nil || got != "confirmed" {
+		t.Fatalf("signaled run: got %q, %v", got, err)
+	}
+	slow, err := workflow.Start(ctx, c, awaitConfirmation, "confirm-2", 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := slow.Result(ctx); err != nil || got != "timed out" {
+		t.Fatalf("unsignaled run: got %q, %v", got, err)
+	}
+	// Too late: the run has ended.
+	err = workflow.Signal(ctx, c, "confirm-2", confirmed, true)
+	var closed *workflow.RunClosedError
+	if !errors.Is(err, workflow.ErrRunClosed) || !errors.As(err, &closed) || closed.Status != "completed" {
+		t.Fatalf("signal to a closed run: got %v, want a *RunClosedError", err)
+	}
+}
+
+func TestSignalBadInput(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 10*time.Second)
+	if err := workflow.Signal(ctx, c, "nobody", word, "x"); !errors.Is(err, workflow.ErrNotFound) {
+		t.Fatalf("signal to an unknown run: got %v, want ErrNotFound", err)
+	}
+	if _, err := workflow.Start(ctx, c, collect, "collect-3", 1); err != nil {
+		t.Fatal(err)
+	}
+	bad := workflow.NewSignal[string]("no.dots")
+	if err := workflow.Signal(ctx, c, "collect-3", bad, "x"); !errors.Is(err, workflow.ErrInvalidName) {
+		t.Fatalf("signal with an invalid name: got %v, want ErrInvalidName", err)
+	}
+	// A payload of the wrong type: Receive says so, the run goes on.
+	wrong := workflow.NewSignal[int]("word")
+	if err := workflow.Signal(ctx, c, "collect-3", wrong, 7); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, nc, []workflow.Registrable{collect}, nil)
+	_, err := workflow.Attach(c, collect, "collect-3").Result(ctx)
+	if err == nil || !strings.Contains(err.Error(), "does not decode") {
+		t.Fatalf("got %v, want the payload error", err)
+	}
+}
+
+// Cancel: the step in flight sees its context canceled, the saga runs its
+// compensation, and the run ends canceled with the reason.
+func TestCancelCompensatesAndEndsCanceled(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	var reserved, released atomic.Int32
+	reserve := steps.New("CancelReserve", func(ctx context.Context, n int) (int, error) {
+		reserved.Add(1)
+		return n, nil
+	})
+	release := steps.New("CancelRelease", func(ctx context.Context, n int) (int, error) {
+		released.Add(1)
+		return n, nil
+	})
+	running := make(chan struct{}, 1)
+	var sawCancel atomic.Bool
+	charge := steps.New("CancelCharge", func(ctx context.Context, n int) (int, error) {
+		running <- struct{}{}
+		<-ctx.Done()
+		sawCancel.Store(true)
+		return 0, ctx.Err()
+	})
+	order := workflow.New("Cancelable", func(ctx workflow.Context, n int) (int, error) {
+		saga := workflow.NewSaga(ctx)
+		if _, err := workflow.ExecuteStep(ctx, reserve, n).Get(ctx); err != nil {
+			return 0, err
+		}
+		workflow.AddCompensation(saga, release, n)
+		if _, err := workflow.ExecuteStep(ctx, charge, n).Get(ctx); err != nil {
+			_ = saga.Compensate(ctx)
+			return 0, err
+		}
+		return n, nil
+	})
+	startWorker(t, nc, []workflow.Registrable{order}, []steps.Handler{reserve, release, charge})
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	run, err := workflow.Start(ctx, c, order, "cancel-1", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-running
+	if err := c.Cancel(ctx, "cancel-1", "customer changed their mind"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Cancel(ctx, "cancel-1", "again"); err != nil && !errors.Is(err, workflow.ErrRunClosed) {
+		t.Fatalf("a second cancel: %v", err)
+	}
+	_, err = run.Result(ctx)
+	if err == nil || !strings.Contains(err.Error(), "customer changed their mind") {
+		t.Fatalf("got %v, want the cancellation", err)
+	}
+	d, err := c.Describe(ctx, "cancel-1")
+	if err != nil || d.Status != "canceled" {
+		t.Fatalf("run: %+v, %v; want canceled", d, err)
+	}
+	if !sawCancel.Load() {
+		t.Error("the step in flight never saw its context canceled")
+	}
+	if reserved.Load() != 1 || released.Load() != 1 {
+		t.Fatalf("reserved %d, released %d; want once each", reserved.Load(), released.Load())
+	}
+}
+
+// Terminate ends a run whose step keeps failing: no code runs after it, and
+// no more attempts.
+func TestTerminateEndsARunAtOnce(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	var attempts atomic.Int32
+	down := steps.New("ForeverDown", func(ctx context.Context, n int) (int, error) {
+		attempts.Add(1)
+		return 0, steps.NewError("Down", "service down")
+	})
+	wf := workflow.New("Terminable", func(ctx workflow.Context, n int) (int, error) {
+		ctx = workflow.WithStepOptions(ctx, steps.Options{RetryPolicy: &steps.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaxInterval: 100 * time.Millisecond}})
+		return workflow.ExecuteStep(ctx, down, n).Get(ctx)
+	})
+	startWorker(t, nc, []workflow.Registrable{wf}, []steps.Handler{down})
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	run, err := workflow.Start(ctx, c, wf, "stuck-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for attempts.Load() < 3 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := c.Terminate(ctx, "stuck-1", "service retired"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run.Result(ctx)
+	if err == nil || !strings.Contains(err.Error(), "service retired") {
+		t.Fatalf("got %v, want the termination", err)
+	}
+	d, err := c.Describe(ctx, "stuck-1")
+	if err != nil || d.Status != "terminated" {
+		t.Fatalf("run: %+v, %v; want terminated", d, err)
+	}
+	n := attempts.Load()
+	time.Sleep(500 * time.Millisecond)
+	if more := attempts.Load() - n; more > 1 {
+		t.Fatalf("%d more attempts after the run was terminated", more)
+	}
+}
