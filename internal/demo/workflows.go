@@ -47,7 +47,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	workflow.AddCompensation(saga, ReleaseInventory, reservationID)
 
 	// 3. 处理支付 (pay: the primary channel behind the shared breaker, else the fallback)
-	payment, err := PayWithFallback(ctx, PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults})
+	payment, err := PayWithFallback(ctx, PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults, Breaker: input.Breaker})
 	if err != nil {
 		// 补偿：释放库存 (compensate: release the inventory). A compensation
 		// that fails for good ends the run compensation_failed by itself.
@@ -90,7 +90,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 // the fallback channel. Call it from workflow code.
 func PayWithFallback(ctx workflow.Context, input PaymentInput) (PaymentOutput, error) {
 	// 尝试主支付渠道 (the primary channel)
-	result, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, primaryPaymentOptions()), ProcessPayment, input).Get(ctx)
+	result, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, primaryPaymentOptions(input.Breaker)), ProcessPayment, input).Get(ctx)
 	if err == nil {
 		return result, nil
 	}
