@@ -28,10 +28,37 @@ import (
 // transition has exactly one author, who publishes it as JSON on
 // <prefix>.breaker.<name>.<new state> (a BreakerEvent).
 //
-//	closed ──FailureThreshold consecutive failures──▶ open
+//	closed ──FailureThreshold consecutive failures, or the failure rate──▶ open
 //	open ──first attempt after OpenUntil, takes a probe slot──▶ half_open
 //	half_open ──SuccessThreshold successful probes──▶ closed
 //	half_open ──a failed probe──▶ open (for another ResetTimeout)
+//
+// Generations: every state change (and a reset or a repair) increments
+// kv.Breaker.Generation. An attempt is admitted in a generation, and its
+// outcome counts only if the breaker is still in that generation when the
+// outcome is written, as in gobreaker: an attempt admitted while closed that
+// fails after the breaker opened and closed again would otherwise count
+// against a service that has since been probed and found healthy.
+//
+// Consecutive failures are counted in the order outcomes reach the bucket,
+// whichever worker reports them: a failure adds one, a success sets the
+// count back to zero, and the breaker opens when the count reaches
+// FailureThreshold. Attempts overlap, so the success that resets the count
+// may be that of an attempt admitted before the failures were written; it
+// must still reset it (outcomes F, F, S, F are not three in a row). So a
+// success reads the record to see whether failures are pending, and writes
+// only if they are.
+//
+// Failure rate (FailureRateThreshold > 0): the record keeps a window of
+// counters, kv.Breaker.Window, one bucket per tenth of BreakerPolicy.Window,
+// aligned on absolute time so that every worker adds to the same buckets
+// (breaker_window.go). Buckets that slid out of the window are dropped on the
+// next write and the list is capped, so the record stays small. Every
+// success and failure of the current generation is added by a
+// revision-checked write, and after each one the breaker opens if the window
+// holds at least MinimumCalls calls and failures are at least
+// FailureRateThreshold of them. A positive FailureThreshold opens it on
+// consecutive failures as well.
 //
 // Probes: while half-open, an attempt runs only if it adds itself to
 // kv.Breaker.Probes in a revision-checked write that leaves at most
@@ -51,33 +78,42 @@ import (
 // NotImplemented say nothing about the service and count as neither; nor does
 // an attempt abandoned because the worker shut down.
 //
-// Cost: a step without a Breaker never touches the bucket. With one, an
-// attempt through a closed breaker reads the record once and writes nothing
-// to it on success unless failures were pending; it also creates one claim
-// key in the steps bucket (see admitBreaker). A worker that saw the breaker open
-// refuses attempts from memory until the reset deadline, re-reading at most
-// every openCacheRecheck so that a manual reset reaches it quickly.
+// Cost: a step without a Breaker never touches the bucket. With one, every
+// attempt creates one claim key in the steps bucket (see admitBreaker) and
+// reads the record once to be admitted. Under the consecutive rule, an
+// attempt through a closed breaker then reads the record once more when it
+// succeeds and writes nothing unless failures are pending; a failure is a
+// read and a write. Under the failure-rate rule every success and failure is
+// a read and a revision-checked write of the one record, so all the workers
+// behind one breaker serialize on it (contended writes retry). Outcomes are
+// not batched per worker: a worker that held its successes back would make
+// the rate others read too high and open the breaker early, and one that
+// held its failures back would open it late; batching both would make every
+// decision as stale as the batch interval. A worker that saw the breaker
+// open refuses attempts from memory until the reset deadline, re-reading at
+// most every openCacheRecheck so that a manual reset reaches it quickly.
 //
-// A record that does not decode is treated as a closed breaker with no
-// failures, logged, reported with a BreakerEvent from "corrupt" to "closed",
-// and overwritten by a revision-checked write of a fresh record.
+// Repairs: a record that does not decode, or whose state is none of closed,
+// open and half_open, is treated as a closed breaker with no failures,
+// logged, reported with a BreakerEvent from "corrupt" to "closed" (reason
+// corrupt_record or unknown_state), and overwritten by a revision-checked
+// write of a fresh record in a new generation. A deadline no worker could
+// have written would keep the channel shut until a manual reset, so it is
+// treated as expired and rewritten, with an event: an OpenUntil more than
+// ResetTimeout + maxClockSkew ahead (reason impossible_open_until: a probe
+// goes through at once), or a probe lease more than the longer of its own
+// and this attempt's StartToClose + probeLeaseGrace, plus maxClockSkew,
+// ahead (reason impossible_lease: the slot is freed).
 //
 // All workers should use the same policy for a breaker name: each attempt
 // decides with the policy its task carries, and the record keeps the policy
 // of its last writer for operators. The deadlines in the record come from the
 // clock of the worker that wrote them, so worker clocks should agree to well
-// within ResetTimeout.
+// within ResetTimeout and maxClockSkew.
 
-// Defaults applied where BreakerPolicy leaves a field at zero.
-const (
-	DefaultFailureThreshold = 5
-	DefaultResetTimeout     = 60 * time.Second
-	DefaultHalfOpenMaxCalls = 1
-	DefaultSuccessThreshold = 1
-)
-
-// TypeInvalidBreaker is the error type of a step whose BreakerPolicy has no
-// valid name; the step fails at once, non-retryable.
+// TypeInvalidBreaker is the error type of a step whose BreakerPolicy is
+// invalid (no valid name, an impossible FailureRateThreshold); the step
+// fails at once, non-retryable.
 const TypeInvalidBreaker = "InvalidBreaker"
 
 const (
@@ -92,39 +128,32 @@ const (
 	// reportTimeout bounds recording an attempt's outcome, which runs even
 	// when the worker is shutting down.
 	reportTimeout = 5 * time.Second
+	// maxClockSkew is how far ahead of this worker's clock another worker's
+	// may run before a deadline it wrote is taken for impossible.
+	maxClockSkew = 10 * time.Second
 )
-
-// withDefaults returns the policy with zero fields replaced by defaults.
-func (p BreakerPolicy) withDefaults() BreakerPolicy {
-	if p.FailureThreshold <= 0 {
-		p.FailureThreshold = DefaultFailureThreshold
-	}
-	if p.ResetTimeout <= 0 {
-		p.ResetTimeout = DefaultResetTimeout
-	}
-	if p.HalfOpenMaxCalls <= 0 {
-		p.HalfOpenMaxCalls = DefaultHalfOpenMaxCalls
-	}
-	if p.SuccessThreshold <= 0 {
-		p.SuccessThreshold = DefaultSuccessThreshold
-	}
-	return p
-}
 
 // BreakerEvent is one transition of a breaker, published as JSON on
 // <prefix>.breaker.<name>.<to> and kept by the event stream.
 type BreakerEvent struct {
 	Name string `json:"name"`
-	// From is the state before, or "corrupt" for a record that did not decode.
-	From      string    `json:"from"`
-	To        string    `json:"to"`
+	// From is the state before, or "corrupt" for a record that did not
+	// decode or had an unknown state.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Failures is the consecutive failures; for reason failure_rate, the
+	// failures among the window's Calls.
 	Failures  int       `json:"failures"`
 	Successes int       `json:"successes,omitempty"`
+	Calls     int       `json:"calls,omitempty"`
 	Time      time.Time `json:"time"`
 	Worker    string    `json:"worker,omitempty"`
 	OpenUntil time.Time `json:"open_until,omitzero"`
-	// Reason says why: failure_threshold, reset_timeout, probe_failed,
-	// probes_succeeded, corrupt_record or reset.
+	// Reason says why: failure_threshold, failure_rate, reset_timeout,
+	// probe_failed, probes_succeeded, reset, or a repair: corrupt_record,
+	// unknown_state, impossible_open_until (open to half_open before the
+	// recorded deadline) or impossible_lease (half_open to half_open, the
+	// probes with impossible leases dropped).
 	Reason string `json:"reason,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
@@ -141,11 +170,11 @@ const (
 // breakerPermit lets one attempt run; report returns it.
 type breakerPermit struct {
 	policy BreakerPolicy
+	// generation is the breaker's generation that admitted the attempt; its
+	// outcome counts only if the breaker is still in it.
+	generation uint64
 	// probe is the slot's ID when the attempt is a half-open probe.
 	probe string
-	// clean is set when the breaker was closed with no failures: a success
-	// then has nothing to write.
-	clean bool
 }
 
 type openEntry struct {
@@ -278,8 +307,8 @@ func classify(t *Task, err error) breakerOutcome {
 // calling the handler, or an error when the bucket could not be used. lease
 // bounds how long a probe may hold its slot without reporting.
 func (b *breakers) admit(ctx context.Context, p BreakerPolicy, lease time.Duration) (*breakerPermit, *Error, error) {
-	if !ValidName(p.Name) {
-		return nil, &Error{Type: TypeInvalidBreaker, Message: fmt.Sprintf("circuit breaker name %q: 1 to 128 letters, digits, '-' or '_'", p.Name), NonRetryable: true}, nil
+	if why := p.invalid(); why != "" {
+		return nil, &Error{Type: TypeInvalidBreaker, Message: why, NonRetryable: true}, nil
 	}
 	p = p.withDefaults()
 	if until, ok := b.cachedOpen(p.Name); ok {
@@ -293,26 +322,45 @@ func (b *breakers) admit(ctx context.Context, p BreakerPolicy, lease time.Durati
 		permit, refused = nil, nil
 		switch rec.State {
 		case kv.BreakerOpen:
+			reason := "reset_timeout"
 			if now.Before(rec.OpenUntil) {
-				refused = openError(p.Name, rec.OpenUntil)
-				b.cacheOpen(p.Name, rec.OpenUntil, now)
-				return false, nil
+				if rec.OpenUntil.Sub(now) <= p.ResetTimeout+maxClockSkew {
+					refused = openError(p.Name, rec.OpenUntil)
+					b.cacheOpen(p.Name, rec.OpenUntil, now)
+					return false, nil
+				}
+				// No worker opens a breaker for longer than its reset
+				// timeout: waiting for this deadline would keep the
+				// channel shut until someone resets it by hand.
+				reason = "impossible_open_until"
 			}
+			until := rec.OpenUntil
+			newGeneration(rec, kv.BreakerHalfOpen)
+			rec.Successes, rec.Probes = 0, nil
 			permit = b.takeProbe(rec, p, now, lease)
-			rec.State, rec.Successes = kv.BreakerHalfOpen, 0
-			return true, b.event(rec, kv.BreakerOpen, "reset_timeout", now)
+			ev := b.event(rec, kv.BreakerOpen, reason, now)
+			if reason == "impossible_open_until" {
+				ev.Error = fmt.Sprintf("open until %s, more than the reset timeout %s and %s from now", until.UTC().Format(time.RFC3339Nano), p.ResetTimeout, maxClockSkew)
+			}
+			return true, ev
 		case kv.BreakerHalfOpen:
-			rec.Probes = rec.LiveProbes(now)
+			var ev *BreakerEvent
+			live, impossible := liveProbes(rec.Probes, now, lease)
+			rec.Probes = live
+			if impossible > 0 {
+				ev = b.event(rec, kv.BreakerHalfOpen, "impossible_lease", now)
+				ev.Error = fmt.Sprintf("%d probe lease(s) end more than their step's start-to-close and %s grace from now; treated as expired", impossible, probeLeaseGrace+maxClockSkew)
+			}
 			if len(rec.Probes) >= p.HalfOpenMaxCalls {
 				refused = &Error{Type: TypeBreakerOpen, NonRetryable: true,
 					Message: fmt.Sprintf("circuit breaker %s is half-open and its %d probe slot(s) are taken", p.Name, p.HalfOpenMaxCalls)}
-				return false, nil
+				return ev != nil, ev
 			}
 			permit = b.takeProbe(rec, p, now, lease)
-			return true, nil
+			return true, ev
 		default:
-			permit = &breakerPermit{policy: p, clean: rec.Failures == 0}
-			rec.Policy = kv.BreakerConfig(p) // written only to repair a corrupt record
+			permit = &breakerPermit{policy: p, generation: rec.Generation}
+			rec.Policy = kv.BreakerConfig(p) // written only with a repair
 			return false, nil
 		}
 	})
@@ -322,41 +370,98 @@ func (b *breakers) admit(ctx context.Context, p BreakerPolicy, lease time.Durati
 	return permit, refused, nil
 }
 
+// liveProbes returns the probes whose lease has not run out at now, without
+// those whose lease ends further ahead than any worker could have set it
+// (their count is impossible): lease is this attempt's, and a probe that
+// recorded a longer one of its own keeps it.
+func liveProbes(probes []kv.BreakerProbe, now time.Time, lease time.Duration) (live []kv.BreakerProbe, impossible int) {
+	for _, pr := range probes {
+		switch {
+		case !now.Before(pr.LeaseUntil):
+		case pr.LeaseUntil.Sub(now) > max(lease, pr.Lease)+maxClockSkew:
+			impossible++
+		default:
+			live = append(live, pr)
+		}
+	}
+	return live, impossible
+}
+
 func (b *breakers) takeProbe(rec *kv.Breaker, p BreakerPolicy, now time.Time, lease time.Duration) *breakerPermit {
 	id := newProbeID()
-	rec.Probes = append(rec.LiveProbes(now), kv.BreakerProbe{ID: id, Worker: b.worker, StartedAt: now, LeaseUntil: now.Add(lease)})
+	rec.Probes = append(rec.Probes, kv.BreakerProbe{ID: id, Worker: b.worker, StartedAt: now, LeaseUntil: now.Add(lease), Lease: lease})
 	rec.Policy = kv.BreakerConfig(p)
-	return &breakerPermit{policy: p, probe: id}
+	return &breakerPermit{policy: p, generation: rec.Generation, probe: id}
 }
 
 // report records the outcome of an attempt that admit let run.
 func (b *breakers) report(ctx context.Context, permit *breakerPermit, outcome breakerOutcome) error {
 	p := permit.policy
-	if permit.probe == "" {
-		if outcome == outcomeNeutral || (outcome == outcomeSuccess && permit.clean) {
-			return nil
+	if permit.probe != "" {
+		return b.reportProbe(ctx, permit, outcome)
+	}
+	if outcome == outcomeNeutral {
+		return nil
+	}
+	return b.mutate(ctx, p.Name, func(rec *kv.Breaker, now time.Time, _ bool) (bool, *BreakerEvent) {
+		if rec.State != kv.BreakerClosed || rec.Generation != permit.generation {
+			// The breaker moved since the attempt was admitted (it opened,
+			// and may have closed again): the outcome belongs to a
+			// generation that is over.
+			return false, nil
 		}
-		return b.mutate(ctx, p.Name, func(rec *kv.Breaker, now time.Time, _ bool) (bool, *BreakerEvent) {
-			if rec.State != kv.BreakerClosed {
-				// Opened meanwhile: an attempt admitted before that no longer counts.
+		if p.rateBased() {
+			return b.countRate(rec, p, outcome, now)
+		}
+		if outcome == outcomeSuccess {
+			// However the attempt overlapped the failures, it completed
+			// after them: they are no longer consecutive.
+			if rec.Failures == 0 {
 				return false, nil
 			}
-			if outcome == outcomeSuccess {
-				if rec.Failures == 0 {
-					return false, nil
-				}
-				rec.Failures = 0
-				return true, nil
-			}
-			rec.Failures++
-			rec.Policy = kv.BreakerConfig(p)
-			if rec.Failures < p.FailureThreshold {
-				return true, nil
-			}
-			b.trip(rec, p, now)
-			return true, b.event(rec, kv.BreakerClosed, "failure_threshold", now)
-		})
+			rec.Failures = 0
+			return true, nil
+		}
+		rec.Failures++
+		rec.Policy = kv.BreakerConfig(p)
+		if rec.Failures < p.FailureThreshold {
+			return true, nil
+		}
+		b.trip(rec, p, now)
+		return true, b.event(rec, kv.BreakerClosed, "failure_threshold", now)
+	})
+}
+
+// countRate adds an outcome to the failure-rate window of a closed breaker
+// and opens it if the window holds MinimumCalls calls and the failure rate
+// reached FailureRateThreshold (or, when the policy sets one, the
+// consecutive failures reached FailureThreshold). Every outcome is written.
+func (b *breakers) countRate(rec *kv.Breaker, p BreakerPolicy, outcome breakerOutcome, now time.Time) (bool, *BreakerEvent) {
+	failed := outcome == outcomeFailure
+	rec.Window = addToWindow(rec.Window, p.Window, now, failed)
+	rec.Policy = kv.BreakerConfig(p)
+	if failed {
+		rec.Failures++
+	} else {
+		rec.Failures = 0
 	}
+	if p.FailureThreshold > 0 && rec.Failures >= p.FailureThreshold {
+		b.trip(rec, p, now)
+		return true, b.event(rec, kv.BreakerClosed, "failure_threshold", now)
+	}
+	calls, failures := rec.WindowCounts(now, p.Window)
+	if calls < p.MinimumCalls || failureRate(failures, calls) < p.FailureRateThreshold {
+		return true, nil
+	}
+	b.trip(rec, p, now)
+	ev := b.event(rec, kv.BreakerClosed, "failure_rate", now)
+	ev.Failures, ev.Calls = failures, calls
+	return true, ev
+}
+
+// reportProbe records a half-open probe's outcome and frees its slot.
+func (b *breakers) reportProbe(ctx context.Context, permit *breakerPermit, outcome breakerOutcome) error {
+	p := permit.policy
 	return b.mutate(ctx, p.Name, func(rec *kv.Breaker, now time.Time, _ bool) (bool, *BreakerEvent) {
 		i := slices.IndexFunc(rec.Probes, func(pr kv.BreakerProbe) bool { return pr.ID == permit.probe })
 		if rec.State != kv.BreakerHalfOpen || i < 0 {
@@ -386,9 +491,17 @@ func (b *breakers) report(ctx context.Context, permit *breakerPermit, outcome br
 	})
 }
 
+// newGeneration moves the breaker to state in a new generation: outcomes of
+// attempts admitted before no longer count.
+func newGeneration(rec *kv.Breaker, state string) {
+	rec.State = state
+	rec.Generation++
+	rec.Window = nil
+}
+
 // trip opens the breaker for one ResetTimeout.
 func (b *breakers) trip(rec *kv.Breaker, p BreakerPolicy, now time.Time) {
-	rec.State = kv.BreakerOpen
+	newGeneration(rec, kv.BreakerOpen)
 	rec.OpenedAt, rec.OpenUntil = now, now.Add(p.ResetTimeout)
 	rec.Successes, rec.Probes = 0, nil
 	rec.Opens++
@@ -396,16 +509,16 @@ func (b *breakers) trip(rec *kv.Breaker, p BreakerPolicy, now time.Time) {
 
 // closeBreaker closes the breaker with no failures.
 func closeBreaker(rec *kv.Breaker) {
-	rec.State = kv.BreakerClosed
+	newGeneration(rec, kv.BreakerClosed)
 	rec.Failures, rec.Successes, rec.Probes = 0, 0, nil
 	rec.OpenUntil = time.Time{}
 }
 
 // mutate runs one read-decide-write cycle on the named record until its
 // write wins. decide gets the current record (a fresh closed one when the key
-// is missing or corrupt; found says whether it was missing) and says whether
-// to write it back and which transition to publish once written. A corrupt
-// record is always written back, repaired.
+// is missing, corrupt or in an unknown state; found says whether it was
+// missing) and says whether to write it back and which transition to publish
+// once written. A repaired record is always written back.
 func (b *breakers) mutate(ctx context.Context, name string, decide func(rec *kv.Breaker, now time.Time, found bool) (bool, *BreakerEvent)) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -414,23 +527,31 @@ func (b *breakers) mutate(ctx context.Context, name string, decide func(rec *kv.
 	}
 	for round := 0; round < maxBreakerWrites; round++ {
 		rec, rev, err := kv.Get[kv.Breaker](ctx, b.bucket, name)
-		found, corrupt := true, false
+		found := true
+		var repair *BreakerEvent
 		switch {
 		case err == nil:
+			if !rec.KnownState() {
+				repair = &BreakerEvent{Reason: "unknown_state",
+					Error: fmt.Sprintf("revision %d has state %q, not closed, open or half_open", rev, rec.State)}
+			}
 		case errors.Is(err, kv.ErrNotFound):
-			found, rec, rev = false, kv.Breaker{}, 0
+			found, rec, rev = false, kv.Breaker{State: kv.BreakerClosed}, 0
 		case errors.Is(err, kv.ErrCorrupt):
-			corrupt, rec = true, kv.Breaker{}
+			rec = kv.Breaker{}
+			repair = &BreakerEvent{Reason: "corrupt_record", Error: fmt.Sprintf("revision %d did not decode", rev)}
 		default:
 			return fmt.Errorf("reading breaker %s: %w", name, err)
 		}
-		if rec.State == "" || corrupt {
-			rec.State = kv.BreakerClosed
+		if repair != nil {
+			// A fresh closed record in a generation no attempt holds: every
+			// generation so far was written at a revision below rev.
+			rec = kv.Breaker{State: kv.BreakerClosed, Opens: rec.Opens, Generation: max(rec.Generation+1, rev)}
 		}
 		rec.Name = name
 		now := b.now()
 		write, ev := decide(&rec, now, found)
-		if !write && !corrupt {
+		if !write && repair == nil {
 			return nil
 		}
 		rec.UpdatedAt, rec.UpdatedBy = now, b.worker
@@ -454,10 +575,10 @@ func (b *breakers) mutate(ctx context.Context, name string, decide func(rec *kv.
 		} else {
 			b.forget(name)
 		}
-		if corrupt {
-			b.log.Warn("jetflow: circuit breaker record did not decode; treated as closed and overwritten", "breaker", name, "revision", rev)
-			b.publish(BreakerEvent{Name: name, From: "corrupt", To: kv.BreakerClosed, Time: now.UTC(), Worker: b.worker,
-				Reason: "corrupt_record", Error: fmt.Sprintf("revision %d did not decode", rev)})
+		if repair != nil {
+			b.log.Warn("jetflow: circuit breaker record repaired: treated as closed and overwritten", "breaker", name, "revision", rev, "reason", repair.Reason, "err", repair.Error)
+			repair.Name, repair.From, repair.To, repair.Time, repair.Worker = name, "corrupt", kv.BreakerClosed, now.UTC(), b.worker
+			b.publish(*repair)
 		}
 		if ev != nil {
 			b.publish(*ev)

@@ -36,13 +36,13 @@ func (c *fakeClock) Add(d time.Duration) {
 
 // breakerWorld is one JetStream server and a subscription to breaker events.
 type breakerWorld struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *testenv.Server
 	events *nats.Subscription
 	conns  []*nats.Conn
 }
 
-func newBreakerWorld(t *testing.T) *breakerWorld {
+func newBreakerWorld(t testing.TB) *breakerWorld {
 	t.Helper()
 	srv := testenv.Start(t, false)
 	nc := srv.Conn()
@@ -377,12 +377,12 @@ func TestBreakerCorruptRecord(t *testing.T) {
 	}
 	p := BreakerPolicy{Name: "broken", FailureThreshold: 2}
 	permit := mustAdmit(t, b, p)
-	if permit.probe != "" || !permit.clean {
-		t.Fatalf("permit: got %+v, want a clean closed permit", permit)
-	}
 	rec, _ := readBreaker(t, b, "broken")
 	if rec.State != kv.BreakerClosed || rec.Failures != 0 {
 		t.Fatalf("repaired record: got %s/%d, want closed/0", rec.State, rec.Failures)
+	}
+	if permit.probe != "" || permit.generation != rec.Generation || rec.Generation == 0 {
+		t.Fatalf("permit: got %+v, want a closed permit in the repaired record's generation %d (not 0)", permit, rec.Generation)
 	}
 	evs := w.drainEvents()
 	if len(evs) != 1 || evs[0].From != "corrupt" || evs[0].To != kv.BreakerClosed || evs[0].Reason != "corrupt_record" {

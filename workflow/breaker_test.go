@@ -398,3 +398,69 @@ func TestBreakerDuplicateDeliveryFollowsFirst(t *testing.T) {
 		t.Fatalf("breaker: got %s, want still open (nobody probed)", st.State)
 	}
 }
+
+// TestBreakerOverlappingAttempts: four attempts of a breaker-guarded step
+// run at once on two workers, each admitted while the breaker counts no
+// failures; their handlers are released one at a time so that they complete
+// F, F, S, F. The success came after the first two failures, so only the
+// last failure is consecutive: a threshold of 3 must not open the breaker.
+func TestBreakerOverlappingAttempts(t *testing.T) {
+	srv := testenv.Start(t, false)
+	ncA, ncB := srv.Conn(), srv.Conn()
+	order := []bool{true, true, false, true} // fail?
+	gates := make([]chan bool, len(order))
+	for i := range gates {
+		gates[i] = make(chan bool)
+	}
+	var entered atomic.Int32
+	step := steps.New("OverlapCharge", func(ctx context.Context, i int) (string, error) {
+		entered.Add(1)
+		select {
+		case fail := <-gates[i]:
+			if fail {
+				return "", steps.NewError("Unavailable", "primary channel down")
+			}
+			return "charged", nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	})
+	wf := workflow.New("OverlapPay", func(ctx workflow.Context, i int) (string, error) {
+		ctx = workflow.WithStepOptions(ctx, steps.Options{
+			Breaker:     &steps.BreakerPolicy{Name: "overlap", FailureThreshold: 3, ResetTimeout: time.Hour},
+			RetryPolicy: &steps.RetryPolicy{MaxAttempts: 1},
+		})
+		return workflow.ExecuteStep(ctx, step, i).Get(ctx)
+	})
+	startWorker(t, ncA, []workflow.Registrable{wf}, []steps.Handler{step}, workflow.WithName("worker-A"))
+	startWorker(t, ncB, nil, []steps.Handler{step}, workflow.WithName("worker-B"))
+	c := newClient(t, ncA)
+	ctx := testenv.Context(t, 60*time.Second)
+
+	runs := make([]*workflow.Run[string], len(order))
+	for i := range order {
+		run, err := workflow.Start(ctx, c, wf, fmt.Sprintf("overlap-%d", i), i)
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		runs[i] = run
+	}
+	for entered.Load() < int32(len(order)) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("only %d of %d attempts reached their handler", entered.Load(), len(order))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	// Each run ends after its attempt's outcome reached the breaker.
+	for i, fail := range order {
+		gates[i] <- fail
+		if _, err := runs[i].Result(ctx); (err != nil) != fail {
+			t.Fatalf("run %d: got error %v, want failed %v", i, err, fail)
+		}
+	}
+	st := breakerState(t, ctx, c, "overlap")
+	if st.State != "closed" || st.Failures != 1 || st.Opens != 0 {
+		t.Fatalf("breaker after F, F, S, F: got %s, %d consecutive failures, %d opens; want closed, 1, 0", st.State, st.Failures, st.Opens)
+	}
+}

@@ -33,13 +33,21 @@ type BreakerState struct {
 	// Opens counts how often it opened since it was created or reset.
 	Opens int
 	// Probes counts the half-open probes in flight (leases not run out).
-	Probes    int
-	UpdatedAt time.Time
-	UpdatedBy string
+	Probes int
+	// Generation counts its state changes; outcomes of attempts admitted in
+	// an earlier generation are ignored.
+	Generation uint64
+	// WindowCalls and WindowFailures are the outcomes in the failure-rate
+	// window now, under a failure-rate policy.
+	WindowCalls    int
+	WindowFailures int
+	UpdatedAt      time.Time
+	UpdatedBy      string
 	// Policy is the policy of the breaker's last writer.
 	Policy steps.BreakerPolicy
-	// Corrupt is set when the record did not decode; workers treat it as
-	// closed and overwrite it on their next attempt.
+	// Corrupt is set when the record did not decode or has an unknown
+	// state; workers treat it as closed and overwrite it on their next
+	// attempt.
 	Corrupt bool
 }
 
@@ -70,12 +78,20 @@ func (c *Client) Breakers(ctx context.Context) ([]BreakerState, error) {
 		default:
 			return nil, fmt.Errorf("jetflow: reading circuit breaker %s: %w", k, err)
 		}
-		out = append(out, BreakerState{
+		if !rec.KnownState() {
+			out = append(out, BreakerState{Name: k, State: kv.BreakerClosed, Opens: rec.Opens, Corrupt: true})
+			continue
+		}
+		st := BreakerState{
 			Name: k, State: rec.State, Failures: rec.Failures, Successes: rec.Successes,
 			OpenedAt: rec.OpenedAt, OpenUntil: rec.OpenUntil, Opens: rec.Opens,
-			Probes: len(rec.LiveProbes(now)), UpdatedAt: rec.UpdatedAt, UpdatedBy: rec.UpdatedBy,
+			Probes: len(rec.LiveProbes(now)), Generation: rec.Generation, UpdatedAt: rec.UpdatedAt, UpdatedBy: rec.UpdatedBy,
 			Policy: steps.BreakerPolicy(rec.Policy),
-		})
+		}
+		if rec.Policy.Window > 0 {
+			st.WindowCalls, st.WindowFailures = rec.WindowCounts(now, rec.Policy.Window)
+		}
+		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b BreakerState) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

@@ -109,7 +109,17 @@
 // steps.Options.Breaker guards a step with a named breaker whose state lives
 // in the jetflow_breakers bucket, shared by every worker. While it is open,
 // attempts fail at once with steps.ErrBreakerOpen without calling the
-// handler, so workflow code can fall back to another service.
+// handler, so workflow code can fall back to another service. It opens on
+// FailureThreshold consecutive failures, or, with FailureRateThreshold set,
+// on a share of failures among at least MinimumCalls calls in the last
+// Window:
+//
+//	steps.BreakerPolicy{Name: "payments", FailureThreshold: 5, ResetTimeout: time.Minute}
+//	steps.BreakerPolicy{Name: "payments", FailureRateThreshold: 0.5, MinimumCalls: 20, Window: 10 * time.Second}
+//
+// Consecutive failures are a sensitive rule where failures come in bursts
+// (retries of one broken request land together); the rate rule ignores a
+// steady minority of failures, and costs a write per outcome.
 //
 // # Testing
 //

@@ -31,7 +31,14 @@ type breakerJSON struct {
 	ResetTimeoutMS   float64    `json:"reset_timeout_ms,omitempty"`
 	HalfOpenMaxCalls int        `json:"half_open_max_calls,omitempty"`
 	SuccessThreshold int        `json:"success_threshold,omitempty"`
-	Corrupt          bool       `json:"corrupt,omitempty"`
+	// The failure-rate policy and its window, when the breaker has one.
+	FailureRateThreshold float64 `json:"failure_rate_threshold,omitempty"`
+	MinimumCalls         int     `json:"minimum_calls,omitempty"`
+	WindowMS             float64 `json:"window_ms,omitempty"`
+	WindowCalls          int     `json:"window_calls,omitempty"`
+	WindowFailures       int     `json:"window_failures,omitempty"`
+	Generation           uint64  `json:"generation"`
+	Corrupt              bool    `json:"corrupt,omitempty"`
 }
 
 func runBreakers(ctx context.Context, args []string) error {
@@ -90,7 +97,9 @@ func runBreakers(ctx context.Context, args []string) error {
 				Name: b.Name, State: b.State, Failures: b.Failures, Successes: b.Successes, Opens: b.Opens, Probes: b.Probes,
 				OpenedAt: optTime(b.OpenedAt), OpenUntil: optTime(b.OpenUntil), UpdatedAt: optTime(b.UpdatedAt), UpdatedBy: b.UpdatedBy,
 				FailureThreshold: b.Policy.FailureThreshold, ResetTimeoutMS: ms(b.Policy.ResetTimeout),
-				HalfOpenMaxCalls: b.Policy.HalfOpenMaxCalls, SuccessThreshold: b.Policy.SuccessThreshold, Corrupt: b.Corrupt,
+				HalfOpenMaxCalls: b.Policy.HalfOpenMaxCalls, SuccessThreshold: b.Policy.SuccessThreshold,
+				FailureRateThreshold: b.Policy.FailureRateThreshold, MinimumCalls: b.Policy.MinimumCalls, WindowMS: ms(b.Policy.Window),
+				WindowCalls: b.WindowCalls, WindowFailures: b.WindowFailures, Generation: b.Generation, Corrupt: b.Corrupt,
 			})
 		}
 		return printJSON(os.Stdout, out)
@@ -113,6 +122,12 @@ func runBreakers(ctx context.Context, args []string) error {
 		fails := fmt.Sprint(b.Failures)
 		if b.Policy.FailureThreshold > 0 {
 			fails += fmt.Sprintf("/%d", b.Policy.FailureThreshold)
+		}
+		if b.Policy.FailureRateThreshold > 0 {
+			// The rate rule: failures of the calls in the window, and the
+			// share that opens it.
+			fails = fmt.Sprintf("%d of %d in %s (opens at %g%% of %d+)", b.WindowFailures, b.WindowCalls, b.Policy.Window,
+				100*b.Policy.FailureRateThreshold, b.Policy.MinimumCalls)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", b.Name, state, fails, b.Opens, b.Probes, until, stamp(b.UpdatedAt), b.UpdatedBy)
 	}

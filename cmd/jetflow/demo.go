@@ -25,7 +25,7 @@ import (
 )
 
 func init() {
-	register(command{name: "demo", summary: "run the source document's order saga scenarios [--json] [--orders N]",
+	register(command{name: "demo", summary: "run the source document's order saga scenarios [--json] [--orders N [--primary-down PCT] [--breaker consecutive|rate]]",
 		run: func(ctx context.Context, args []string) error { return runDemo(ctx, args, os.Stdout, os.Stderr) }})
 }
 
@@ -39,6 +39,10 @@ type demoFlags struct {
 	workers   int
 	timeout   time.Duration
 	verbose   bool
+	// primaryDown and breaker shape --orders: the share of orders whose
+	// primary payment channel is down, and that channel's breaker policy.
+	primaryDown int
+	breaker     string
 }
 
 // runDemo runs the scenarios (and --orders random orders) on an embedded
@@ -57,6 +61,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&f.workers, "workers", 2, "in-process workers")
 	fs.DurationVar(&f.timeout, "run-timeout", 30*time.Second, "bound on each run")
 	fs.BoolVar(&f.verbose, "v", false, "log the workers (and the workflow's own log lines) to stderr")
+	fs.IntVar(&f.primaryDown, "primary-down", demo.DefaultPrimaryDown, "percentage of --orders whose primary payment channel is down (0 to 68, taken from the healthy orders)")
+	fs.StringVar(&f.breaker, "breaker", demo.BreakerConsecutive, "policy of the primary payment channel's breaker for --orders: "+
+		demo.BreakerConsecutive+" ("+demo.DescribeBreaker(demo.BreakerConsecutive)+") or "+demo.BreakerRate+" ("+demo.DescribeBreaker(demo.BreakerRate)+")")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -77,11 +84,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--workers %d: want 1 to 64", f.workers)
 	case f.timeout <= 0:
 		return usagef("--run-timeout %s: want a positive duration", f.timeout)
+	case !slices.Contains(demo.BreakerPolicies(), f.breaker):
+		return usagef("--breaker %q: want %s", f.breaker, strings.Join(demo.BreakerPolicies(), " or "))
 	case external && f.data != "":
 		return usagef("--data is the embedded server's store; it does not go with --nats")
 	}
 	if err := f.nats.validate(); err != nil {
 		return err
+	}
+	if _, err := demo.MixWithPrimaryDown(f.primaryDown); err != nil {
+		return usagef("--primary-down %d: want 0 to 68", f.primaryDown)
 	}
 	if f.seed == 0 {
 		f.seed = uint64(time.Now().UnixNano())
@@ -194,8 +206,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		p := newProgress(stderr, true)
 		p.label = "orders"
 		p.start(f.orders)
-		rep := env.RunOrders(ctx, f.orders, f.seed, 32, func(done, _ int) { p.tick(done) })
+		breaker := f.breaker
+		if breaker == demo.BreakerConsecutive {
+			breaker = "" // the document's input, as the scenarios run it
+		}
+		rep, err := env.RunOrders(ctx, f.orders, demo.OrdersOptions{Seed: f.seed, Concurrency: 32, PrimaryDown: &f.primaryDown, Breaker: breaker,
+			Progress: func(done, _ int) { p.tick(done) }})
 		p.done()
+		if err != nil {
+			return err
+		}
 		unexpected = len(rep.Unexpected)
 		if f.json {
 			if err := writeJSONLine(stdout, rep); err != nil {
@@ -396,6 +416,8 @@ func describeTransition(t demo.Transition) string {
 	switch ev.Reason {
 	case "failure_threshold":
 		s += fmt.Sprintf(" after %d consecutive failures", ev.Failures)
+	case "failure_rate":
+		s += fmt.Sprintf(" at %d failures of %d calls in its window", ev.Failures, ev.Calls)
 	case "":
 	default:
 		s += " (" + strings.ReplaceAll(ev.Reason, "_", " ") + ")"
@@ -518,6 +540,16 @@ func printOrdersReport(w io.Writer, rep demo.OrdersReport) {
 	l := rep.Ledger
 	fmt.Fprintf(w, "  ledger: %d reserved, %d released, %d charged (%d primary, %d fallback), %d refunded, %d shipped, %d notified\n",
 		l.Reserved, l.Released, l.Charged, l.ChargedPrimary, l.ChargedFallback, l.Refunded, l.Shipped, l.Notified)
+	pay := rep.Payment
+	if charged := l.ChargedPrimary + l.ChargedFallback; charged > 0 {
+		fmt.Fprintf(w, "  payment channels: %.1f %% of charges on the primary, %.1f %% on the fallback (%d %% of orders had the primary down)\n",
+			100*(1-pay.FallbackShare), 100*pay.FallbackShare, pay.PrimaryDownPercent)
+	}
+	opens := "could not be read"
+	if pay.Opens >= 0 {
+		opens = fmt.Sprintf("opened %d time(s) during these orders", pay.Opens)
+	}
+	fmt.Fprintf(w, "  breaker %s (%s: %s): %s\n", demo.PrimaryBreakerName, pay.Breaker, pay.Policy, opens)
 	if len(rep.Unexpected) == 0 {
 		fmt.Fprintln(w, "  every order ended as its recipe says, each effect once")
 		return

@@ -93,18 +93,22 @@ func TestDemoJSON(t *testing.T) {
 }
 
 // TestDemoTableAndOrders: the human-readable table and the random orders on
-// an external server (--nats), exit status 0.
+// an external server (--nats), exit status 0, with the primary channel's
+// breaker under the failure-rate policy and how the charges split.
 func TestDemoTableAndOrders(t *testing.T) {
 	srv := testenv.Start(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	args := []string{"--nats", srv.ClientURL(), "--scenarios", "happy_path,shipment_failed", "--orders", "40", "--seed", "7"}
+	args := []string{"--nats", srv.ClientURL(), "--scenarios", "happy_path,shipment_failed", "--orders", "40", "--seed", "7",
+		"--breaker", "rate", "--primary-down", "20"}
 	if err := runDemo(ctx, args, &stdout, &stderr); err != nil {
 		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"SCENARIO", "happy_path", "shipment_failed", "RefundPayment → ReleaseInventory", "2 of 2 scenarios ended as expected", "40 random orders (seed 7)", "every order ended as its recipe says"} {
+	for _, want := range []string{"SCENARIO", "happy_path", "shipment_failed", "RefundPayment → ReleaseInventory", "2 of 2 scenarios ended as expected", "40 random orders (seed 7)",
+		"% of charges on the primary", "(20 % of orders had the primary down)", "breaker payment-primary (rate: 50 % failures of at least 20 calls in 10s, open 2s): opened ",
+		"every order ended as its recipe says"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -116,6 +120,9 @@ func TestDemoBadFlags(t *testing.T) {
 		{"--orders", "-1"},
 		{"--scenarios", "nope"},
 		{"--workers", "0"},
+		{"--breaker", "sometimes"},
+		{"--primary-down", "69"},
+		{"--primary-down", "-1"},
 		{"--nats", "nats://127.0.0.1:1", "--data", "x"},
 		{"extra"},
 		{"--no-such-flag"},

@@ -178,3 +178,61 @@ func TestBreakerSharedByOrders(t *testing.T) {
 		t.Errorf("breakers %+v, want %s closed after one opening", states2, demo.PrimaryBreakerName)
 	}
 }
+
+func TestMixWithPrimaryDown(t *testing.T) {
+	for _, pct := range []int{0, demo.DefaultPrimaryDown, 30, 68} {
+		mix, err := demo.MixWithPrimaryDown(pct)
+		if err != nil {
+			t.Fatalf("%d %%: %v", pct, err)
+		}
+		sum, down := 0, 0
+		for i, r := range mix {
+			sum += r.Weight
+			if r.Kind == "primary_down" {
+				down = r.Weight
+			} else if r.Kind != "healthy" && r.Weight != demo.Mix[i].Weight {
+				t.Errorf("%d %%: %s weighs %d, want %d as in Mix", pct, r.Kind, r.Weight, demo.Mix[i].Weight)
+			}
+		}
+		if sum != 100 || down != pct {
+			t.Errorf("%d %%: weights sum to %d with %d primary down, want 100 and %d", pct, sum, down, pct)
+		}
+	}
+	for _, pct := range []int{-1, 69} {
+		if _, err := demo.MixWithPrimaryDown(pct); err == nil {
+			t.Errorf("%d %%: got no error", pct)
+		}
+	}
+}
+
+// TestOrdersUnderRatePolicy: random orders with OrdersOptions.Breaker run
+// their primary channel under that policy (its successes are written to the
+// breaker's record, which the document's policy never does), and with no primary channel down
+// nothing opens it and every charge is on the primary.
+func TestOrdersUnderRatePolicy(t *testing.T) {
+	env := setup(t)
+	ctx := testenv.Context(t, 90*time.Second)
+	none := 0
+	rep, err := env.RunOrders(ctx, 30, demo.OrdersOptions{Seed: 3, PrimaryDown: &none, Breaker: demo.BreakerRate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Unexpected) > 0 {
+		t.Fatalf("orders not as expected: %v", rep.Unexpected)
+	}
+	p := rep.Payment
+	if p.Breaker != demo.BreakerRate || p.PrimaryDownPercent != 0 || p.Opens != 0 || p.FallbackShare != 0 || rep.Ledger.ChargedPrimary == 0 {
+		t.Fatalf("payment report %+v with %d primary charges: want the rate policy, no opening, every charge on the primary", p, rep.Ledger.ChargedPrimary)
+	}
+	all, err := env.Client.Breakers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Under the document's policy successes alone write no record at all.
+	if len(all) != 1 || all[0].Policy.FailureRateThreshold != demo.BreakerFailureRate || all[0].State != "closed" || all[0].WindowFailures != 0 {
+		t.Fatalf("breakers %+v: want %s written under the rate policy, closed, with no failure in its window", all, demo.PrimaryBreakerName)
+	}
+	if _, err := env.RunOrders(ctx, 1, demo.OrdersOptions{Breaker: "sometimes"}); err == nil {
+		t.Fatal("an unknown breaker policy ran")
+	}
+}

@@ -22,6 +22,7 @@
 // process or across many workers: a product whose ID starts with SOLDOUT has
 // no stock, a user whose ID starts with BROKE has no funds, and the optional
 // "faults" field of the input simulates infrastructure trouble (see the
-// Fault constants). Demo code is not library code: it lives under internal/
+// Fault constants); its optional "breaker" field picks the primary channel's
+// breaker policy (BreakerConsecutive, the document's, or BreakerRate). Demo code is not library code: it lives under internal/
 // and its API may change with the demo.
 package demo

@@ -44,8 +44,9 @@ const (
 	ErrTypeCarrierUnavailable   = "CarrierUnavailable"
 )
 
-// OrderInput is the source document's OrderOrchestrationInput. Faults is
-// jetflow's addition for the demo; inputs without it are the document's.
+// OrderInput is the source document's OrderOrchestrationInput. Faults and
+// Breaker are jetflow's additions for the demo; inputs without them are the
+// document's.
 type OrderInput struct {
 	OrderID         string      `json:"order_id" msgpack:"order_id"`
 	UserID          string      `json:"user_id" msgpack:"user_id"`
@@ -54,6 +55,9 @@ type OrderInput struct {
 	ShippingAddress string      `json:"shipping_address" msgpack:"shipping_address"`
 	// Faults lists the Fault constants to simulate for this order.
 	Faults []string `json:"faults,omitempty" msgpack:"faults,omitempty"`
+	// Breaker picks the policy of the primary channel's breaker:
+	// BreakerConsecutive (the default, the document's) or BreakerRate.
+	Breaker string `json:"breaker,omitempty" msgpack:"breaker,omitempty"`
 }
 
 // OrderItem is one line of an order.
@@ -85,6 +89,8 @@ type PaymentInput struct {
 	UserID  string   `json:"user_id" msgpack:"user_id"`
 	Amount  float64  `json:"amount" msgpack:"amount"`
 	Faults  []string `json:"faults,omitempty" msgpack:"faults,omitempty"`
+	// Breaker is OrderInput.Breaker.
+	Breaker string `json:"breaker,omitempty" msgpack:"breaker,omitempty"`
 }
 
 // PaymentOutput is a successful charge.

@@ -1,10 +1,13 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +38,31 @@ var products = []struct {
 	price float64
 }{{"SKU-KEYBOARD", 89.90}, {"SKU-MOUSE", 24.50}, {"SKU-CABLE", 5.05}, {"SKU-MONITOR", 219.00}, {"SKU-HEADSET", 59.99}}
 
+// DefaultPrimaryDown is the percentage of Mix's orders whose primary
+// payment channel is down.
+const DefaultPrimaryDown = 8
+
+// MixWithPrimaryDown returns Mix with pct percent of the orders (0 to 68)
+// having the primary payment channel down, taken from or given to the
+// healthy ones, so that every other kind keeps its share.
+func MixWithPrimaryDown(pct int) ([]Recipe, error) {
+	mix := slices.Clone(Mix)
+	h := slices.IndexFunc(mix, func(r Recipe) bool { return r.Kind == "healthy" })
+	d := slices.IndexFunc(mix, func(r Recipe) bool { return r.Kind == "primary_down" })
+	pool := mix[h].Weight + mix[d].Weight
+	if pct < 0 || pct > pool {
+		return nil, fmt.Errorf("demo: %d %% of orders with the primary channel down: want 0 to %d", pct, pool)
+	}
+	mix[h].Weight, mix[d].Weight = pool-pct, pct
+	return mix, nil
+}
+
 // RandomOrder draws an order from Mix and returns it with its recipe.
 func RandomOrder(rnd *rand.Rand, id string) (OrderInput, Recipe) {
+	return randomOrder(rnd, id, Mix)
+}
+
+func randomOrder(rnd *rand.Rand, id string, mix []Recipe) (OrderInput, Recipe) {
 	in := OrderInput{OrderID: id, UserID: fmt.Sprintf("user-%d", rnd.IntN(1000)), ShippingAddress: fmt.Sprintf("%d Example Road, Springfield", 1+rnd.IntN(200))}
 	var total float64
 	for i, n := 0, 1+rnd.IntN(3); i < n; i++ {
@@ -47,18 +73,18 @@ func RandomOrder(rnd *rand.Rand, id string) (OrderInput, Recipe) {
 	}
 	in.TotalAmount = float64(int64(total*100+0.5)) / 100
 	sum := 0
-	for _, r := range Mix {
+	for _, r := range mix {
 		sum += r.Weight
 	}
 	pick := rnd.IntN(sum)
-	for _, r := range Mix {
+	for _, r := range mix {
 		if pick < r.Weight {
 			r.make(&in)
 			return in, r
 		}
 		pick -= r.Weight
 	}
-	return in, Mix[0]
+	return in, mix[0]
 }
 
 // OrdersReport sums up a batch of random orders.
@@ -71,16 +97,62 @@ type OrdersReport struct {
 	// says, or whose ledger effects do not match their status.
 	Unexpected []string `json:"unexpected,omitempty"`
 	// Ledger counts the effects of these orders.
-	Ledger     Counts  `json:"ledger"`
-	DurationMS float64 `json:"duration_ms"`
+	Ledger Counts `json:"ledger"`
+	// Payment is how the charges split between the channels, and what the
+	// primary channel's breaker did meanwhile.
+	Payment    PaymentReport `json:"payment"`
+	DurationMS float64       `json:"duration_ms"`
 }
 
-// RunOrders runs n random orders drawn with seed, at most concurrency at a
-// time, and checks each one's status and effects. progress, when set, is
-// called after each order.
-func (e *Env) RunOrders(ctx context.Context, n int, seed uint64, concurrency int, progress func(done, total int)) OrdersReport {
+// PaymentReport is the primary channel's breaker over a batch of orders.
+type PaymentReport struct {
+	// Breaker is the breaker's policy (BreakerConsecutive or BreakerRate)
+	// and Policy says it in words.
+	Breaker string `json:"breaker"`
+	Policy  string `json:"policy"`
+	// PrimaryDownPercent is the share of orders drawn with the primary
+	// channel down.
+	PrimaryDownPercent int `json:"primary_down_percent"`
+	// Opens is how often the breaker opened during the orders (from its
+	// record; -1 when the record could not be read).
+	Opens int `json:"opens"`
+	// FallbackShare is the fallback channel's share of the charges, 0 to 1.
+	FallbackShare float64 `json:"fallback_share"`
+}
+
+// OrdersOptions says how RunOrders draws and runs its orders. The zero value
+// runs Mix, 32 at a time, behind the document's breaker.
+type OrdersOptions struct {
+	Seed        uint64
+	Concurrency int
+	// PrimaryDown, when set, is the percentage of orders with the primary
+	// payment channel down (see MixWithPrimaryDown); nil keeps Mix's.
+	PrimaryDown *int
+	// Breaker is the primary channel's breaker policy for these orders.
+	Breaker string
+	// Progress, when set, is called after each order.
+	Progress func(done, total int)
+}
+
+// RunOrders runs n random orders, checks each one's status and effects, and
+// reports how the charges split between the payment channels.
+func (e *Env) RunOrders(ctx context.Context, n int, opts OrdersOptions) (OrdersReport, error) {
 	start := time.Now()
+	seed, concurrency, progress := opts.Seed, opts.Concurrency, opts.Progress
 	rep := OrdersReport{Orders: n, Seed: seed, ByStatus: map[string]int{}, ByKind: map[string]int{}}
+	mix := Mix
+	if opts.PrimaryDown != nil {
+		var err error
+		if mix, err = MixWithPrimaryDown(*opts.PrimaryDown); err != nil {
+			return rep, err
+		}
+	}
+	if opts.Breaker != "" && !slices.Contains(BreakerPolicies(), opts.Breaker) {
+		return rep, fmt.Errorf("demo: breaker policy %q: want one of %s", opts.Breaker, strings.Join(BreakerPolicies(), ", "))
+	}
+	policy := cmp.Or(opts.Breaker, BreakerConsecutive)
+	rep.Payment = PaymentReport{Breaker: policy, Policy: DescribeBreaker(policy), PrimaryDownPercent: primaryDownPercent(mix)}
+	opensBefore := e.breakerOpens(ctx)
 	if concurrency <= 0 {
 		concurrency = 32
 	}
@@ -121,7 +193,8 @@ func (e *Env) RunOrders(ctx context.Context, n int, seed uint64, concurrency int
 		}()
 	}
 	for i := 0; i < n && ctx.Err() == nil; i++ {
-		in, r := RandomOrder(rnd, e.id("order", fmt.Sprint(i+1)))
+		in, r := randomOrder(rnd, e.id("order", fmt.Sprint(i+1)), mix)
+		in.Breaker = opts.Breaker
 		select {
 		case jobs <- job{in, r}:
 		case <-ctx.Done():
@@ -137,6 +210,43 @@ func (e *Env) RunOrders(ctx context.Context, n int, seed uint64, concurrency int
 		rep.Ledger = Count(mine)
 	}
 	sort.Strings(rep.Unexpected)
+	if l := rep.Ledger; l.ChargedPrimary+l.ChargedFallback > 0 {
+		rep.Payment.FallbackShare = float64(l.ChargedFallback) / float64(l.ChargedPrimary+l.ChargedFallback)
+	}
+	rep.Payment.Opens = -1
+	if opensBefore >= 0 {
+		if after := e.breakerOpens(ctx); after >= 0 {
+			rep.Payment.Opens = after - opensBefore
+		}
+	}
 	rep.DurationMS = float64(time.Since(start).Microseconds()) / 1000
-	return rep
+	return rep, nil
+}
+
+func primaryDownPercent(mix []Recipe) int {
+	sum, down := 0, 0
+	for _, r := range mix {
+		sum += r.Weight
+		if r.Kind == "primary_down" {
+			down = r.Weight
+		}
+	}
+	return 100 * down / sum
+}
+
+// breakerOpens reads how often the primary breaker has opened since its
+// record was created or reset: 0 with no record, -1 when it cannot be read.
+func (e *Env) breakerOpens(ctx context.Context) int {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	all, err := e.Client.Breakers(ctx)
+	if err != nil {
+		return -1
+	}
+	for _, b := range all {
+		if b.Name == PrimaryBreakerName {
+			return b.Opens
+		}
+	}
+	return 0
 }

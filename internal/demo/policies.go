@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/steps"
@@ -18,14 +19,50 @@ const (
 	BreakerResetTimeout = 2 * time.Second
 )
 
-func primaryBreaker() *steps.BreakerPolicy {
-	return &steps.BreakerPolicy{
+// The primary breaker's policies, as OrderInput.Breaker names them.
+const (
+	// BreakerConsecutive opens after BreakerThreshold consecutive failures:
+	// the document's breaker, and the default.
+	BreakerConsecutive = "consecutive"
+	// BreakerRate opens when at least BreakerFailureRate of the calls in
+	// the last BreakerWindow failed, once BreakerMinimumCalls completed in it.
+	BreakerRate = "rate"
+)
+
+// The failure-rate policy's figures (failsafe-go's and resilience4j's usual
+// shape: half of at least 20 calls in 10 s).
+const (
+	BreakerFailureRate  = 0.5
+	BreakerMinimumCalls = 20
+	BreakerWindow       = 10 * time.Second
+)
+
+// BreakerPolicies lists the values OrderInput.Breaker takes.
+func BreakerPolicies() []string { return []string{BreakerConsecutive, BreakerRate} }
+
+// DescribeBreaker says in words when the named policy opens the breaker.
+func DescribeBreaker(policy string) string {
+	if policy == BreakerRate {
+		return fmt.Sprintf("%g %% failures of at least %d calls in %s, open %s", 100*BreakerFailureRate, BreakerMinimumCalls, BreakerWindow, BreakerResetTimeout)
+	}
+	return fmt.Sprintf("%d consecutive failures, open %s", BreakerThreshold, BreakerResetTimeout)
+}
+
+// primaryBreaker is the named policy; anything but BreakerRate is the
+// document's.
+func primaryBreaker(policy string) *steps.BreakerPolicy {
+	p := &steps.BreakerPolicy{
 		Name:             PrimaryBreakerName,
 		FailureThreshold: BreakerThreshold,
 		ResetTimeout:     BreakerResetTimeout,
 		HalfOpenMaxCalls: 1,
 		SuccessThreshold: 1,
 	}
+	if policy == BreakerRate {
+		p.FailureThreshold = 0
+		p.FailureRateThreshold, p.MinimumCalls, p.Window = BreakerFailureRate, BreakerMinimumCalls, BreakerWindow
+	}
+	return p
 }
 
 // defaultOptions apply to steps the document gives no options of their own.
@@ -52,9 +89,10 @@ func reserveOptions() steps.Options {
 }
 
 // primaryPaymentOptions: PaymentWithFallback's primary channel, 2 attempts
-// from 1 s (at most 5 s apart), behind the shared breaker. Declines are
-// the customer's answer, not the channel's trouble: not retried.
-func primaryPaymentOptions() steps.Options {
+// from 1 s (at most 5 s apart), behind the shared breaker with the named
+// policy. Declines are the customer's answer, not the channel's trouble: not
+// retried.
+func primaryPaymentOptions(breaker string) steps.Options {
 	return steps.Options{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &steps.RetryPolicy{
@@ -64,7 +102,7 @@ func primaryPaymentOptions() steps.Options {
 			BackoffCoefficient:     2,
 			NonRetryableErrorTypes: []string{ErrTypeInsufficientFunds, ErrTypeInvalidPaymentMethod},
 		},
-		Breaker: primaryBreaker(),
+		Breaker: primaryBreaker(breaker),
 	}
 }
 

@@ -61,7 +61,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	workflow.AddCompensation(saga, ReleaseInventory, reservationID)
 
 	// 3. 处理支付 (pay: the primary channel behind the shared breaker, else the fallback)
-	payment, err := PayWithFallback(ctx, PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults})
+	payment, err := PayWithFallback(ctx, PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults, Breaker: input.Breaker})
 	if ctx.Err() != nil {
 		// Canceled: refund what was charged, release the inventory.
 		if err == nil {
@@ -117,7 +117,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 // the fallback channel. Call it from workflow code.
 func PayWithFallback(ctx workflow.Context, input PaymentInput) (PaymentOutput, error) {
 	// 尝试主支付渠道 (the primary channel)
-	result, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, primaryPaymentOptions()), ProcessPayment, input).Get(ctx)
+	result, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, primaryPaymentOptions(input.Breaker)), ProcessPayment, input).Get(ctx)
 	if err == nil || ctx.Err() != nil {
 		return result, err
 	}
