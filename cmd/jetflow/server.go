@@ -35,6 +35,8 @@ type serverFlags struct {
 	http          int
 	insecure      bool
 	quiet         bool
+	prefix        string
+	noInit        bool
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -77,6 +79,8 @@ func runServer(ctx context.Context, args []string) error {
 	fs.IntVar(&f.http, "http", 0, "monitoring port on the listen host (0 = off, -1 = a free one)")
 	fs.BoolVar(&f.insecure, "insecure", false, "allow a non-loopback listen address without authentication")
 	fs.BoolVar(&f.quiet, "quiet", false, "do not print the NATS server's own log lines")
+	fs.StringVar(&f.prefix, "prefix", "jetflow", "namespace whose streams and buckets a single server without --config sets up at start")
+	fs.BoolVar(&f.noInit, "no-init", false, "set up no namespace at start (workers or `jetflow init` do)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -97,6 +101,10 @@ func runServer(ctx context.Context, args []string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("starting the server: %w", err)
+	}
+	if err := f.initAtStart(ctx, srv); err != nil {
+		srv.Shutdown()
+		return err
 	}
 	ns := srv.NATS()
 	url := srv.ClientURL()

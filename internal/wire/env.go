@@ -2,7 +2,6 @@ package wire
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,19 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// Config is how the engine's streams and buckets are laid out.
-type Config struct {
-	Prefix   string
-	Replicas int
-	// Memory keeps streams and buckets in memory (benchmarks only).
-	Memory bool
-	// EventsMaxAge bounds how long status events are kept. Default 72h.
-	EventsMaxAge time.Duration
-	// DedupeWindow is the task stream's duplicate window. Default 2m, well
-	// past the ack wait after which a crashed worker's task is redone.
-	DedupeWindow time.Duration
-}
 
 // Env is one connection's view of the engine: names, streams, buckets.
 type Env struct {
@@ -34,94 +20,11 @@ type Env struct {
 	Config  Config
 	// MaxPayload is the server's max_payload for this connection.
 	MaxPayload int64
+	// Changes says what Setup created or updated (nil after Bind).
+	Changes []Change
 
 	served  sync.Map
 	streams sync.Map
-}
-
-// Setup creates (or opens) the task and event streams and the buckets.
-func Setup(ctx context.Context, nc *nats.Conn, cfg Config) (*Env, error) {
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = 1
-	}
-	if cfg.EventsMaxAge <= 0 {
-		cfg.EventsMaxAge = 72 * time.Hour
-	}
-	if cfg.DedupeWindow <= 0 {
-		cfg.DedupeWindow = 2 * time.Minute
-	}
-	// Async publishes get the same bound as synchronous ones: by default
-	// nats.go waits for their ack for ever, and an ack lost with a server
-	// that died (a stream leader killed) left a workflow task, and the
-	// step slot behind it, waiting for good.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(publishTimeout))
-	if err != nil {
-		return nil, fmt.Errorf("jetflow: jetstream: %w", err)
-	}
-	names := NewNames(cfg.Prefix)
-	cfg.Prefix = names.Prefix
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-	}
-	storage := jetstream.FileStorage
-	if cfg.Memory {
-		storage = jetstream.MemoryStorage
-	}
-	streams := []jetstream.StreamConfig{{
-		Name:        names.TaskStream(),
-		Description: "jetflow tasks: workflow tasks, step tasks and delayed tasks",
-		Subjects: []string{
-			names.Prefix + ".wf.>",
-			names.Prefix + ".step.>",
-			names.Prefix + ".sched.>",
-		},
-		Retention:         jetstream.WorkQueuePolicy,
-		Storage:           storage,
-		Replicas:          cfg.Replicas,
-		Duplicates:        cfg.DedupeWindow,
-		AllowMsgSchedules: true,
-		AllowRollup:       true,
-	}, {
-		Name:        names.EventStream(),
-		Description: "jetflow status and breaker events",
-		Subjects:    []string{names.Prefix + ".status.>", names.Prefix + ".breaker.>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     storage,
-		Replicas:    cfg.Replicas,
-		MaxAge:      cfg.EventsMaxAge,
-		Discard:     jetstream.DiscardOld,
-	}, {
-		Name:        names.DeadLetterStream(),
-		Description: "jetflow task messages that could not be processed",
-		Subjects:    []string{names.Prefix + ".dlq.>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     storage,
-		Replicas:    cfg.Replicas,
-	}}
-	for _, sc := range streams {
-		if err := ensureStream(ctx, js, sc); err != nil {
-			return nil, err
-		}
-	}
-	b, err := kv.Open(ctx, js, kv.Config{Prefix: names.Prefix, Replicas: cfg.Replicas, Memory: cfg.Memory})
-	if err != nil {
-		return nil, err
-	}
-	return &Env{NC: nc, JS: js, Names: names, Buckets: b, Config: cfg, MaxPayload: nc.MaxPayload()}, nil
-}
-
-func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	_, err := js.CreateStream(ctx, sc)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		// Another process created it first; keep its configuration.
-		_, err = js.Stream(ctx, sc.Name)
-	}
-	if err != nil {
-		return fmt.Errorf("jetflow: creating stream %s: %w", sc.Name, err)
-	}
-	return nil
 }
 
 // Publish publishes data on subj with a deduplication ID and waits for the ack.

@@ -30,6 +30,11 @@ func (n Names) DeadLetterStream() string { return strings.ToUpper(n.Prefix) + "_
 // WorkflowSubject carries the tasks of one workflow type.
 func (n Names) WorkflowSubject(workflow string) string { return n.Prefix + ".wf." + workflow }
 
+// StartSubject carries the start hints of one workflow type: the one
+// subject on which clients, who may not publish workflow tasks, ask for a
+// pending run to start. A worker reads nothing else from such a message.
+func (n Names) StartSubject(workflow string) string { return n.Prefix + ".start." + workflow }
+
 // StepSubject carries the tasks of one step.
 func (n Names) StepSubject(step string) string { return n.Prefix + ".step." + step }
 
@@ -61,6 +66,11 @@ func (n Names) OwnerSubject(instance string) string { return n.Prefix + ".own." 
 // DeadLetterSubject is where a poison task message is parked.
 func (n Names) DeadLetterSubject(kind, name string) string {
 	return n.Prefix + ".dlq." + kind + "." + name
+}
+
+// TaskSubjects are the subjects the task stream captures.
+func (n Names) TaskSubjects() []string {
+	return []string{n.Prefix + ".wf.>", n.Prefix + ".step.>", n.Prefix + ".sched.>", n.Prefix + ".start.>"}
 }
 
 // WorkflowConsumer is the durable consumer every worker of one workflow type shares.
