@@ -17,12 +17,13 @@ func init() {
 
 func runPermissions(_ context.Context, args []string) error {
 	var prefix, format, user string
-	var demo bool
+	var demo, noSetup bool
 	fs := newFlagSet("permissions", os.Stderr)
 	fs.StringVar(&prefix, "prefix", "jetflow", "namespace of subjects, streams and buckets")
 	fs.StringVar(&format, "format", "conf", "conf (the body of a nats-server permissions block), json, or nsc (an `nsc edit user` command)")
 	fs.StringVar(&user, "user", "", "user name in the nsc command (default the role)")
 	fs.BoolVar(&demo, "demo", false, "include the demo's ledger bucket (<prefix>_demo_ledger), which `jetflow worker` and `jetflow demo` use")
+	fs.BoolVar(&noSetup, "no-setup", false, "worker: no right to create or update streams and buckets (an admin runs `jetflow init` first, with the workers' limits)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -34,11 +35,11 @@ func runPermissions(_ context.Context, args []string) error {
 	if !steps.ValidName(prefix) {
 		return usagef("--prefix %q: letters, digits, '-' and '_' only", prefix)
 	}
-	var extra []string
+	opt := wire.PermissionOptions{NoSetup: noSetup}
 	if demo {
-		extra = append(extra, ledgerBucket(prefix))
+		opt.ExtraBuckets = append(opt.ExtraBuckets, ledgerBucket(prefix))
 	}
-	p, err := wire.NewNames(prefix).Permissions(pos[0], extra...)
+	p, err := wire.NewNames(prefix).Permissions(pos[0], opt)
 	if errors.Is(err, wire.ErrUnknownRole) {
 		return usagef("unknown role %q (roles: %s)", pos[0], roles)
 	}

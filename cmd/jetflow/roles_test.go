@@ -41,7 +41,7 @@ func roleConfig(t testing.TB, listen string, perms map[string]string) (string, m
 	for _, role := range wire.Roles {
 		body, ok := perms[role]
 		if !ok {
-			p, err := wire.NewNames("").Permissions(role, ledgerBucket("jetflow"))
+			p, err := wire.NewNames("").Permissions(role, wire.PermissionOptions{ExtraBuckets: []string{ledgerBucket("jetflow")}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -658,4 +658,86 @@ func TestRolesCLI(t *testing.T) {
 	if strings.Contains(strings.ToLower(worker.Output()), "permissions violation") {
 		t.Errorf("the worker role was refused something:\n%s", worker.Output())
 	}
+}
+
+// What subject permissions cannot stop, pinned so that the README's threat
+// model stays true: a JetStream API request is answered on whatever reply
+// subject it names, and the server does not check that subject against the
+// requester's permissions. So a watcher, allowed only to read, copies a
+// stored step result of one run onto the result key of another (a key it
+// may not publish on) by naming that key as the reply subject of a direct
+// get; and a client could do the same with bytes of its own choosing (a run
+// record's). Inside one account the roles stop mistakes and direct writes;
+// the boundary against a hostile reader is the account. If nats-server
+// starts checking reply subjects, this test fails: update the README.
+func TestRolesOneAccountReplySubjectLimit(t *testing.T) {
+	s := startRoleServer(t, nil)
+	js, _ := s.seeded(t)
+	ctx := testenv.Context(t, 30*time.Second)
+	steps, err := js.KeyValue(ctx, "jetflow_steps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := steps.Get(ctx, "target.3")
+	if err != nil {
+		t.Fatalf("the seeded run's payment result: %v", err)
+	}
+	watcher := s.connect(wire.RoleWatcher)
+	if err := watcher.PublishMsg(&nats.Msg{Subject: "$JS.API.DIRECT.GET.KV_jetflow_steps.$KV.jetflow_steps.target.3", Reply: "$KV.jetflow_steps.victim.3"}); err != nil {
+		t.Fatal(err)
+	}
+	watcher.noViolations(t, wire.RoleWatcher)
+	var got jetstream.KeyValueEntry
+	waitUntil(t, ctx, "the copied result", func() bool {
+		got, err = steps.Get(ctx, "victim.3")
+		return err == nil
+	})
+	if string(got.Value()) != string(src.Value()) {
+		t.Fatalf("victim.3 holds %q, want the copy of target.3", got.Value())
+	}
+}
+
+// `jetflow permissions worker --no-setup`: a worker that may not create or
+// change streams and buckets is refused on a namespace nobody set up, and
+// runs orders once the admin has (with the same limits).
+func TestRolesWorkerWithoutSetupRights(t *testing.T) {
+	p, err := wire.NewNames("").Permissions(wire.RoleWorker, wire.PermissionOptions{NoSetup: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startRoleServer(t, map[string]string{wire.RoleWorker: p.Conf()})
+	ctx := testenv.Context(t, 60*time.Second)
+	s.refused(t, wire.RoleWorker, attack{name: "set the namespace up",
+		do: func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			_, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quietLog()))
+			return err
+		},
+		harmless: func(ctx context.Context, t *testing.T) {
+			t.Helper()
+			if _, err := roleJS(t, s.connect(wire.RoleAdmin).Conn).Stream(ctx, "JETFLOW_TASKS"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Fatalf("task stream after the refused setup: %v; want none", err)
+			}
+		}})
+
+	if _, err := workflow.Deploy(ctx, s.connect(wire.RoleAdmin).Conn); err != nil {
+		t.Fatalf("Deploy as admin: %v", err)
+	}
+	var rebuilt atomic.Int64
+	workers := startRoleWorkers(t, s, demo.NewServices(nil), time.Hour, &rebuilt)
+	client := s.connect(wire.RoleClient)
+	c, err := workflow.NewClient(ctx, client.Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := workflow.Start(ctx, c, demo.OrderOrchestration, "no-setup", demo.NewOrder("no-setup", "u-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run.Result(ctx); err != nil || out.Status != demo.StatusCompleted {
+		t.Fatalf("order with workers without setup rights: %+v, %v", out, err)
+	}
+	for i, w := range workers {
+		w.noViolations(t, fmt.Sprintf("worker %d", i+1))
+	}
+	client.noViolations(t, wire.RoleClient)
 }

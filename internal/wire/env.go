@@ -3,6 +3,8 @@ package wire
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -190,4 +192,27 @@ func (e *Env) Stream(ctx context.Context, name string) (jetstream.Stream, error)
 	}
 	e.streams.Store(name, s)
 	return s, nil
+}
+
+// Keys lists the keys of one of the namespace's buckets, sorted, from the
+// subjects its stream holds (one stream info request a page): no consumer,
+// so a reader needs no right to create one on the bucket. A deleted key
+// may still be listed (its delete marker holds the subject); a get then
+// finds nothing.
+func (e *Env) Keys(ctx context.Context, bucket string) ([]string, error) {
+	st, err := e.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return nil, err
+	}
+	prefix := "$KV." + bucket + "."
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("jetflow: listing the keys of %s: %w", bucket, err)
+	}
+	keys := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(subj, prefix))
+	}
+	slices.Sort(keys)
+	return keys, nil
 }

@@ -56,10 +56,21 @@ type Permissions struct {
 // jetstream package and the nats CLI use (ADR-1 of nats-architecture-and-design).
 const js = "$JS.API."
 
+// PermissionOptions adjust the roles.
+type PermissionOptions struct {
+	// ExtraBuckets are buckets of the user's own (the demo's ledger) that
+	// workers and admins may use too.
+	ExtraBuckets []string
+	// NoSetup takes from the worker the right to create and update streams
+	// and buckets: an admin sets the namespace up (`jetflow init`, with the
+	// same limits as the workers) before any worker starts, and a worker
+	// then only opens what exists.
+	NoSetup bool
+}
+
 // Permissions returns the subject permissions of role in this namespace.
-// extraBuckets are buckets of the user's own (the demo's ledger) that
-// workers and admins may use too.
-func (n Names) Permissions(role string, extraBuckets ...string) (Permissions, error) {
+func (n Names) Permissions(role string, opt PermissionOptions) (Permissions, error) {
+	extraBuckets := opt.ExtraBuckets
 	runs, steps, breakers := kv.BucketNames(n.Prefix)
 	p := n.Prefix
 	tasks, events, dlq := n.TaskStream(), n.EventStream(), n.DeadLetterStream()
@@ -67,12 +78,11 @@ func (n Names) Permissions(role string, extraBuckets ...string) (Permissions, er
 	var pub, sub, pubDeny []string
 	var resp bool
 
-	// Reads, shared by client and watcher: bind (stream info), gets
-	// (direct), the last history batch of a run (direct), a run's history
-	// (a short-lived pull consumer on the steps bucket), events (an ordered
-	// pull consumer on the event stream, the last event by message get),
-	// key listings of the runs and breakers buckets (an ordered push
-	// consumer delivering to the reader's inbox, with flow control).
+	// Reads, shared by client and watcher: bind and list keys (stream
+	// info), gets and the last history batch of a run (direct gets), a
+	// run's history (a short-lived pull consumer on the steps bucket),
+	// events (an ordered pull consumer on the event stream, the last event
+	// by message get), live events (core subscriptions).
 	reads := func() {
 		for _, s := range []string{tasks, events, kvs(runs), kvs(steps), kvs(breakers)} {
 			pub = append(pub, js+"STREAM.INFO."+s)
@@ -81,11 +91,8 @@ func (n Names) Permissions(role string, extraBuckets ...string) (Permissions, er
 			pub = append(pub, js+"DIRECT.GET."+kvs(b)+".>")
 		}
 		pub = append(pub, js+"STREAM.MSG.GET."+events)
-		for _, s := range []string{events, kvs(steps), kvs(runs), kvs(breakers)} {
+		for _, s := range []string{events, kvs(steps)} {
 			pub = append(pub, readerConsumer(s)...)
-		}
-		for _, s := range []string{kvs(runs), kvs(breakers)} {
-			pub = append(pub, flowControl(s)...)
 		}
 		sub = append(sub, "_INBOX.>", p+".status.>", p+".breaker.>")
 	}
@@ -132,9 +139,15 @@ func (n Names) Permissions(role string, extraBuckets ...string) (Permissions, er
 		}
 		// Set up: create, or update in place, every stream and bucket
 		// (creating a bucket first asks for the account's JetStream info).
-		pub = append(pub, js+"INFO")
+		// Without setup rights, a worker only looks them up.
+		if !opt.NoSetup {
+			pub = append(pub, js+"INFO")
+		}
 		for _, s := range streams {
-			pub = append(pub, js+"STREAM.INFO."+s, js+"STREAM.CREATE."+s, js+"STREAM.UPDATE."+s)
+			pub = append(pub, js+"STREAM.INFO."+s)
+			if !opt.NoSetup {
+				pub = append(pub, js+"STREAM.CREATE."+s, js+"STREAM.UPDATE."+s)
+			}
 		}
 		// Retention: purge a closed run's results, history, events, record.
 		for _, s := range []string{events, kvs(runs), kvs(steps)} {
@@ -142,10 +155,6 @@ func (n Names) Permissions(role string, extraBuckets ...string) (Permissions, er
 		}
 		// Rebuilding a run: its history through a short-lived consumer.
 		pub = append(pub, readerConsumer(kvs(steps))...)
-		for _, b := range extraBuckets {
-			pub = append(pub, readerConsumer(kvs(b))...)
-			pub = append(pub, flowControl(kvs(b))...)
-		}
 		// Wake-ups: a core request to the worker that holds a run, and the
 		// answer to one (allow_responses, not a right on every inbox).
 		sub = append(sub, "_INBOX.>", p+".own.*")

@@ -13,7 +13,7 @@ import (
 func TestPermissionsFollowThePrefix(t *testing.T) {
 	for _, role := range Roles {
 		t.Run(role, func(t *testing.T) {
-			p, err := NewNames("acme").Permissions(role, "acme_ledger")
+			p, err := NewNames("acme").Permissions(role, PermissionOptions{ExtraBuckets: []string{"acme_ledger"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +61,7 @@ func TestPermissionsOfEachRole(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.role, func(t *testing.T) {
-			p, err := n.Permissions(tt.role)
+			p, err := n.Permissions(tt.role, PermissionOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +97,7 @@ func TestPermissionsOfEachRole(t *testing.T) {
 			}
 		})
 	}
-	if _, err := n.Permissions("root"); !errors.Is(err, ErrUnknownRole) {
+	if _, err := n.Permissions("root", PermissionOptions{}); !errors.Is(err, ErrUnknownRole) {
 		t.Errorf("unknown role: got %v, want ErrUnknownRole", err)
 	}
 }
