@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -740,4 +741,44 @@ func TestRolesWorkerWithoutSetupRights(t *testing.T) {
 		w.noViolations(t, fmt.Sprintf("worker %d", i+1))
 	}
 	client.noViolations(t, wire.RoleClient)
+}
+
+// Issue 14's incident, with the commands it used: a watcher's `nats stream
+// rm JETFLOW_TASKS` and `nats kv del jetflow_runs` fail and leave both, while
+// `nats kv get` and `nats stream info` still work for it.
+func TestRolesWatcherWithTheNATSCLI(t *testing.T) {
+	natsCLI := testenv.NATSCLI(t)
+	s := startRoleServer(t, nil)
+	js, runs := s.seeded(t)
+	ctx := testenv.Context(t, 60*time.Second)
+	env := testenv.CleanEnv(t.TempDir())
+	nats := func(args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, natsCLI, append([]string{"--server", s.url, "--user", wire.RoleWatcher, "--password", s.pass[wire.RoleWatcher], "--timeout", "2s"}, args...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("nats %s: %v", strings.Join(args, " "), err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	for _, args := range [][]string{{"stream", "rm", "-f", "JETFLOW_TASKS"}, {"kv", "del", "-f", "jetflow_runs", "target"}, {"kv", "add", "jetflow_runs_2"}} {
+		if out, code := nats(args...); code == 0 {
+			t.Errorf("nats %s as watcher: exit 0, want refused:\n%s", strings.Join(args, " "), out)
+		} else {
+			t.Logf("nats %s: %s", strings.Join(args, " "), out)
+		}
+	}
+	for _, args := range [][]string{{"kv", "get", "jetflow_runs", "target", "--raw"}, {"stream", "info", "JETFLOW_EVENTS"}} {
+		if out, code := nats(args...); code != 0 {
+			t.Errorf("nats %s as watcher: exit %d, want 0:\n%s", strings.Join(args, " "), code, out)
+		}
+	}
+	if _, err := js.Stream(ctx, "JETFLOW_TASKS"); err != nil {
+		t.Errorf("task stream after the watcher's nats stream rm: %v", err)
+	}
+	if _, err := runs.Get(ctx, "target"); err != nil {
+		t.Errorf("run record after the watcher's nats kv del: %v", err)
+	}
 }
