@@ -20,10 +20,10 @@ func runPermissions(_ context.Context, args []string) error {
 	var demo, noSetup bool
 	fs := newFlagSet("permissions", os.Stderr)
 	fs.StringVar(&prefix, "prefix", "jetflow", "namespace of subjects, streams and buckets")
-	fs.StringVar(&format, "format", "conf", "conf (the body of a nats-server permissions block), json, or nsc (an `nsc edit user` command)")
+	fs.StringVar(&format, "format", "conf", "conf (the body of a nats-server permissions block), json, or nsc (an 'nsc edit user' command)")
 	fs.StringVar(&user, "user", "", "user name in the nsc command (default the role)")
-	fs.BoolVar(&demo, "demo", false, "include the demo's ledger bucket (<prefix>_demo_ledger), which `jetflow worker` and `jetflow demo` use")
-	fs.BoolVar(&noSetup, "no-setup", false, "worker: no right to create or update streams and buckets (an admin runs `jetflow init` first, with the workers' limits)")
+	fs.BoolVar(&demo, "demo", false, "include the demo's ledger bucket (<prefix>_demo_ledger), which 'jetflow worker' and 'jetflow demo' use")
+	fs.BoolVar(&noSetup, "no-setup", false, "worker: no right to create or update streams and buckets (an admin runs 'jetflow init' first, with the workers' limits)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -80,7 +80,7 @@ func runServer(ctx context.Context, args []string) error {
 	fs.BoolVar(&f.insecure, "insecure", false, "allow a non-loopback listen address without authentication")
 	fs.BoolVar(&f.quiet, "quiet", false, "do not print the NATS server's own log lines")
 	fs.StringVar(&f.prefix, "prefix", "jetflow", "namespace whose streams and buckets a single server without --config sets up at start")
-	fs.BoolVar(&f.noInit, "no-init", false, "set up no namespace at start (workers or `jetflow init` do)")
+	fs.BoolVar(&f.noInit, "no-init", false, "set up no namespace at start (workers or 'jetflow init' do)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
