@@ -51,7 +51,7 @@ func (c *Client) Breakers(ctx context.Context) ([]BreakerState, error) {
 	_, _, name := kv.BucketNames(c.env.Names.Prefix)
 	keys, err := c.env.Keys(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("jetflow: listing circuit breakers: %w", err)
+		return nil, c.deployed(ctx, name, fmt.Errorf("jetflow: listing circuit breakers: %w", err))
 	}
 	now := time.Now()
 	out := make([]BreakerState, 0, len(keys))

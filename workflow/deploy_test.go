@@ -69,6 +69,12 @@ func TestClientNeedsADeployment(t *testing.T) {
 	if _, err := js.KeyValue(ctx, "jetflow_runs"); !errors.Is(err, jetstream.ErrBucketNotFound) {
 		t.Fatalf("runs bucket: got %v, want still deleted", err)
 	}
+	if err := js.DeleteKeyValue(ctx, "jetflow_steps"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.HistoryOf(ctx, "kept-1", 1); !errors.Is(err, workflow.ErrNotDeployed) {
+		t.Fatalf("history after the steps bucket was deleted: got %v, want ErrNotDeployed", err)
+	}
 }
 
 // A message on the start subject, which clients may publish, only starts

@@ -76,7 +76,8 @@ func (c *Client) HistoryOf(ctx context.Context, id string, exec int) ([]HistoryE
 	}
 	h, err := readHistory(ctx, c.env, kv.ExecKey(id, exec))
 	if err != nil {
-		return nil, fmt.Errorf("jetflow: reading the history of %s: %w", id, err)
+		_, steps, _ := kv.BucketNames(c.env.Names.Prefix)
+		return nil, c.deployed(ctx, steps, fmt.Errorf("jetflow: reading the history of %s: %w", id, err))
 	}
 	var out []HistoryEntry
 	for _, b := range h.batches {
