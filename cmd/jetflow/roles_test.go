@@ -696,6 +696,23 @@ func TestRolesOneAccountReplySubjectLimit(t *testing.T) {
 	if string(got.Value()) != string(src.Value()) {
 		t.Fatalf("victim.3 holds %q, want the copy of target.3", got.Value())
 	}
+	// And an API response lands on a run record, overwriting it.
+	runs, err := js.KeyValue(ctx, "jetflow_runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := runs.Get(ctx, "target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.PublishMsg(&nats.Msg{Subject: "$JS.API.STREAM.INFO.JETFLOW_EVENTS", Reply: "$KV.jetflow_runs.target"}); err != nil {
+		t.Fatal(err)
+	}
+	watcher.noViolations(t, wire.RoleWatcher)
+	waitUntil(t, ctx, "the overwritten record", func() bool {
+		e, err := runs.Get(ctx, "target")
+		return err == nil && e.Revision() > before.Revision()
+	})
 }
 
 // `jetflow permissions worker --no-setup`: a worker that may not create or
