@@ -667,8 +667,8 @@ func TestRolesCLI(t *testing.T) {
 // requester's permissions. So a watcher, allowed only to read, copies a
 // stored step result of one run onto the result key of another (a key it
 // may not publish on) by naming that key as the reply subject of a direct
-// get; and a client could do the same with bytes of its own choosing (a run
-// record's). Inside one account the roles stop mistakes and direct writes;
+// get, and overwrites a run record with a stream info response; a client
+// could do the same with bytes of its own choosing (a run record's). Inside one account the roles stop mistakes and direct writes;
 // the boundary against a hostile reader is the account. If nats-server
 // starts checking reply subjects, this test fails: update the README.
 func TestRolesOneAccountReplySubjectLimit(t *testing.T) {
