@@ -239,12 +239,15 @@ func (p Permissions) Conf() string {
 // JSON renders the permissions as a JSON object of the same shape as Conf
 // (nats-server reads it too), for tools that build configs or accounts.
 func (p Permissions) JSON() string {
-	data, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		// Only strings and bools: Marshal cannot fail.
-		return "{}"
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // subjects end in ">": keep it readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(p); err != nil {
+		// Only strings and bools: encoding cannot fail.
+		return "{}\n"
 	}
-	return string(data) + "\n"
+	return b.String()
 }
 
 // Nsc renders the permissions as an nsc command that gives them to a JWT
