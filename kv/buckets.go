@@ -35,6 +35,12 @@ func BucketNames(prefix string) (runs, steps, breakers string) {
 
 // Open creates the buckets, or opens them when they exist.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Buckets, error) {
+	b, _, err := OpenReport(ctx, js, cfg)
+	return b, err
+}
+
+// OpenReport is Open that also returns the names of the buckets it created.
+func OpenReport(ctx context.Context, js jetstream.JetStream, cfg Config) (*Buckets, []string, error) {
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
 	}
@@ -43,7 +49,15 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Buckets, er
 		storage = jetstream.MemoryStorage
 	}
 	runs, steps, breakers := BucketNames(cfg.Prefix)
+	var created []string
 	open := func(name, desc string) (jetstream.KeyValue, error) {
+		b, err := js.KeyValue(ctx, name)
+		if !errors.Is(err, jetstream.ErrBucketNotFound) {
+			if err != nil {
+				return nil, fmt.Errorf("kv: opening bucket %s: %w", name, err)
+			}
+			return b, nil
+		}
 		kvc := jetstream.KeyValueConfig{
 			Bucket:      name,
 			Description: desc,
@@ -51,8 +65,11 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Buckets, er
 			Replicas:    cfg.Replicas,
 			Storage:     storage,
 		}
-		b, err := js.CreateKeyValue(ctx, kvc)
-		if errors.Is(err, jetstream.ErrBucketExists) {
+		b, err = js.CreateKeyValue(ctx, kvc)
+		if err == nil {
+			created = append(created, name)
+		} else if errors.Is(err, jetstream.ErrBucketExists) {
+			// Another process created it meanwhile.
 			b, err = js.KeyValue(ctx, name)
 		}
 		if err != nil {
@@ -63,15 +80,15 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Buckets, er
 	var b Buckets
 	var err error
 	if b.Runs, err = open(runs, "jetflow workflow runs"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if b.Steps, err = open(steps, "jetflow step results, first write wins"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if b.Breakers, err = open(breakers, "jetflow circuit breakers"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &b, nil
+	return &b, created, nil
 }
 
 // Create stores v under key only if the key holds no value. When it does, the

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrBreakerNotFound is returned by ResetBreaker for a name that has no
@@ -57,12 +56,10 @@ func (c *Client) Breakers(ctx context.Context) ([]BreakerState, error) {
 	ctx, cancel := breakerCtx(ctx)
 	defer cancel()
 	bucket := c.env.Buckets.Breakers
-	keys, err := bucket.Keys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
+	_, _, name := kv.BucketNames(c.env.Names.Prefix)
+	keys, err := c.env.Keys(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("jetflow: listing circuit breakers: %w", err)
+		return nil, c.deployed(ctx, name, fmt.Errorf("jetflow: listing circuit breakers: %w", err))
 	}
 	now := time.Now()
 	out := make([]BreakerState, 0, len(keys))

@@ -19,18 +19,29 @@ type Client struct {
 	env *wire.Env
 }
 
-// NewClient connects a client over nc, creating the engine's streams and
-// buckets when missing.
+// NewClient connects a client over nc to the namespace's streams and
+// buckets. It creates nothing: when they do not exist (no worker has run
+// yet, nor Deploy), it returns a *NotDeployedError. Only the options
+// WithPrefix, WithName and WithLogger matter to a client.
 func NewClient(ctx context.Context, nc *nats.Conn, opts ...Option) (*Client, error) {
 	cfg, err := buildConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	env, err := wire.Setup(ctx, nc, wire.Config{Prefix: cfg.prefix, Replicas: cfg.replicas, Memory: cfg.memory})
+	env, err := wire.Bind(ctx, nc, cfg.wireConfig())
 	if err != nil {
-		return nil, err
+		return nil, notDeployed(err)
 	}
 	return &Client{cfg: cfg, env: env}, nil
+}
+
+// deployed says whether the bucket behind a failed read or write is gone,
+// as a *NotDeployedError; otherwise it returns err as it is.
+func (c *Client) deployed(ctx context.Context, bucket string, err error) error {
+	if nd := c.env.CheckDeployed(ctx, bucket); nd != nil {
+		return notDeployed(nd)
+	}
+	return err
 }
 
 // Run is a handle on one run of a workflow with output type O.
@@ -84,6 +95,7 @@ func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte
 	if max := c.env.MaxPayload - 1024; max > 0 && int64(len(rec)) > max {
 		return &PayloadTooLargeError{What: "input of " + workflow + " run " + id, Size: len(input), Max: c.env.MaxPayload}
 	}
+	runs, _, _ := kv.BucketNames(c.env.Names.Prefix)
 	_, err = kv.Create(ctx, c.env.Buckets.Runs, id, run)
 	if errors.Is(err, kv.ErrExists) {
 		existing, _, gerr := kv.Get[kv.Run](ctx, c.env.Buckets.Runs, id)
@@ -99,11 +111,18 @@ func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte
 		// Created but maybe never announced (a crash between the two
 		// writes): publish the start task again.
 	} else if err != nil {
-		return c.env.Explain(ctx, err, "KV_"+c.env.Buckets.Runs.Bucket())
+		return c.env.Explain(ctx, c.deployed(ctx, runs, err), "KV_"+c.env.Buckets.Runs.Bucket())
 	}
-	// No deduplication ID: a second start task (a Start retried after a
-	// crash) finds the run started and decides nothing new.
-	if err := c.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonStart}, ""); err != nil {
+	// The start hint goes on the workflow type's start subject, not on its
+	// workflow tasks' (only workers publish those): a worker reads from it
+	// only which pending run to start. No deduplication ID: a second hint (a
+	// Start retried after a crash) finds the run started and decides
+	// nothing new.
+	hint, err := kv.Marshal(wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonStart})
+	if err != nil {
+		return err
+	}
+	if err := c.env.Publish(ctx, c.env.Names.StartSubject(workflow), "", hint); err != nil {
 		return c.env.Explain(ctx, err, c.env.Names.TaskStream())
 	}
 	if !c.env.Served(ctx, c.env.Names.WorkflowConsumer(workflow)) {
@@ -228,6 +247,14 @@ func (c *Client) load(ctx context.Context, id string) (kv.Run, error) {
 		return kv.Run{}, err
 	}
 	run, _, err := kv.Get[kv.Run](ctx, c.env.Buckets.Runs, id)
+	if err != nil && !errors.Is(err, kv.ErrCorrupt) {
+		// A bucket deleted since NewClient answers like a missing key, or
+		// not at all: say which it is.
+		runs, _, _ := kv.BucketNames(c.env.Names.Prefix)
+		if nd := c.deployed(ctx, runs, nil); nd != nil {
+			return run, nd
+		}
+	}
 	if errors.Is(err, kv.ErrNotFound) {
 		return run, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -289,7 +316,7 @@ func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
 // cannot be, or cannot be read. Any other error may pass (a server failing
 // over), so the wait goes on.
 func waitEnds(err error) bool {
-	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidID) || errors.Is(err, kv.ErrCorrupt)
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidID) || errors.Is(err, kv.ErrCorrupt) || errors.Is(err, ErrNotDeployed)
 }
 
 // readTimeout bounds one read of a run record inside a long wait: a request

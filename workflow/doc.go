@@ -38,6 +38,10 @@
 // consumer per workflow type and per step, so adding workers adds capacity,
 // and a worker may serve only some steps.
 //
+// Workers (and Deploy, for administrators) create the namespace's streams
+// and buckets; a Client only binds to them and returns a *NotDeployedError
+// when they are missing, so a client that may only read never creates one.
+//
 // # How a run lives in a worker
 //
 // A worker runs each workflow's code in a goroutine of its own and keeps it

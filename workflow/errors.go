@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/steps"
 )
 
@@ -24,7 +25,39 @@ var (
 	// ErrInvalidName is returned when registering a workflow whose name is
 	// not a valid subject token.
 	ErrInvalidName = errors.New("jetflow: invalid workflow name")
+	// ErrNotDeployed matches (errors.Is) every *NotDeployedError.
+	ErrNotDeployed = wire.ErrNotDeployed
 )
+
+// NotDeployedError is returned by NewClient, and by a Client's reads and
+// starts, when a stream or bucket of the namespace does not exist: no
+// worker (nor Deploy, nor `jetflow init`) has set the namespace up, or
+// someone deleted part of it. A client never creates them, so a read
+// against a missing bucket says so instead of answering "no such run".
+type NotDeployedError struct {
+	// Prefix is the namespace.
+	Prefix string
+	// Kind is "stream" or "bucket".
+	Kind string
+	Name string
+}
+
+func (e *NotDeployedError) Error() string {
+	return (&wire.NotDeployedError{Prefix: e.Prefix, Kind: e.Kind, Name: e.Name}).Error()
+}
+
+// Is matches ErrNotDeployed.
+func (e *NotDeployedError) Is(target error) bool { return target == ErrNotDeployed }
+
+// notDeployed turns the engine's error for a missing stream or bucket into
+// a *NotDeployedError, and returns other errors as they are.
+func notDeployed(err error) error {
+	var we *wire.NotDeployedError
+	if errors.As(err, &we) {
+		return &NotDeployedError{Prefix: we.Prefix, Kind: we.Kind, Name: we.Name}
+	}
+	return err
+}
 
 // InvalidIDError says why a workflow ID was refused.
 type InvalidIDError struct {

@@ -82,7 +82,8 @@ func (c *Client) historyOf(ctx context.Context, run *kv.Run, exec int) ([]Histor
 	id := run.ID
 	h, err := readHistory(ctx, c.env, kv.ExecKey(id, run.Inc, exec))
 	if err != nil {
-		return nil, fmt.Errorf("jetflow: reading the history of %s: %w", id, err)
+		_, steps, _ := kv.BucketNames(c.env.Names.Prefix)
+		return nil, c.deployed(ctx, steps, fmt.Errorf("jetflow: reading the history of %s: %w", id, err))
 	}
 	var out []HistoryEntry
 	for _, b := range h.batches {

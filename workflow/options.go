@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/steps"
 )
 
@@ -25,6 +26,18 @@ type config struct {
 	noLocalWake        bool
 	sweepInterval      time.Duration
 	sweepGrace         time.Duration
+	// Limits of the event and dead-letter streams (0: wire's defaults).
+	eventsMaxAge       time.Duration
+	eventsMaxBytes     int64
+	deadLetterMaxAge   time.Duration
+	deadLetterMaxBytes int64
+}
+
+// wireConfig is how Setup lays the namespace out.
+func (c config) wireConfig() wire.Config {
+	return wire.Config{Prefix: c.prefix, Replicas: c.replicas, Memory: c.memory,
+		EventsMaxAge: c.eventsMaxAge, EventsMaxBytes: c.eventsMaxBytes,
+		DeadLetterMaxAge: c.deadLetterMaxAge, DeadLetterMaxBytes: c.deadLetterMaxBytes}
 }
 
 func defaultConfig() config {
@@ -198,6 +211,45 @@ func WithSweeper(interval, grace time.Duration) Option {
 		if grace > 0 {
 			c.sweepGrace = grace
 		}
+		return nil
+	}
+}
+
+// Defaults of the limits of the event stream (<PREFIX>_EVENTS) and the
+// dead-letter stream (<PREFIX>_DLQ). Status events and parked messages are
+// kept until the older of the two limits is reached, oldest first, so
+// nothing published there can fill the disk.
+const (
+	DefaultEventsMaxAge       = wire.DefaultEventsMaxAge
+	DefaultEventsMaxBytes     = wire.DefaultEventsMaxBytes
+	DefaultDeadLetterMaxAge   = wire.DefaultDeadLetterMaxAge
+	DefaultDeadLetterMaxBytes = wire.DefaultDeadLetterMaxBytes
+)
+
+// WithEventLimits bounds the event stream: events older than maxAge, or
+// past maxBytes in all, are dropped oldest first (defaults
+// DefaultEventsMaxAge, 72h, and DefaultEventsMaxBytes, 1 GiB). A worker (or
+// Deploy) applies them to an existing stream in place; a limit of 0 keeps
+// the default. JetStream reserves maxBytes against the account's storage.
+func WithEventLimits(maxAge time.Duration, maxBytes int64) Option {
+	return func(c *config) error {
+		if maxAge < 0 || maxBytes < 0 {
+			return invalid("event limits %s, %d bytes: want 0 (the default) or more", maxAge, maxBytes)
+		}
+		c.eventsMaxAge, c.eventsMaxBytes = maxAge, maxBytes
+		return nil
+	}
+}
+
+// WithDeadLetterLimits bounds the dead-letter stream as WithEventLimits
+// bounds the event stream (defaults DefaultDeadLetterMaxAge, 30 days, and
+// DefaultDeadLetterMaxBytes, 256 MiB).
+func WithDeadLetterLimits(maxAge time.Duration, maxBytes int64) Option {
+	return func(c *config) error {
+		if maxAge < 0 || maxBytes < 0 {
+			return invalid("dead-letter limits %s, %d bytes: want 0 (the default) or more", maxAge, maxBytes)
+		}
+		c.deadLetterMaxAge, c.deadLetterMaxBytes = maxAge, maxBytes
 		return nil
 	}
 }

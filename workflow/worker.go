@@ -82,7 +82,9 @@ type Hooks struct {
 }
 
 // NewWorker connects a worker to the engine's streams and buckets over nc,
-// creating them when missing.
+// creating them when missing and bringing existing ones up to date (the
+// task stream's subjects, the limits of the event and dead-letter streams:
+// WithEventLimits, WithDeadLetterLimits).
 func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, error) {
 	cfg, err := buildConfig(opts)
 	if err != nil {
@@ -92,7 +94,7 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 		host, _ := os.Hostname()
 		cfg.name = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	env, err := wire.Setup(ctx, nc, wire.Config{Prefix: cfg.prefix, Replicas: cfg.replicas, Memory: cfg.memory})
+	env, err := wire.Setup(ctx, nc, cfg.wireConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -213,8 +215,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}
 	for name, def := range wfs {
-		cfg := wire.ConsumerConfig(w.env.Names.WorkflowConsumer(name), w.env.Names.WorkflowSubject(name), w.cfg.ackWait, 10*w.cfg.wfConcurrency+1000)
-		cfg.FilterSubjects, cfg.FilterSubject = []string{cfg.FilterSubject, w.env.Names.SignalFilter(name)}, ""
+		cfg := wire.ConsumerConfig(w.env.Names.WorkflowConsumer(name), w.env.Names.WorkflowSubject(name), w.cfg.ackWait, 10*w.cfg.wfConcurrency+1000,
+			w.env.Names.StartSubject(name), w.env.Names.SignalFilter(name))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -254,6 +256,12 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		}
 		wire.Park(ctx, w.env, m, "wf", def.Name(), err, w.log)
 		return
+	}
+	if m.Subject() == w.env.Names.StartSubject(def.Name()) {
+		// Clients publish here, and may not publish workflow tasks: a start
+		// hint can only ask for the pending run it names to start, whatever
+		// else it says.
+		t = wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: def.Name(), Reason: wire.ReasonStart}
 	}
 	if t.Reason == wire.ReasonPurge {
 		if err := w.purge(ctx, &t); err != nil {

@@ -53,13 +53,13 @@ func (f *clientFlags) open(ctx context.Context) (*session, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	opts := []workflow.Option{workflow.WithReplicas(f.nats.replicas), workflow.WithPrefix(f.nats.prefix)}
+	opts := []workflow.Option{workflow.WithPrefix(f.nats.prefix)}
 	client, err := workflow.NewClient(sctx, nc, opts...)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	env, err := wire.Setup(sctx, nc, wire.Config{Prefix: f.nats.prefix, Replicas: f.nats.replicas})
+	env, err := wire.Bind(sctx, nc, wire.Config{Prefix: f.nats.prefix})
 	if err != nil {
 		nc.Close()
 		return nil, err

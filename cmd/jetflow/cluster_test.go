@@ -97,9 +97,9 @@ func TestAcceptanceClusterLeaderKilled(t *testing.T) {
 	e.checkOnce(t, ords)
 }
 
-// connectEngineWhenReady connects once the cluster's JetStream can place
-// the engine's streams (a fresh cluster elects its meta leader and learns
-// its peers first).
+// connectEngineWhenReady sets the namespace up and connects once the
+// cluster's JetStream can place the engine's streams (a fresh cluster
+// elects its meta leader and learns its peers first).
 func connectEngineWhenReady(t testing.TB, url string, d time.Duration, opts ...workflow.Option) *engine {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -125,7 +125,11 @@ func tryEngine(url string, opts ...workflow.Option) (*engine, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if e.js, err = jetstream.New(nc); err == nil {
-		e.client, err = workflow.NewClient(ctx, nc, opts...)
+		// As an administrator would (`jetflow init --replicas 3`): a
+		// cluster's servers set no namespace up, and clients create nothing.
+		if _, err = workflow.Deploy(ctx, nc, opts...); err == nil {
+			e.client, err = workflow.NewClient(ctx, nc, opts...)
+		}
 	}
 	if err != nil {
 		nc.Close()

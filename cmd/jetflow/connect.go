@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -64,7 +65,12 @@ func (f *natsFlags) registerEmbedded(fs *flag.FlagSet) {
 }
 
 func (f *natsFlags) connect(name string) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		// What the server refuses asynchronously (a publish outside the
+		// user's permissions) is otherwise dropped without a word.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			slog.Warn("nats: asynchronous error", "err", err)
+		})}
 	if f.creds != "" {
 		opts = append(opts, nats.UserCredentials(f.creds))
 	}

@@ -65,26 +65,26 @@ func runList(ctx context.Context, args []string) error {
 
 	lctx, cancel := context.WithTimeout(ctx, f.timeout+time.Minute)
 	defer cancel()
-	keys, err := s.env.Buckets.Runs.ListKeys(lctx)
+	bucket, _, _ := kv.BucketNames(s.env.Names.Prefix)
+	keys, err := s.env.Keys(lctx, bucket)
 	if err != nil {
 		return fmt.Errorf("listing runs: %w", err)
 	}
 	var runs []kv.Run
 	var corrupt []string
-	for key := range keys.Keys() {
+	for _, key := range keys {
 		if workflow.ValidateID(key) != nil {
 			continue // not a run (the sweeper's lease)
 		}
 		run, _, err := kv.Get[kv.Run](lctx, s.env.Buckets.Runs, key)
 		if errors.Is(err, kv.ErrNotFound) {
-			continue // deleted while listing
+			continue // deleted
 		}
 		if errors.Is(err, kv.ErrCorrupt) {
 			corrupt = append(corrupt, key) // one bad record must not hide the others
 			continue
 		}
 		if err != nil {
-			_ = keys.Stop()
 			return fmt.Errorf("reading run %s: %w", key, err)
 		}
 		if (wf == "" || run.Workflow == wf) && (status == "" || run.Status == status) {

@@ -5,6 +5,8 @@
 //	jetflow server                        run NATS + JetStream standalone
 //	jetflow worker                        run the demo's workflows and steps
 //	jetflow start|status|result|history|watch|list|breakers   talk to runs
+//	jetflow init                          set a namespace's streams and buckets up
+//	jetflow permissions ROLE              print a role's NATS permissions
 //	jetflow bench                         measure throughput and latency
 package main
 

@@ -39,6 +39,8 @@ type serverFlags struct {
 	insecureCluster    bool
 	insecureMonitoring bool
 	quiet              bool
+	prefix             string
+	noInit             bool
 }
 
 // defaultClusterUser is the route user when only a cluster password is
@@ -96,6 +98,8 @@ func runServer(ctx context.Context, args []string) error {
 	fs.BoolVar(&f.insecureCluster, "insecure-cluster", false, "allow a non-loopback --cluster-listen without a cluster password")
 	fs.BoolVar(&f.insecureMonitoring, "insecure-monitoring", false, "allow a non-loopback --http (the monitoring endpoint has no authentication)")
 	fs.BoolVar(&f.quiet, "quiet", false, "do not print the NATS server's own log lines")
+	fs.StringVar(&f.prefix, "prefix", "jetflow", "namespace whose streams and buckets a single server without --config sets up at start")
+	fs.BoolVar(&f.noInit, "no-init", false, "set up no namespace at start (workers or 'jetflow init' do)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -112,6 +116,10 @@ func runServer(ctx context.Context, args []string) error {
 	srv, err := embedded.Start(opts)
 	if err != nil {
 		return f.startError(err)
+	}
+	if err := f.initAtStart(ctx, srv); err != nil {
+		srv.Shutdown()
+		return err
 	}
 	ns := srv.NATS()
 	url := srv.ClientURL()

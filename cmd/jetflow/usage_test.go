@@ -46,6 +46,11 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"server bad listen", []string{"server", "--listen", "localhost"}, []string{`--listen "localhost": want host:port`}},
 		{"server routes alone", []string{"server", "--routes", "nats-route://127.0.0.1:1"}, []string{"need --cluster-listen"}},
 		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`}},
+		{"permissions unknown role", []string{"permissions", "root"}, []string{`unknown role "root"`, "watcher"}},
+		{"permissions without role", []string{"permissions"}, []string{"missing role"}},
+		{"permissions bad format", []string{"permissions", "worker", "--format", "yaml"}, []string{`--format "yaml"`}},
+		{"init bad size", []string{"init", "--events-max-bytes", "lots", "--nats", nowhere}, []string{`--events-max-bytes "lots"`}},
+		{"worker bad age", []string{"worker", "--dlq-max-age", "0s", "--nats", nowhere}, []string{"--dlq-max-age 0s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := cli(t, 20*time.Second, tc.args...)

@@ -42,6 +42,7 @@ type workerFlags struct {
 	logLevel     string
 	ledger       string
 	latency      time.Duration
+	limits       limitFlags
 }
 
 func runWorker(ctx context.Context, args []string) error {
@@ -66,6 +67,7 @@ func runWorker(ctx context.Context, args []string) error {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.ledger, "ledger", "kv", "where the simulated services record their effects: kv (a bucket all workers share) or memory")
 	fs.DurationVar(&f.latency, "latency", 0, "simulated latency of the demo's services, added to every step attempt")
+	f.limits.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -132,6 +134,10 @@ func runWorker(ctx context.Context, args []string) error {
 	if len(wfs) == 0 && len(sts) == 0 {
 		return usagef("--workflows none and --steps none: nothing to run")
 	}
+	limits, err := f.limits.options()
+	if err != nil {
+		return err
+	}
 
 	nc, err := f.nats.connect("jetflow-worker " + f.name)
 	if err != nil {
@@ -147,11 +153,11 @@ func runWorker(ctx context.Context, args []string) error {
 
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	w, err := workflow.NewWorker(sctx, nc,
+	w, err := workflow.NewWorker(sctx, nc, append(limits,
 		workflow.WithName(f.name), workflow.WithPrefix(f.nats.prefix), workflow.WithReplicas(f.nats.replicas),
 		workflow.WithStepConcurrency(f.concurrency), workflow.WithWorkflowConcurrency(f.concurrency),
 		workflow.WithDrainTimeout(f.drainTimeout), workflow.WithAckWait(f.ackWait), workflow.WithLogger(log),
-		workflow.WithSweeper(f.sweep, f.sweepGrace))
+		workflow.WithSweeper(f.sweep, f.sweepGrace))...)
 	if err != nil {
 		return fmt.Errorf("setting up the worker: %w", err)
 	}

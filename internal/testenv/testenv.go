@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/embedded"
+	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/nats-io/nats.go"
 )
 
@@ -18,8 +19,22 @@ type Server struct {
 }
 
 // Start starts an in-process server without a listener (in-process
-// connections only) or, with listen, on a free loopback port.
+// connections only) or, with listen, on a free loopback port, and sets the
+// default namespace up on it, as `jetflow server` does: a client may come
+// before any worker.
 func Start(t testing.TB, listen bool) *Server {
+	t.Helper()
+	s := StartBare(t, listen)
+	nc := s.Conn()
+	defer nc.Close()
+	if _, err := wire.Setup(Context(t, 30*time.Second), nc, wire.Config{}); err != nil {
+		t.Fatalf("setting up the default namespace: %v", err)
+	}
+	return s
+}
+
+// StartBare is Start without the namespace: no stream, no bucket.
+func StartBare(t testing.TB, listen bool) *Server {
 	t.Helper()
 	srv, err := embedded.Start(embedded.Options{StoreDir: t.TempDir(), DontListen: !listen, RandomPort: true})
 	if err != nil {

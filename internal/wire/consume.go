@@ -15,8 +15,11 @@ import (
 // every worker of one workflow type or step. Redelivery is only for crashed
 // workers: the engine is the only retry authority, so MaxDeliver is unlimited
 // and AckWait is long enough that a live worker extends it with progress acks.
-func ConsumerConfig(name, subject string, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
+// A consumer of more than one subject (a workflow type's tasks and its start
+// hints) names the others in more; Consume updates an existing consumer of
+// fewer subjects in place, so its pending messages and position are kept.
+func ConsumerConfig(name, subject string, ackWait time.Duration, maxAckPending int, more ...string) jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
 		Durable:       name,
 		FilterSubject: subject,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -25,6 +28,11 @@ func ConsumerConfig(name, subject string, ackWait time.Duration, maxAckPending i
 		MaxAckPending: maxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
+	if len(more) > 0 {
+		cfg.FilterSubject = ""
+		cfg.FilterSubjects = append([]string{subject}, more...)
+	}
+	return cfg
 }
 
 // Consume feeds messages from a durable consumer to handle, at most slots at

@@ -2,8 +2,9 @@ package wire
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,19 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// Config is how the engine's streams and buckets are laid out.
-type Config struct {
-	Prefix   string
-	Replicas int
-	// Memory keeps streams and buckets in memory (benchmarks only).
-	Memory bool
-	// EventsMaxAge bounds how long status events are kept. Default 72h.
-	EventsMaxAge time.Duration
-	// DedupeWindow is the task stream's duplicate window. Default 2m, well
-	// past the ack wait after which a crashed worker's task is redone.
-	DedupeWindow time.Duration
-}
 
 // Env is one connection's view of the engine: names, streams, buckets.
 type Env struct {
@@ -36,95 +24,11 @@ type Env struct {
 	MaxPayload int64
 	// OnPark, when set, is called for every message Park parks.
 	OnPark func(kind, name string)
+	// Changes says what Setup created or updated (nil after Bind).
+	Changes []Change
 
 	served  sync.Map
 	streams sync.Map
-}
-
-// Setup creates (or opens) the task and event streams and the buckets.
-func Setup(ctx context.Context, nc *nats.Conn, cfg Config) (*Env, error) {
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = 1
-	}
-	if cfg.EventsMaxAge <= 0 {
-		cfg.EventsMaxAge = 72 * time.Hour
-	}
-	if cfg.DedupeWindow <= 0 {
-		cfg.DedupeWindow = 2 * time.Minute
-	}
-	// Async publishes get the same bound as synchronous ones: by default
-	// nats.go waits for their ack for ever, and an ack lost with a server
-	// that died (a stream leader killed) left a workflow task, and the
-	// step slot behind it, waiting for good.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(publishTimeout))
-	if err != nil {
-		return nil, fmt.Errorf("jetflow: jetstream: %w", err)
-	}
-	names := NewNames(cfg.Prefix)
-	cfg.Prefix = names.Prefix
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-	}
-	storage := jetstream.FileStorage
-	if cfg.Memory {
-		storage = jetstream.MemoryStorage
-	}
-	streams := []jetstream.StreamConfig{{
-		Name:        names.TaskStream(),
-		Description: "jetflow tasks: workflow tasks, step tasks and delayed tasks",
-		Subjects: []string{
-			names.Prefix + ".wf.>",
-			names.Prefix + ".step.>",
-			names.Prefix + ".sched.>",
-			names.Prefix + ".signal.>",
-		},
-		Retention:         jetstream.WorkQueuePolicy,
-		Storage:           storage,
-		Replicas:          cfg.Replicas,
-		Duplicates:        cfg.DedupeWindow,
-		AllowMsgSchedules: true,
-		AllowRollup:       true,
-	}, {
-		Name:        names.EventStream(),
-		Description: "jetflow status and breaker events",
-		Subjects:    []string{names.Prefix + ".status.>", names.Prefix + ".breaker.>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     storage,
-		Replicas:    cfg.Replicas,
-		MaxAge:      cfg.EventsMaxAge,
-		Discard:     jetstream.DiscardOld,
-	}, {
-		Name:        names.DeadLetterStream(),
-		Description: "jetflow task messages that could not be processed",
-		Subjects:    []string{names.Prefix + ".dlq.>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     storage,
-		Replicas:    cfg.Replicas,
-	}}
-	for _, sc := range streams {
-		if err := ensureStream(ctx, js, sc); err != nil {
-			return nil, err
-		}
-	}
-	b, err := kv.Open(ctx, js, kv.Config{Prefix: names.Prefix, Replicas: cfg.Replicas, Memory: cfg.Memory})
-	if err != nil {
-		return nil, err
-	}
-	return &Env{NC: nc, JS: js, Names: names, Buckets: b, Config: cfg, MaxPayload: nc.MaxPayload()}, nil
-}
-
-func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	_, err := js.CreateStream(ctx, sc)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		// Another process created it first; keep its configuration.
-		_, err = js.Stream(ctx, sc.Name)
-	}
-	if err != nil {
-		return fmt.Errorf("jetflow: creating stream %s: %w", sc.Name, err)
-	}
-	return nil
 }
 
 // Publish publishes data on subj with a deduplication ID and waits for the ack.
@@ -290,4 +194,27 @@ func (e *Env) Stream(ctx context.Context, name string) (jetstream.Stream, error)
 	}
 	e.streams.Store(name, s)
 	return s, nil
+}
+
+// Keys lists the keys of one of the namespace's buckets, sorted, from the
+// subjects its stream holds (one stream info request a page): no consumer,
+// so a reader needs no right to create one on the bucket. A deleted key
+// may still be listed (its delete marker holds the subject); a get then
+// finds nothing.
+func (e *Env) Keys(ctx context.Context, bucket string) ([]string, error) {
+	st, err := e.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return nil, err
+	}
+	prefix := "$KV." + bucket + "."
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("jetflow: listing the keys of %s: %w", bucket, err)
+	}
+	keys := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(subj, prefix))
+	}
+	slices.Sort(keys)
+	return keys, nil
 }

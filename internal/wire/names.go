@@ -48,6 +48,10 @@ func (n Names) SignalFilter(workflow string) string { return n.Prefix + ".signal
 // HaltSubject is the core (not stored) subject on which runners hear that a
 // run was canceled or terminated, so they cancel its attempts in flight.
 func (n Names) HaltSubject(execKey string) string { return n.Prefix + ".halt." + execKey }
+// StartSubject carries the start hints of one workflow type: the one
+// subject on which clients, who may not publish workflow tasks, ask for a
+// pending run to start. A worker reads nothing else from such a message.
+func (n Names) StartSubject(workflow string) string { return n.Prefix + ".start." + workflow }
 
 // StepSubject carries the tasks of one step.
 func (n Names) StepSubject(step string) string { return n.Prefix + ".step." + step }
@@ -80,6 +84,11 @@ func (n Names) OwnerSubject(instance string) string { return n.Prefix + ".own." 
 // DeadLetterSubject is where a poison task message is parked.
 func (n Names) DeadLetterSubject(kind, name string) string {
 	return n.Prefix + ".dlq." + kind + "." + name
+}
+
+// TaskSubjects are the subjects the task stream captures.
+func (n Names) TaskSubjects() []string {
+	return []string{n.Prefix + ".wf.>", n.Prefix + ".step.>", n.Prefix + ".sched.>", n.Prefix + ".start.>", n.Prefix + ".signal.>"}
 }
 
 // WorkflowConsumer is the durable consumer every worker of one workflow type shares.

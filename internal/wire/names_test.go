@@ -14,6 +14,7 @@ func TestNames(t *testing.T) {
 		{"event stream", NewNames("acme"), Names.EventStream, "ACME_EVENTS"},
 		{"dead-letter stream", NewNames("acme"), Names.DeadLetterStream, "ACME_DLQ"},
 		{"workflow subject", NewNames("acme"), func(n Names) string { return n.WorkflowSubject("order") }, "acme.wf.order"},
+		{"start subject", NewNames("acme"), func(n Names) string { return n.StartSubject("order") }, "acme.start.order"},
 		{"step subject", NewNames("acme"), func(n Names) string { return n.StepSubject("charge") }, "acme.step.charge"},
 		{"schedule subject", NewNames("acme"), func(n Names) string { return n.ScheduleSubject("r1", 3, 2) }, "acme.sched.r1.3.2"},
 		{"status subject", NewNames("acme"), func(n Names) string { return n.StatusSubject("order", "r1", EventCompleted) }, "acme.status.order.r1.completed"},

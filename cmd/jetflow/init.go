@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/embedded"
+	"github.com/jetflow-dev/jetflow/internal/wire"
+	"github.com/jetflow-dev/jetflow/steps"
+	"github.com/jetflow-dev/jetflow/workflow"
+	"github.com/nats-io/nats.go"
+)
+
+func init() {
+	register(command{name: "init", summary: "set up (or update) a namespace's streams and buckets, as an administrator", run: runInit})
+}
+
+// limitFlags bound the streams anyone may fill: the events and the
+// dead-letter streams. Workers and `jetflow init` apply them.
+type limitFlags struct {
+	eventsMaxAge   time.Duration
+	eventsMaxBytes string
+	dlqMaxAge      time.Duration
+	dlqMaxBytes    string
+}
+
+func (l *limitFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&l.eventsMaxAge, "events-max-age", workflow.DefaultEventsMaxAge, "status events older than this are dropped")
+	fs.StringVar(&l.eventsMaxBytes, "events-max-bytes", wire.FormatBytes(workflow.DefaultEventsMaxBytes), "size of the event stream, oldest events dropped first (e.g. 512MiB, 2GiB)")
+	fs.DurationVar(&l.dlqMaxAge, "dlq-max-age", workflow.DefaultDeadLetterMaxAge, "parked messages older than this are dropped")
+	fs.StringVar(&l.dlqMaxBytes, "dlq-max-bytes", wire.FormatBytes(workflow.DefaultDeadLetterMaxBytes), "size of the dead-letter stream, oldest dropped first")
+}
+
+// options validates the limits and returns them as workflow options.
+func (l *limitFlags) options() ([]workflow.Option, error) {
+	var sizes [2]int64
+	for i, v := range []struct{ flag, value string }{{"--events-max-bytes", l.eventsMaxBytes}, {"--dlq-max-bytes", l.dlqMaxBytes}} {
+		n, err := wire.ParseBytes(v.value)
+		if err != nil || n <= 0 {
+			return nil, usagef("%s %q: want a size such as 256MiB or 1GiB", v.flag, v.value)
+		}
+		sizes[i] = n
+	}
+	for _, v := range []struct {
+		flag string
+		d    time.Duration
+	}{{"--events-max-age", l.eventsMaxAge}, {"--dlq-max-age", l.dlqMaxAge}} {
+		if v.d <= 0 {
+			return nil, usagef("%s %s: want a duration above 0", v.flag, v.d)
+		}
+	}
+	return []workflow.Option{
+		workflow.WithEventLimits(l.eventsMaxAge, sizes[0]),
+		workflow.WithDeadLetterLimits(l.dlqMaxAge, sizes[1]),
+	}, nil
+}
+
+type changeJSON struct {
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Action string `json:"action"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func runInit(ctx context.Context, args []string) error {
+	var f natsFlags
+	var limits limitFlags
+	var asJSON bool
+	var timeout time.Duration
+	fs := newFlagSet("init", os.Stderr)
+	f.register(fs)
+	limits.register(fs)
+	fs.BoolVar(&asJSON, "json", false, "print JSON instead of text")
+	fs.DurationVar(&timeout, "timeout", 30*time.Second, "bound on talking to NATS")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, 0, ""); err != nil {
+		return err
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	opts, err := limits.options()
+	if err != nil {
+		return err
+	}
+	nc, err := f.connect("jetflow-init")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	opts = append(opts, workflow.WithPrefix(f.prefix), workflow.WithReplicas(f.replicas))
+	changes, err := workflow.Deploy(cctx, nc, opts...)
+	if err != nil {
+		return fmt.Errorf("setting up namespace %s: %w", f.prefix, err)
+	}
+	if asJSON {
+		out := make([]changeJSON, len(changes))
+		for i, c := range changes {
+			out[i] = changeJSON(c)
+		}
+		return printJSON(os.Stdout, out)
+	}
+	fmt.Printf("namespace %s on %s:\n", f.prefix, nc.ConnectedUrlRedacted())
+	for _, c := range changes {
+		line := fmt.Sprintf("  %-6s %-24s %s", c.Kind, c.Name, c.Action)
+		if c.Detail != "" {
+			line += ": " + c.Detail
+		}
+		fmt.Println(line)
+	}
+	return nil
+}
+
+// initEmbedded sets a namespace up on the server this process runs, over
+// its own connection, so that clients may come before any worker. It
+// reports and carries on when it cannot: the first worker, or `jetflow
+// init`, does it then.
+func initEmbedded(ctx context.Context, srv *embedded.Server, prefix string) {
+	nc, err := srv.Connect(nats.Name("jetflow-server-init"), nats.MaxReconnects(0))
+	if err != nil {
+		fmt.Printf("namespace %s not set up (%v): the first worker, or `jetflow init`, sets it up\n", prefix, err)
+		return
+	}
+	defer nc.Close()
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	changes, err := workflow.Deploy(cctx, nc, workflow.WithPrefix(prefix))
+	if err != nil {
+		fmt.Printf("namespace %s not set up (%v): the first worker, or `jetflow init`, sets it up\n", prefix, err)
+		return
+	}
+	n := map[string]int{}
+	for _, c := range changes {
+		n[c.Action]++
+	}
+	fmt.Printf("namespace %s ready: %d streams and buckets created, %d updated, %d unchanged\n", prefix, n["created"], n["updated"], n["unchanged"])
+}
+
+// initAtStart sets the namespace up when the server runs alone with the
+// authentication of its flags, before it says it is ready: then `jetflow
+// start` works before any worker. A cluster's members (JetStream is not up
+// until they meet, and replicas are the operator's choice) and a server
+// with --config (whose users the server cannot log in as) leave it to the
+// first worker or `jetflow init`.
+func (f *serverFlags) initAtStart(ctx context.Context, srv *embedded.Server) error {
+	switch {
+	case f.noInit:
+		return nil
+	case f.clusterListen != "" || f.config != "":
+		fmt.Printf("namespaces are set up by the first worker, or by `jetflow init` as an administrator\n")
+		return nil
+	}
+	if !steps.ValidName(f.prefix) {
+		return usagef("--prefix %q: letters, digits, '-' and '_' only", f.prefix)
+	}
+	initEmbedded(ctx, srv, f.prefix)
+	return nil
+}
