@@ -116,6 +116,11 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 	}
 	w.runner.Hooks.WakeLocal = w.wakeLocal
 	w.runner.Hooks.Issued = w.issued.get
+	for _, ch := range env.Changes {
+		if ch.Action == "updated" {
+			cfg.logger.Info("jetflow: brought the deployment up to this worker's settings", "kind", ch.Kind, "name", ch.Name, "change", ch.Detail)
+		}
+	}
 	env.OnPark = func(kind, name string) {
 		if w.Hooks.Parked != nil {
 			w.Hooks.Parked(kind, name)

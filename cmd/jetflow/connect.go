@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,9 @@ type natsFlags struct {
 	tlsCA    string
 	replicas int
 	prefix   string
+	// connectWait bounds the wait for a server that is not up yet (<0:
+	// the command's default).
+	connectWait time.Duration
 }
 
 func (f *natsFlags) register(fs *flag.FlagSet) {
@@ -53,6 +57,7 @@ func (f *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsCA, "tlsca", "", "CA to verify the server")
 	fs.IntVar(&f.replicas, "replicas", 1, "replicas of streams and buckets created (3 on a cluster)")
 	fs.StringVar(&f.prefix, "prefix", "jetflow", "namespace of subjects, streams and buckets")
+	fs.DurationVar(&f.connectWait, "connect-wait", -1, "how long to wait for a NATS server that is not up yet (default 10s for worker, 3s for other commands; 0: do not wait)")
 }
 
 // registerEmbedded registers the flags for a command that runs on its own
@@ -101,11 +106,31 @@ func (f *natsFlags) connect(name string) (*nats.Conn, error) {
 	if f.tlsCA != "" {
 		opts = append(opts, nats.RootCAs(f.tlsCA))
 	}
-	nc, err := nats.Connect(f.url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", redactURLs(f.url), err)
+	wait := f.connectWait
+	if wait < 0 {
+		wait = 3 * time.Second
+		if strings.HasPrefix(name, "jetflow-worker") {
+			wait = 10 * time.Second
+		}
 	}
-	return nc, nil
+	// Servers and workers start in any order (systemd, Kubernetes): wait a
+	// little for one that is not listening yet, saying so once.
+	deadline := time.Now().Add(wait)
+	said := false
+	for {
+		nc, err := nats.Connect(f.url, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		if !errors.Is(err, nats.ErrNoServers) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("connecting to %s: %w", redactURLs(f.url), err)
+		}
+		if !said {
+			fmt.Fprintf(os.Stderr, "jetflow: waiting up to %s for NATS at %s (%v)\n", wait, redactURLs(f.url), err)
+			said = true
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // redactURLs hides the password of every URL in a comma-separated list

@@ -125,13 +125,35 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config) (*Env, error) {
 	}
 	runs, steps, breakers := kv.BucketNames(names.Prefix)
 	for _, name := range []string{runs, steps, breakers} {
-		action := "unchanged"
+		ch := Change{Kind: "bucket", Name: name, Action: "unchanged"}
 		if slices.Contains(created, name) {
-			action = "created"
+			ch.Action = "created"
+		} else if ch, err = raiseReplicas(ctx, js, name, cfg.Replicas); err != nil {
+			return nil, err
 		}
-		changes = append(changes, Change{Kind: "bucket", Name: name, Action: action})
+		changes = append(changes, ch)
 	}
 	return &Env{NC: nc, JS: js, Names: names, Buckets: b, Config: cfg, MaxPayload: nc.MaxPayload(), Changes: changes}, nil
+}
+
+// raiseReplicas gives an existing bucket's stream the replicas asked for
+// when it has fewer.
+func raiseReplicas(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (Change, error) {
+	ch := Change{Kind: "bucket", Name: bucket, Action: "unchanged"}
+	st, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return ch, fmt.Errorf("jetflow: opening bucket %s: %w", bucket, err)
+	}
+	have := st.CachedInfo().Config
+	if replicas <= have.Replicas {
+		return ch, nil
+	}
+	ch.Action, ch.Detail = "updated", fmt.Sprintf("replicas %d → %d", have.Replicas, replicas)
+	have.Replicas = replicas
+	if _, err := js.UpdateStream(ctx, have); err != nil {
+		return ch, fmt.Errorf("jetflow: raising the replicas of bucket %s to %d: %w (to change it by hand: nats stream edit KV_%s --replicas %d)", bucket, replicas, err, bucket, replicas)
+	}
+	return ch, nil
 }
 
 // streamConfigs are the engine's streams as this version wants them.
@@ -211,6 +233,13 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		what = append(what, fmt.Sprintf("max bytes %s → %s", limitBytes(have.MaxBytes), FormatBytes(want.MaxBytes)))
 		have.MaxBytes = want.MaxBytes
 	}
+	if want.Replicas > have.Replicas {
+		// Asked for more copies than the stream has (it was created by a
+		// worker with fewer, or with the default 1): raise it, so that
+		// "losing any one server loses no run" holds. Never lowered.
+		what = append(what, fmt.Sprintf("replicas %d → %d", have.Replicas, want.Replicas))
+		have.Replicas = want.Replicas
+	}
 	if want.MaxAge > 0 || want.MaxBytes > 0 {
 		if have.Discard != jetstream.DiscardOld {
 			what = append(what, "discard old")
@@ -222,7 +251,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return ch, nil
 	}
 	if _, err := js.UpdateStream(ctx, have); err != nil {
-		return ch, fmt.Errorf("jetflow: updating stream %s (%s): %w", want.Name, strings.Join(what, ", "), err)
+		return ch, fmt.Errorf("jetflow: updating stream %s (%s): %w (to change it by hand: nats stream edit %s --replicas %d)", want.Name, strings.Join(what, ", "), err, want.Name, want.Replicas)
 	}
 	ch.Action, ch.Detail = "updated", strings.Join(what, ", ")
 	return ch, nil

@@ -270,3 +270,15 @@ func TestParseBytes(t *testing.T) {
 		}
 	}
 }
+
+// A worker asking for more replicas than an existing deployment has raises
+// them, or, where the servers cannot hold them (here: one server), says so
+// with the command that does it, instead of going on with fewer copies
+// than asked for.
+func TestSetupRaisesReplicasOrSaysWhy(t *testing.T) {
+	env := startEnv(t)
+	_, err := Setup(testContext(t, 10*time.Second), env.NC, Config{Prefix: "wt", Replicas: 3})
+	if err == nil || !strings.Contains(err.Error(), "replicas 1 → 3") || !strings.Contains(err.Error(), "--replicas 3") {
+		t.Fatalf("got %v, want a refusal naming the replicas and the command", err)
+	}
+}
