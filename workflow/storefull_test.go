@@ -54,7 +54,9 @@ func TestFullStoreIsNamedAndDelayedWorkFiresAfterSpaceIsFreed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	startWorker(t, nc, []workflow.Registrable{wf}, []steps.Handler{flaky}, fastSweeper)
+	// Bounded streams reserve their size: small ones, in a small store.
+	startWorker(t, nc, []workflow.Registrable{wf}, []steps.Handler{flaky}, fastSweeper,
+		workflow.WithEventLimits(0, 1<<20), workflow.WithDeadLetterLimits(0, 1<<20))
 	c := newClient(t, nc)
 	ctx := testenv.Context(t, 60*time.Second)
 	run, err := workflow.Start(ctx, c, wf, "full-1", 5)

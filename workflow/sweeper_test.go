@@ -148,7 +148,8 @@ func TestSweeperRunsARetryWhoseScheduleWasLost(t *testing.T) {
 		return n, nil
 	})
 	wf := workflow.New("LosesARetry", func(ctx workflow.Context, n int) (int, error) {
-		ctx = workflow.WithStepOptions(ctx, steps.Options{RetryPolicy: &steps.RetryPolicy{InitialInterval: 200 * time.Millisecond}})
+		// Long enough that the test purges the schedule before it fires.
+		ctx = workflow.WithStepOptions(ctx, steps.Options{RetryPolicy: &steps.RetryPolicy{InitialInterval: 2 * time.Second}})
 		return workflow.ExecuteStep(ctx, second, n).Get(ctx)
 	})
 	retrying := make(chan *nats.Msg, 1)
@@ -186,7 +187,8 @@ func TestSweeperFiresALostTimer(t *testing.T) {
 	js := testenv.JetStream(t, nc)
 	repaired := repairs(t, nc)
 	nap := workflow.New("LosesATimer", func(ctx workflow.Context, n int) (int, error) {
-		if err := workflow.Sleep(ctx, 200*time.Millisecond); err != nil {
+		// Long enough that the test purges the schedule before it fires.
+		if err := workflow.Sleep(ctx, 2*time.Second); err != nil {
 			return 0, err
 		}
 		return n, nil
