@@ -17,12 +17,14 @@ var Follow = workflow.New("Follow", func(ctx workflow.Context, o Order) (int, er
 	var l ledger
 	_ = l.stamp()
 	workflow.NewSelector(ctx).AddFuture(workflow.NewTimer(ctx, time.Second), onTimer).Select(ctx)
-	total := pricing.Quote(10)          // want `^pricing.Quote \(which reaches time.Now at example.com/shop/pricing/pricing.go:23\) in workflow code: use workflow.Now\(ctx\)`
-	total += int(pricing.Audited(ctx))  // reported in pricing, where it is written
-	total += int(pricing.Allowed())     // allowed by a directive in pricing
-	total += int(clock.Stamp())         // another module's code is not followed
-	total += pricing.Double(total)      // pure
-	_ = workflow.SideEffect(ctx, token) // runs once, recorded
+	total := pricing.Quote(10)           // want `^pricing.Quote \(which reaches time.Now at example.com/shop/pricing/pricing.go:23\) in workflow code: use workflow.Now\(ctx\)`
+	total += int(pricing.Audited(ctx))   // reported in pricing, where it is written
+	total += int(pricing.Allowed())      // allowed by a directive in pricing
+	total += int(clock.Stamp())          // another module's code is not followed
+	total += pricing.Double(total)       // pure
+	total += int(pricing.Table{}.Rate()) // want `^\(pricing.Table\).Rate \(which reaches time.Now at example.com/shop/pricing/pricing.go:\d+\) in workflow code: use workflow.Now\(ctx\)`
+	total += pricing.Quote(1)            //jetflow:nondeterministic-ok fixture: a directive at the call allows it
+	_ = workflow.SideEffect(ctx, token)  // runs once, recorded
 	_ = recursive(3)
 	return total, nil
 })

@@ -45,3 +45,14 @@ func Allowed() int64 {
 
 // Double is pure.
 func Double(n int) int { return 2 * n }
+
+// Table is a rate table.
+type Table struct{ Base float64 }
+
+// Rate reads the clock: a method is described by a fact like a function.
+func (t Table) Rate() float64 { // want Rate:"reaches time.Now"
+	if time.Now().Weekday() == time.Sunday {
+		return 2 * t.Base
+	}
+	return t.Base
+}
