@@ -66,7 +66,9 @@
 // finds a different decision at a recorded position — a deployment
 // reordered the steps of a running workflow — the run fails with a
 // *NonDeterminismError naming the workflow, the position and the expected
-// and found step, never a panic or a hang.
+// and found step, never a panic or a hang. The jetflow-vet command (package
+// workflow/analyzer) reports these constructs before a deployment does:
+// go vet -vettool=$(which jetflow-vet) ./...
 //
 // A worker that evicts a run ends its goroutine with runtime.Goexit: the
 // code's deferred calls run then (quietly, and a workflow call made from

@@ -1,0 +1,4 @@
+// A module of someone else's: the analyzer does not follow calls into it.
+module example.com/thirdparty
+
+go 1.26
