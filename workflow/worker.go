@@ -38,7 +38,7 @@ type Worker struct {
 	issued issuedTasks
 	// early are the timers this worker put back into the server's schedule
 	// for their recorded time, by run/exec/seq.
-	early earlyTimers
+	early  earlyTimers
 	runner *steps.Runner
 
 	defaultStepOptions steps.Options

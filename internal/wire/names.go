@@ -48,6 +48,7 @@ func (n Names) SignalFilter(workflow string) string { return n.Prefix + ".signal
 // HaltSubject is the core (not stored) subject on which runners hear that a
 // run was canceled or terminated, so they cancel its attempts in flight.
 func (n Names) HaltSubject(execKey string) string { return n.Prefix + ".halt." + execKey }
+
 // StartSubject carries the start hints of one workflow type: the one
 // subject on which clients, who may not publish workflow tasks, ask for a
 // pending run to start. A worker reads nothing else from such a message.
