@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,4 +57,31 @@ func TestCLIDoctorFindsAndRepairsALostStart(t *testing.T) {
 	startWorker(t, url, "w-1", "--sweep-interval", "0")
 	ords := []order{{id: "lost-1", want: "completed"}}
 	e.waitDone(t, ords, 30*time.Second)
+}
+
+// jetflow list says why an open run waits, and skips (and names) a record
+// that does not decode instead of failing on it.
+func TestCLIListSaysWhyAndSkipsCorruptRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	_, url := startServer(t)
+	e := connectEngine(t, url)
+	e.startAll(t, []order{{id: "waits-1", json: orderJSON("waits-1")}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := kv.Open(ctx, e.js, kv.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Runs.Put(ctx, "corrupt-1", []byte("\xc1")); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := cli(t, 20*time.Second, "list", "--nats", url)
+	if code != 0 || !strings.Contains(out, "no worker has registered workflow OrderOrchestration") {
+		t.Fatalf("list: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "1 run records could not be decoded and were skipped: corrupt-1") {
+		t.Fatalf("list does not name the corrupt record: %s", errOut)
+	}
 }

@@ -30,6 +30,10 @@ type listEntry struct {
 	ClosedAt    *time.Time `json:"closed_at"`
 	CurrentStep string     `json:"current_step,omitempty"`
 	Error       *errorJSON `json:"error,omitempty"`
+	// Waiting says why an open run cannot move; Backoff where a step
+	// between two attempts stands.
+	Waiting string       `json:"waiting,omitempty"`
+	Backoff *backoffJSON `json:"backoff,omitempty"`
 }
 
 func runList(ctx context.Context, args []string) error {
@@ -103,21 +107,39 @@ func runList(ctx context.Context, args []string) error {
 	if limit > 0 && len(runs) > limit {
 		runs = runs[len(runs)-limit:]
 	}
+	// Where an open run stands is in its history, not its record: ask.
+	where := map[string]workflow.Description{}
+	for _, r := range runs {
+		if !kv.Terminal(r.Status) {
+			if d, err := s.client.Describe(lctx, r.ID); err == nil {
+				where[r.ID] = d
+			}
+		}
+	}
 	if f.json {
 		if len(corrupt) > 0 {
 			fmt.Fprintf(os.Stderr, "%d run records could not be decoded and were skipped: %s\n", len(corrupt), strings.Join(corrupt, ", "))
 		}
 		out := make([]listEntry, 0, len(runs))
 		for _, r := range runs {
+			d := where[r.ID]
 			out = append(out, listEntry{ID: r.ID, Workflow: r.Workflow, Status: r.Status, CreatedAt: optTime(r.CreatedAt),
-				ClosedAt: optTime(r.ClosedAt), CurrentStep: r.CurrentStep, Error: toErrorJSON(r.Error)})
+				ClosedAt: optTime(r.ClosedAt), CurrentStep: d.CurrentStep, Error: toErrorJSON(r.Error),
+				Waiting: d.Waiting, Backoff: toBackoffJSON(d.Backoff)})
 		}
 		return printJSON(os.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tWORKFLOW\tSTATUS\tCREATED\tTOOK\tWAITS ON / ERROR")
 	for _, r := range runs {
-		took, note := "-", r.CurrentStep
+		d := where[r.ID]
+		took, note := "-", d.CurrentStep
+		switch {
+		case d.Waiting != "":
+			note = d.Waiting
+		case d.Backoff != nil:
+			note = fmt.Sprintf("%s: %d attempt(s) failed (%s), next %s", d.Backoff.Step, d.Backoff.Attempts, d.Backoff.LastErrorType, stamp(d.Backoff.NextAttemptAt))
+		}
 		if !r.ClosedAt.IsZero() {
 			took = human(r.ClosedAt.Sub(r.CreatedAt))
 		}
