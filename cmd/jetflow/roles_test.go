@@ -679,22 +679,33 @@ func TestRolesOneAccountReplySubjectLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := steps.Get(ctx, "target.3")
+	// Results live under the run's incarnation: <id>.<inc>.<seq>.
+	runsKV, err := js.KeyValue(ctx, "jetflow_runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := kv.Get[kv.Run](ctx, runsKV, "target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcKey := kv.StepKey(kv.ExecKey("target", rec.Inc, 1), 3)
+	dstKey := kv.StepKey(kv.ExecKey("victim", "iguessed", 1), 3)
+	src, err := steps.Get(ctx, srcKey)
 	if err != nil {
 		t.Fatalf("the seeded run's payment result: %v", err)
 	}
 	watcher := s.connect(wire.RoleWatcher)
-	if err := watcher.PublishMsg(&nats.Msg{Subject: "$JS.API.DIRECT.GET.KV_jetflow_steps.$KV.jetflow_steps.target.3", Reply: "$KV.jetflow_steps.victim.3"}); err != nil {
+	if err := watcher.PublishMsg(&nats.Msg{Subject: "$JS.API.DIRECT.GET.KV_jetflow_steps.$KV.jetflow_steps." + srcKey, Reply: "$KV.jetflow_steps." + dstKey}); err != nil {
 		t.Fatal(err)
 	}
 	watcher.noViolations(t, wire.RoleWatcher)
 	var got jetstream.KeyValueEntry
 	waitUntil(t, ctx, "the copied result", func() bool {
-		got, err = steps.Get(ctx, "victim.3")
+		got, err = steps.Get(ctx, dstKey)
 		return err == nil
 	})
 	if string(got.Value()) != string(src.Value()) {
-		t.Fatalf("victim.3 holds %q, want the copy of target.3", got.Value())
+		t.Fatalf("%s holds %q, want the copy of %s", dstKey, got.Value(), srcKey)
 	}
 	// And an API response lands on a run record, overwriting it.
 	runs, err := js.KeyValue(ctx, "jetflow_runs")
