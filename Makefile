@@ -50,9 +50,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./kv/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateID$$' -fuzztime $(FUZZTIME) ./workflow/
 
-# The chaos harness at full size: 1,000 order sagas on a real server and
-# three workers while workers are killed and paused past AckWait and the
-# server is killed and restarted (README, "Proven by chaos"). `make test` runs its short form.
+# The chaos harness at full size: 1,000 workflows (order sagas, long runs
+# that continue as new, fan-outs, selector races) on a real server and three
+# workers while workers are killed and paused past AckWait, the server is
+# killed and restarted, and poison messages and forged deduplication IDs are
+# published (README, "Proven by chaos"). `make test` runs its short form.
 chaos:
 	JETFLOW_CHAOS=full $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos/
 

@@ -256,7 +256,13 @@ func (s *sweeper) checkHistory(ctx context.Context, run *kv.Run, ek string, h *h
 		}
 		f := base
 		f.Seq, f.Step = seq, d.Name
-		if h.results[seq] != nil {
+		if res := h.results[seq]; res != nil {
+			if now.Sub(res.CompletedAt) < s.grace {
+				// Recorded lately: its wake-up is on its way. The run's
+				// last batch is as old as the step took.
+				due(res.CompletedAt)
+				continue
+			}
 			f.Problem = ProblemWakeLost
 			f.Detail = fmt.Sprintf("%s %s (position %d) has a result the run never saw", d.Kind, d.Name, seq)
 			found = append(found, s.act(ctx, f, wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonResult, Seq: seq, Exec: exec}))

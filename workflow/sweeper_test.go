@@ -327,3 +327,72 @@ func TestDoctorReportsWithoutRepairing(t *testing.T) {
 		t.Fatalf("run: %+v, %v; want still pending", d, err)
 	}
 }
+
+// A step that ran longer than the grace period has a result that is fresh
+// when it is recorded: its wake-up is on its way, not lost. The sweeper
+// took the age of the run's last history batch for the age of the result,
+// and "repaired" every such run the moment its result landed (seen in the
+// chaos harness with a 3 s grace; a step of more than 2 minutes does the
+// same with the default grace).
+func TestSweeperLeavesAFreshResultAlone(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	const grace = 1500 * time.Millisecond
+	slow := steps.New("OutlivesGrace", func(ctx context.Context, n int) (int, error) {
+		select {
+		case <-time.After(2 * grace):
+			return n + 1, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+	wf := workflow.New("WaitsOnASlowStep", func(ctx workflow.Context, n int) (int, error) {
+		return workflow.ExecuteStep(ctx, slow, n).Get(ctx)
+	})
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	events := make(chan *nats.Msg, 16)
+	sub, err := nc.ChanSubscribe("jetflow.status.WaitsOnASlowStep.*.*", events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	waitEvent := func(event string) {
+		t.Helper()
+		for {
+			select {
+			case m := <-events:
+				var ev wire.Event
+				if json.Unmarshal(m.Data, &ev) == nil && ev.Event == event {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s event", event)
+			}
+		}
+	}
+	// The workflow's worker schedules the step and goes away, so the
+	// result's wake-up waits in the stream and the run shows the result
+	// not yet seen, for as long as the test looks.
+	_, stopWorkflows := startWorker(t, nc, []workflow.Registrable{wf}, nil)
+	startWorker(t, nc, nil, []steps.Handler{slow})
+	run, err := workflow.Start(ctx, c, wf, "fresh-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(wire.EventStepStarted)
+	stopWorkflows()
+	waitEvent(wire.EventStepCompleted)
+	// The run's last history batch is older than grace; its result is not.
+	found, err := c.Doctor(ctx, grace, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range found {
+		t.Errorf("doctor found %s in %s (%s) a moment after its result was recorded", f.Problem, f.WorkflowID, f.Detail)
+	}
+	startWorker(t, nc, []workflow.Registrable{wf}, nil)
+	if got, err := run.Result(ctx); err != nil || got != 2 {
+		t.Fatalf("got %d, %v; want 2", got, err)
+	}
+}

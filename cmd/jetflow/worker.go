@@ -43,6 +43,7 @@ type workerFlags struct {
 	ledger       string
 	latency      time.Duration
 	limits       limitFlags
+	exercise     bool
 }
 
 func runWorker(ctx context.Context, args []string) error {
@@ -68,6 +69,7 @@ func runWorker(ctx context.Context, args []string) error {
 	fs.StringVar(&f.ledger, "ledger", "kv", "where the simulated services record their effects: kv (a bucket all workers share) or memory")
 	fs.DurationVar(&f.latency, "latency", 0, "simulated latency of the demo's services, added to every step attempt")
 	f.limits.register(fs)
+	fs.BoolVar(&f.exercise, "exercise", false, "also run the exercise workflows ("+strings.Join(exerciseNames(), ", ")+") and their step Tally, which the chaos harness starts beside the order saga")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -131,7 +133,7 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(wfs) == 0 && len(sts) == 0 {
+	if len(wfs) == 0 && len(sts) == 0 && !f.exercise {
 		return usagef("--workflows none and --steps none: nothing to run")
 	}
 	limits, err := f.limits.options()
@@ -187,6 +189,22 @@ func runWorker(ctx context.Context, args []string) error {
 			}
 		}
 	}
+	if f.exercise {
+		// Their step takes its delay from its input (the chaos harness sizes
+		// each shape), so --latency does not apply to it.
+		for _, d := range demo.Exercises() {
+			if err := w.RegisterWorkflow(d); err != nil {
+				return fmt.Errorf("registering workflow %s: %w", d.Name(), err)
+			}
+		}
+		for _, h := range svc.ExerciseHandlers() {
+			if err := w.RegisterStep(m.Step(h)); err != nil {
+				return fmt.Errorf("registering step %s: %w", h.Name(), err)
+			}
+		}
+		wfs = append(slices.Clone(wfs), exerciseNames()...)
+		sts = append(slices.Clone(sts), demo.Tally.Name())
+	}
 	if f.metricsAddr != "" {
 		addr, err := m.Serve(ctx, f.metricsAddr, serveOpts...)
 		if err != nil {
@@ -231,6 +249,15 @@ func pickNames(flagName, value string, known []string) ([]string, error) {
 		}
 	}
 	return want, nil
+}
+
+// exerciseNames lists the workflows --exercise adds.
+func exerciseNames() []string {
+	var out []string
+	for _, d := range demo.Exercises() {
+		out = append(out, d.Name())
+	}
+	return out
 }
 
 // ledgerBucket names the bucket where the demo's services of every worker

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/internal/demo"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/workflow"
@@ -30,14 +29,31 @@ type Report struct {
 	// Duplicated counts effects, compensations, step results and closing
 	// events beyond the one each may have.
 	Duplicated int
-	// Unfinished counts runs still open after FinishTimeout.
+	// Unfinished counts runs still open after FinishTimeout (and junk
+	// still in the task stream).
 	Unfinished int
-	// Problems names every lost, duplicated or unfinished item.
+	// Stuck counts the runs that, at the end, had not moved for the
+	// sweeper's grace and waited on something that would not come: what
+	// the doctor (Client.Doctor) still finds after the sweepers ran.
+	Stuck int
+	// Problems names every lost, duplicated, unfinished or stuck item.
 	Problems []string
-	// ByStatus counts the orders by final status.
+	// ByStatus counts the runs by outcome: an order's final status, a
+	// shape's.
 	ByStatus map[string]int
-	// ByKind counts the orders by recipe (demo.Mix).
-	ByKind   map[string]int
+	// ByKind counts the runs by recipe (demo.Mix) or exercise shape.
+	ByKind map[string]int
+	// Repaired counts the runs the workers' sweepers repaired ("repaired"
+	// events naming a problem), RepairedBy by problem; Reported those they
+	// found but could not repair; Rebuilt the steps run again by a worker
+	// that rebuilt a run and found a result gone.
+	Repaired   int
+	RepairedBy map[string]int
+	Reported   map[string]int
+	Rebuilt    int
+	// Parked counts the messages the workers parked beyond the harness's
+	// junk, by reason.
+	Parked   map[string]int
 	Seed     uint64
 	Duration time.Duration
 	// Conflicts counts the workflow tasks that lost the race to append to
@@ -48,13 +64,13 @@ type Report struct {
 
 // Line is the report's one-line summary.
 func (r *Report) Line() string {
-	return fmt.Sprintf("chaos: %d workflows, %d faults, %d lost, %d duplicated effects, %d unfinished; %d history conflicts in %d workflow tasks (%.2f%%)",
-		r.Workflows, len(r.Faults), r.Lost, r.Duplicated, r.Unfinished, r.Conflicts, r.Tasks, 100*float64(r.Conflicts)/float64(max(r.Tasks+r.Conflicts, 1)))
+	return fmt.Sprintf("chaos: %d workflows, %d faults, %d lost, %d duplicated effects, %d unfinished, stuck %d; %d history conflicts in %d workflow tasks (%.2f%%); %d repaired by the sweeper",
+		r.Workflows, len(r.Faults), r.Lost, r.Duplicated, r.Unfinished, r.Stuck, r.Conflicts, r.Tasks, 100*float64(r.Conflicts)/float64(max(r.Tasks+r.Conflicts, 1)), r.Repaired)
 }
 
-// OK reports whether nothing was lost, duplicated or left unfinished.
+// OK reports whether nothing was lost, duplicated, left unfinished or stuck.
 func (r *Report) OK() bool {
-	return r.Lost == 0 && r.Duplicated == 0 && r.Unfinished == 0 && len(r.Problems) == 0
+	return r.Lost == 0 && r.Duplicated == 0 && r.Unfinished == 0 && r.Stuck == 0 && len(r.Problems) == 0
 }
 
 // FaultsByKind counts the injected faults by kind.
@@ -77,7 +93,7 @@ func Build(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// Run starts a server and cfg.Workers workers, starts cfg.Workflows orders
+// Run starts a server and cfg.Workers workers, starts cfg.Workflows runs
 // over cfg.Window while it injects cfg.Faults faults, waits for every run
 // to end (at most cfg.FinishTimeout), stops the processes and checks the
 // invariants. The error is for a harness that could not do its job (a
@@ -88,11 +104,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	began := time.Now()
 	rnd := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5deece66d))
-	orders := drawOrders(rnd, cfg.Workflows)
+	runs := drawRuns(rnd, &cfg)
 	plan := planFaults(rnd, cfg.Faults)
-	rep := &Report{Workflows: len(orders), Seed: cfg.Seed, ByKind: map[string]int{}}
-	for _, o := range orders {
-		rep.ByKind[o.kind]++
+	rep := &Report{Workflows: len(runs), Seed: cfg.Seed, ByKind: map[string]int{}}
+	workflows := map[string]string{}
+	for _, r := range runs {
+		rep.ByKind[r.kind]++
+		workflows[r.id] = r.workflow
 	}
 
 	c, err := startCluster(ctx, &cfg)
@@ -100,7 +118,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer c.close()
-	cfg.Logf("server on %s, %d workers (AckWait %s, latency %s), seed %d", c.url, cfg.Workers, cfg.AckWait, cfg.Latency, cfg.Seed)
+	cfg.Logf("server on %s, %d workers (AckWait %s, latency %s, sweeper every %s after %s), seed %d", c.url, cfg.Workers, cfg.AckWait, cfg.Latency, cfg.SweepInterval, cfg.SweepGrace, cfg.Seed)
+	for _, r := range runs {
+		if r.shape != nil {
+			cfg.Logf("exercise run %s: %s", r.id, r.shape)
+		}
+	}
 
 	nc, err := nats.Connect(c.url, nats.Name("jetflow chaos"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
@@ -113,12 +136,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chaos: client: %w", err)
 	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
 
 	// Closing events only feed the in-flight figure of the fault log; the
 	// checks read the run records.
 	var started, closed atomic.Int64
 	var seen sync.Map
-	sub, err := nc.Subscribe(wire.NewNames("jetflow").StatusFilter(demo.OrderOrchestration.Name(), "*"), func(m *nats.Msg) {
+	sub, err := nc.Subscribe(wire.NewNames("jetflow").StatusFilter("*", "*"), func(m *nats.Msg) {
 		if i := strings.LastIndexByte(m.Subject, '.'); i > 0 && kv.Terminal(m.Subject[i+1:]) {
 			if _, dup := seen.LoadOrStore(runOfSubject(m.Subject), true); !dup {
 				closed.Add(1)
@@ -130,15 +157,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 
-	// Orders and faults run side by side over the window.
+	// Runs and faults go side by side over the window.
 	start := time.Now()
 	deadline := start.Add(cfg.Window + cfg.FinishTimeout)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		startOrders(ctx, client, orders, cfg.Window, deadline, func() { started.Add(1) })
+		startRuns(ctx, client, runs, start, cfg.Window, deadline, func() { started.Add(1) })
 	}()
-	in := &injector{c: c, cfg: &cfg, rnd: rnd, start: start, inFlight: func() int { return int(started.Load() - closed.Load()) }}
+	in := &injector{c: c, cfg: &cfg, rnd: rnd, start: start, inFlight: func() int { return int(started.Load() - closed.Load()) },
+		js: js, maxPayload: nc.MaxPayload(), runs: runs}
 	ferr := in.run(ctx, plan)
 	in.wait()
 	<-done
@@ -146,9 +174,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if ferr != nil {
 		return rep, ferr
 	}
-	cfg.Logf("all %d orders started and %d faults injected after %s; waiting for the runs to end", started.Load(), len(in.faults), time.Since(start).Round(time.Millisecond))
+	cfg.Logf("all %d runs started and %d faults injected after %s; waiting for the runs to end", started.Load(), len(in.faults), time.Since(start).Round(time.Millisecond))
 
-	open := waitTerminal(ctx, client, orders, deadline, cfg.Logf)
+	open := waitTerminal(ctx, client, runs, deadline, cfg.Logf)
 	cfg.Logf("%d runs still open after %s", open, time.Since(start).Round(time.Millisecond))
 
 	// Freeze the state: no worker may act while it is checked.
@@ -156,18 +184,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.Logf("workers stopped after %s; checking", time.Since(start).Round(time.Millisecond))
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return rep, err
-	}
 	ch, err := newChecker(cctx, client, js)
 	if err != nil {
 		return rep, err
 	}
-	v, err := ch.check(cctx, orders)
+	v, err := ch.check(cctx, runs)
 	if err != nil {
 		return rep, err
 	}
+	if rep.Parked, err = ch.checkJunk(cctx, v, in.junk); err != nil {
+		return rep, err
+	}
+	if rep.Stuck, err = ch.checkStuck(cctx, v, cfg.SweepGrace, workflows); err != nil {
+		return rep, err
+	}
+	sw, err := ch.sweeps(cctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.Repaired, rep.RepairedBy, rep.Reported, rep.Rebuilt = sw.total(), sw.repaired, sw.reported, sw.rebuilt
 	rep.Lost, rep.Duplicated, rep.Unfinished = v.lost, v.dup, v.unfinished
 	rep.Problems, rep.ByStatus = append(v.problems, c.exitedAlone()...), v.byStatus
 	rep.Duration = time.Since(began)
@@ -176,6 +211,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Conflicts += p.count(conflictLine)
 	}
 	cfg.Logf("checked after %s", time.Since(start).Round(time.Millisecond))
+	for _, r := range runs {
+		if r.shape == nil {
+			continue
+		}
+		if rec, err := client.Record(cctx, r.id); err == nil && kv.Terminal(rec.Status) {
+			cfg.Logf("exercise run %s (%s): %s after %s, %d executions", r.id, r.shape, rec.Status, rec.ClosedAt.Sub(rec.CreatedAt).Round(time.Millisecond), max(rec.Exec, 1))
+		}
+	}
 	if !rep.OK() {
 		for _, p := range c.procs() {
 			cfg.Logf("last lines of %s (pid %d, log %s):\n%s", p.name, p.pid(), p.logPath, p.tail(15))
@@ -186,11 +229,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // waitTerminal polls the runs not yet seen terminal until all are, or the
 // deadline passes, and returns how many are still open.
-func waitTerminal(ctx context.Context, c *workflow.Client, orders []*order, deadline time.Time, logf func(string, ...any)) int {
+func waitTerminal(ctx context.Context, c *workflow.Client, runs []*run, deadline time.Time, logf func(string, ...any)) int {
 	open := map[string]bool{}
-	for _, o := range orders {
-		if o.startErr == nil {
-			open[o.id] = true
+	for _, r := range runs {
+		if r.startErr == nil {
+			open[r.id] = true
 		}
 	}
 	lastLog := time.Now()

@@ -11,10 +11,12 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/chaos"
 )
 
-// TestChaos runs the order saga on a real `jetflow server` and three
-// `jetflow worker` processes while it kills workers, pauses one past
-// AckWait and kills and restarts the server, then checks that nothing was
-// lost, duplicated or left unfinished.
+// TestChaos runs the order saga and the exercise workflows (long runs that
+// continue as new, fan-outs, a selector racing a step against a timer) on a
+// real `jetflow server` and three `jetflow worker` processes while it kills
+// workers, pauses one past AckWait, kills and restarts the server, and
+// publishes poison messages and forged deduplication IDs, then checks that
+// nothing was lost, duplicated, left unfinished or stuck.
 //
 // The short form (at least 100 workflows and 5 faults) always runs;
 // JETFLOW_CHAOS=full (`make chaos`) runs at least 1,000 workflows and 30
@@ -52,7 +54,8 @@ func TestChaos(t *testing.T) {
 	if rep != nil {
 		// The one line, on stdout so that `make chaos` shows it.
 		fmt.Println(rep.Line())
-		t.Logf("%s in %s (seed %d; faults %v; orders %v; statuses %v)", rep.Line(), rep.Duration.Round(time.Millisecond), rep.Seed, rep.FaultsByKind(), rep.ByKind, rep.ByStatus)
+		t.Logf("%s in %s (seed %d; faults %v; runs %v; outcomes %v; sweeper repairs %v, reports %v; steps run again after a rebuild %d; other messages parked %v)",
+			rep.Line(), rep.Duration.Round(time.Millisecond), rep.Seed, rep.FaultsByKind(), rep.ByKind, rep.ByStatus, rep.RepairedBy, rep.Reported, rep.Rebuilt, rep.Parked)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +67,7 @@ func TestChaos(t *testing.T) {
 		t.Error(p)
 	}
 	if !rep.OK() {
-		t.Errorf("%s, want 0 lost, 0 duplicated, 0 unfinished (replay with JETFLOW_CHAOS_SEED=%d)", rep.Line(), rep.Seed)
+		t.Errorf("%s, want 0 lost, 0 duplicated, 0 unfinished, stuck 0 (replay with JETFLOW_CHAOS_SEED=%d)", rep.Line(), rep.Seed)
 	}
 }
 

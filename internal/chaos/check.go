@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,9 +22,11 @@ const ledgerBucket = "jetflow_demo_ledger"
 // work, a duplicated effect or an unfinished run.
 type verdict struct {
 	lost, dup, unfinished int
-	tasks                 int
-	problems              []string
-	byStatus              map[string]int
+	// stuck counts runs the doctor found owed progress at the end.
+	stuck    int
+	tasks    int
+	problems []string
+	byStatus map[string]int
 }
 
 func (v *verdict) addLost(n int, format string, args ...any) {
@@ -67,7 +68,7 @@ func newChecker(ctx context.Context, c *workflow.Client, js jetstream.JetStream)
 	return &checker{client: c, js: js, steps: b}, nil
 }
 
-func (ch *checker) check(ctx context.Context, orders []*order) (*verdict, error) {
+func (ch *checker) check(ctx context.Context, runs []*run) (*verdict, error) {
 	v := &verdict{byStatus: map[string]int{}}
 	ledger, err := demo.OpenKVLedger(ctx, ch.js, ledgerBucket)
 	if err != nil {
@@ -78,18 +79,34 @@ func (ch *checker) check(ctx context.Context, orders []*order) (*verdict, error)
 		return nil, err
 	}
 	attributed := map[string]bool{}
-	for _, o := range orders {
-		mine := demo.ForOrder(effects, o.id)
+	for _, r := range runs {
+		var mine []demo.Effect
+		if r.order != nil {
+			mine = demo.ForOrder(effects, r.id)
+		} else {
+			for _, e := range effects {
+				if e.Run == r.id && e.Kind == demo.EffectTally {
+					mine = append(mine, e)
+				}
+			}
+		}
 		for _, e := range mine {
 			attributed[e.Key] = true
 		}
 		n := len(v.problems)
-		if err := ch.checkOrder(ctx, v, o, demo.Count(mine)); err != nil {
+		if r.order != nil {
+			err = ch.checkOrder(ctx, v, r, demo.Count(mine))
+		} else {
+			err = ch.checkShape(ctx, v, r, mine)
+		}
+		if err != nil {
 			return nil, err
 		}
 		if len(v.problems) > n {
-			v.problems = append(v.problems, fmt.Sprintf("effects of %s: %s", o.id, ch.describeEffects(ctx, mine)))
-			v.problems = append(v.problems, fmt.Sprintf("events of %s: %s", o.id, ch.describeEvents(ctx, o.id)))
+			if len(mine) <= 20 {
+				v.problems = append(v.problems, fmt.Sprintf("effects of %s: %s", r.id, ch.describeEffects(ctx, mine)))
+			}
+			v.problems = append(v.problems, fmt.Sprintf("events of %s: %s", r.id, ch.describeEvents(ctx, r.workflow, r.id)))
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -97,38 +114,26 @@ func (ch *checker) check(ctx context.Context, orders []*order) (*verdict, error)
 	}
 	for _, e := range effects {
 		if !attributed[e.Key] {
-			v.addDup(1, "effect %s %s (key %s) belongs to no order", e.Kind, e.Ref, e.Key)
+			v.addDup(1, "effect %s %s (key %s) belongs to no run", e.Kind, e.Ref, e.Key)
 		}
 	}
 	if err := ch.checkStepResults(ctx, v); err != nil {
 		return nil, err
 	}
-	if err := ch.checkEvents(ctx, v); err != nil {
+	if err := ch.checkEvents(ctx, v, runs); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
 // checkOrder checks one order's run, compensations and effects.
-func (ch *checker) checkOrder(ctx context.Context, v *verdict, o *order, got demo.Counts) error {
-	if o.startErr != nil {
-		v.addLost(1, "%s (%s) was never started: %v", o.id, o.kind, o.startErr)
-		return nil
-	}
-	run, err := ch.client.Record(ctx, o.id)
-	if errors.Is(err, workflow.ErrNotFound) {
-		v.addLost(1, "%s (%s): started, but its run record is gone", o.id, o.kind)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("chaos: reading run %s: %w", o.id, err)
-	}
-	if !kv.Terminal(run.Status) {
-		v.unfinished++
-		v.byStatus[run.Status]++
-		v.problems = append(v.problems, fmt.Sprintf("unfinished: %s (%s) is still %s, waiting on %q %s", o.id, o.kind, run.Status, run.CurrentStep, run.Waiting))
-		checkEffectBounds(v, o, got)
-		return nil
+func (ch *checker) checkOrder(ctx context.Context, v *verdict, o *run, got demo.Counts) error {
+	run, closed, err := ch.closedRecord(ctx, v, o)
+	if err != nil || !closed {
+		if err == nil && o.startErr == nil {
+			checkEffectBounds(v, o, got)
+		}
+		return err
 	}
 	status := run.Status
 	if status == kv.StatusCompleted {
@@ -140,12 +145,12 @@ func (ch *checker) checkOrder(ctx context.Context, v *verdict, o *order, got dem
 		status = out.Status
 	}
 	v.byStatus[status]++
-	if status != o.want {
+	if status != o.order.want {
 		why := ""
 		if run.Error != nil {
 			why = fmt.Sprintf(" (%s: %s)", run.Error.Type, run.Error.Message)
 		}
-		v.addLost(1, "%s (%s) ended %s%s, want %s", o.id, o.kind, status, why, o.want)
+		v.addLost(1, "%s (%s) ended %s%s, want %s", o.id, o.kind, status, why, o.order.want)
 	}
 
 	// Compensations: exactly those the status calls for, in order, each
@@ -210,7 +215,7 @@ func (ch *checker) checkOrder(ctx context.Context, v *verdict, o *order, got dem
 // order, whatever its status: charged at most once, refunded only if
 // charged, reserved at most once and never released or shipped more than
 // reserved.
-func checkEffectBounds(v *verdict, o *order, c demo.Counts) {
+func checkEffectBounds(v *verdict, o *run, c demo.Counts) {
 	if c.Charged > 1 {
 		v.addDup(c.Charged-1, "%s (%s): charged %d times", o.id, o.kind, c.Charged)
 	}
@@ -259,15 +264,15 @@ func (ch *checker) checkStepResults(ctx context.Context, v *verdict) error {
 
 // checkEvents checks the status events: a run closes (completed, failed,
 // compensation_failed) at most once, and each position's result is
-// announced (step_completed, step_failed) at most once, since both follow a
-// write only one writer can win. Events are fire-and-forget, so one may be
-// missing after a server restart; none may be doubled.
-func (ch *checker) checkEvents(ctx context.Context, v *verdict) error {
+// announced (step_completed, step_failed) at most once per execution that
+// has it, since both follow a write only one writer can win. Events are
+// fire-and-forget, so one may be missing after a server restart; none may
+// be doubled.
+func (ch *checker) checkEvents(ctx context.Context, v *verdict, runs []*run) error {
 	names := wire.NewNames("jetflow")
-	wf := demo.OrderOrchestration.Name()
 	closing := map[string]int{}
 	for _, ev := range []string{wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed} {
-		counts, err := subjectCounts(ctx, ch.js, names.EventStream(), names.StatusSubject(wf, "*", ev))
+		counts, err := subjectCounts(ctx, ch.js, names.EventStream(), names.StatusSubject("*", "*", ev))
 		if err != nil {
 			return err
 		}
@@ -280,21 +285,33 @@ func (ch *checker) checkEvents(ctx context.Context, v *verdict) error {
 			v.addDup(n-1, "run %s closed %d times", id, n)
 		}
 	}
-	data, err := streamData(ctx, ch.js, names.EventStream(), names.StatusSubject(wf, "*", wire.EventStepCompleted), names.StatusSubject(wf, "*", wire.EventStepFailed))
+	data, err := streamData(ctx, ch.js, names.EventStream(), names.StatusSubject("*", "*", wire.EventStepCompleted), names.StatusSubject("*", "*", wire.EventStepFailed))
 	if err != nil {
 		return err
 	}
-	results := map[string]int{}
+	type position struct {
+		id  string
+		seq int
+	}
+	results := map[position]int{}
 	for _, d := range data {
 		var ev wire.Event
 		if err := json.Unmarshal(d, &ev); err != nil {
 			return fmt.Errorf("chaos: event %q: %w", d, err)
 		}
-		results[kv.StepKey(ev.WorkflowID, ev.Seq)]++
+		results[position{ev.WorkflowID, ev.Seq}]++
 	}
-	for key, n := range results {
-		if n > 1 {
-			v.addDup(n-1, "result %s announced %d times", key, n)
+	byID := map[string]*run{}
+	for _, r := range runs {
+		byID[r.id] = r
+	}
+	for p, n := range results {
+		allowed := 1
+		if r := byID[p.id]; r != nil && r.shape != nil {
+			allowed = r.shape.announcements(p.seq)
+		}
+		if n > allowed {
+			v.addDup(n-allowed, "result %s announced %d times, want at most %d", kv.StepKey(p.id, p.seq), n, allowed)
 		}
 	}
 	return nil
@@ -321,8 +338,18 @@ func subjectCounts(ctx context.Context, js jetstream.JetStream, stream, filter s
 	return info.State.Subjects, nil
 }
 
-// streamData reads every message of stream on the filters, in order.
+// streamData reads the data of every message of stream on the filters, in order.
 func streamData(ctx context.Context, js jetstream.JetStream, stream string, filters ...string) ([][]byte, error) {
+	msgs, err := streamMsgs(ctx, js, stream, filters...)
+	out := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Data()
+	}
+	return out, err
+}
+
+// streamMsgs reads every message of stream on the filters, in order.
+func streamMsgs(ctx context.Context, js jetstream.JetStream, stream string, filters ...string) ([]jetstream.Msg, error) {
 	var want uint64
 	for _, f := range filters {
 		counts, err := subjectCounts(ctx, js, stream, f)
@@ -347,13 +374,13 @@ func streamData(ctx context.Context, js jetstream.JetStream, stream string, filt
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
-	var out [][]byte
+	var out []jetstream.Msg
 	for {
 		m, err := it.Next()
 		if err != nil {
 			return nil, fmt.Errorf("chaos: reading %s after %d of %d messages: %w", stream, len(out), want, err)
 		}
-		out = append(out, m.Data())
+		out = append(out, m)
 		md, err := m.Metadata()
 		if err != nil {
 			return nil, err
@@ -388,9 +415,9 @@ func (ch *checker) describeEffects(ctx context.Context, effects []demo.Effect) s
 }
 
 // describeEvents is the run's timeline for a problem report.
-func (ch *checker) describeEvents(ctx context.Context, id string) string {
+func (ch *checker) describeEvents(ctx context.Context, workflow, id string) string {
 	names := wire.NewNames("jetflow")
-	data, err := streamData(ctx, ch.js, names.EventStream(), names.StatusSubject(demo.OrderOrchestration.Name(), id, "*"))
+	data, err := streamData(ctx, ch.js, names.EventStream(), names.StatusSubject(workflow, id, "*"))
 	if err != nil {
 		return err.Error()
 	}
@@ -411,6 +438,10 @@ func (ch *checker) describeEvents(ctx context.Context, id string) string {
 			p += " by " + ev.Worker
 		}
 		parts = append(parts, p)
+	}
+	if len(parts) > 60 {
+		// A long run's timeline: its start and its end.
+		parts = append(append(parts[:10:10], fmt.Sprintf("… %d events …", len(parts)-60)), parts[len(parts)-50:]...)
 	}
 	return strings.Join(parts, "\n\t")
 }

@@ -105,7 +105,8 @@ func (c *cluster) startWorker(ctx context.Context, w *worker) error {
 	c.mu.Unlock()
 	p, err := startProc(c.cfg.Binary, name, filepath.Join(c.cfg.Dir, name+".log"),
 		"worker", "--nats", c.url, "--name", name, "--ack-wait", c.cfg.AckWait.String(),
-		"--latency", c.cfg.Latency.String(), "--drain-timeout", "5s")
+		"--latency", c.cfg.Latency.String(), "--drain-timeout", "5s", "--exercise",
+		"--sweep-interval", c.cfg.SweepInterval.String(), "--sweep-grace", c.cfg.SweepGrace.String())
 	if err != nil {
 		return err
 	}

@@ -12,11 +12,26 @@ type Config struct {
 	Binary string
 	// Dir holds the server's store and every process's log; it must exist.
 	Dir string
-	// Workflows is how many orders are started. Default 100.
+	// Workflows is how many runs are started: orders of the demo's mix, and
+	// among them Long, FanOuts and Races runs of the exercise workflows.
+	// Default 100.
 	Workflows int
+	// Long is how many LongChain runs are started: the first counts
+	// LongSteps one step after the other, the others between 300 and
+	// LongSteps; each continues as new every 150 to 300 steps. Default 1
+	// run of 400 steps; negative: none.
+	Long, LongSteps int
+	// FanOuts is how many FanOut runs are started: the first starts
+	// FanOutWidth steps at once, the others between 200 and FanOutWidth.
+	// Default 1 run of 250 steps; negative: none.
+	FanOuts, FanOutWidth int
+	// Races is how many StepOrTimer runs are started, half of them meant to
+	// be won by the step, half by the timer. Default 4; negative: none.
+	Races int
 	// Faults is how many faults are injected (a server kill and restart, a
-	// worker kill and restart, a pause and wake-up each count one); at least
-	// one of each kind when Faults >= 3. Default 5.
+	// worker kill and restart, a pause and wake-up, a poison message, a
+	// forged deduplication ID each count one); at least one of each kind
+	// when Faults >= 5. Default 5.
 	Faults int
 	// Workers is how many worker processes serve at once. Default 3.
 	Workers int
@@ -37,6 +52,10 @@ type Config struct {
 	// reach a terminal status; runs still open then are unfinished.
 	// Default 2m.
 	FinishTimeout time.Duration
+	// SweepInterval and SweepGrace are the workers' sweeper settings
+	// (--sweep-interval, --sweep-grace): short, so that a run that lost a
+	// message is repaired within the chaos run. Default 1s and 3s.
+	SweepInterval, SweepGrace time.Duration
 	// Seed draws the orders and the faults; the same seed gives the same
 	// orders and the same sequence of fault kinds. Default 1.
 	Seed uint64
@@ -47,12 +66,14 @@ type Config struct {
 // Short is the form `make test` runs: at least 100 workflows and 5 faults
 // in well under a minute.
 func Short() Config {
-	return Config{Workflows: 120, Faults: 6, Window: 8 * time.Second, FinishTimeout: 90 * time.Second}
+	return Config{Workflows: 120, Faults: 8, Window: 8 * time.Second, FinishTimeout: 90 * time.Second,
+		Long: 1, LongSteps: 400, FanOuts: 1, FanOutWidth: 250, Races: 4}
 }
 
 // Full is the form `make chaos` runs: at least 1,000 workflows and 30 faults.
 func Full() Config {
-	return Config{Workflows: 1000, Faults: 40, Window: 60 * time.Second, FinishTimeout: 5 * time.Minute}
+	return Config{Workflows: 1000, Faults: 40, Window: 60 * time.Second, FinishTimeout: 5 * time.Minute,
+		Long: 3, LongSteps: 2000, FanOuts: 3, FanOutWidth: 500, Races: 10}
 }
 
 // ErrConfig wraps every configuration problem Run refuses.
@@ -94,6 +115,30 @@ func (c *Config) resolve() error {
 	}
 	if c.FinishTimeout <= 0 {
 		c.FinishTimeout = 2 * time.Minute
+	}
+	if c.Long == 0 {
+		c.Long = 1
+	}
+	if c.LongSteps <= 0 {
+		c.LongSteps = 400
+	}
+	if c.FanOuts == 0 {
+		c.FanOuts = 1
+	}
+	if c.FanOutWidth <= 0 {
+		c.FanOutWidth = 250
+	}
+	if c.Races == 0 {
+		c.Races = 4
+	}
+	if shapes := max(c.Long, 0) + max(c.FanOuts, 0) + max(c.Races, 0); shapes >= c.Workflows {
+		return fmt.Errorf("%w: %d workflows leave no room for orders beside %d exercise runs", ErrConfig, c.Workflows, shapes)
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = time.Second
+	}
+	if c.SweepGrace <= 0 {
+		c.SweepGrace = 3 * time.Second
 	}
 	if c.Seed == 0 {
 		c.Seed = 1

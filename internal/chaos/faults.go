@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Fault kinds.
@@ -15,6 +17,14 @@ const (
 	FaultPauseWorker = "pause_worker"
 	// FaultRestartServer SIGKILLs the server and restarts it on the same store.
 	FaultRestartServer = "restart_server"
+	// FaultPoison publishes junk just under the server's max_payload on a
+	// task subject: it must be parked once, never redelivered in a loop.
+	FaultPoison = "poison_message"
+	// FaultForgedID publishes junk on the first step subject of the next
+	// order, before that order starts, with the deduplication ID its first
+	// step task had before runs had incarnations (<id>.1.1.step): the order
+	// must run as if nothing happened, and the junk be parked.
+	FaultForgedID = "forged_msg_id"
 )
 
 // Fault is one injected fault.
@@ -35,25 +45,28 @@ func (f Fault) String() string {
 	return fmt.Sprintf("%6.1fs (%s) %-14s %s (%d runs in flight)", f.At.Seconds(), f.Time.UTC().Format("15:04:05.000"), f.Kind, f.What, f.InFlight)
 }
 
-// planFaults draws the kinds of n faults: about half worker kills, a third
-// pauses and a fifth server restarts, at least one of each when n >= 3, in
-// random order.
+// planFaults draws the kinds of n faults in random order: a tenth each of
+// poison messages and forged deduplication IDs, and of the rest about half
+// worker kills, a third pauses and a fifth server restarts; at least one
+// of each kind when n >= 5.
 func planFaults(rnd *rand.Rand, n int) []string {
-	if n < 3 {
-		return []string{FaultKillWorker, FaultPauseWorker, FaultRestartServer}[:n]
+	if n < 5 {
+		return []string{FaultKillWorker, FaultPauseWorker, FaultRestartServer, FaultPoison, FaultForgedID}[:n]
 	}
-	servers := max(1, (n+2)/5)
-	pauses := max(1, (n*3+5)/10)
-	kills := n - servers - pauses
+	poison := max(1, n/10)
+	forged := max(1, n/10)
+	m := n - poison - forged
+	servers := max(1, (m+2)/5)
+	pauses := max(1, (m*3+5)/10)
+	kills := m - servers - pauses
 	var plan []string
-	for range kills {
-		plan = append(plan, FaultKillWorker)
-	}
-	for range pauses {
-		plan = append(plan, FaultPauseWorker)
-	}
-	for range servers {
-		plan = append(plan, FaultRestartServer)
+	for _, k := range []struct {
+		kind string
+		n    int
+	}{{FaultKillWorker, kills}, {FaultPauseWorker, pauses}, {FaultRestartServer, servers}, {FaultPoison, poison}, {FaultForgedID, forged}} {
+		for range k.n {
+			plan = append(plan, k.kind)
+		}
 	}
 	rnd.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
 	return plan
@@ -68,6 +81,12 @@ type injector struct {
 	inFlight func() int
 	faults   []Fault
 	woken    []<-chan struct{}
+	// js publishes junk on the task subjects, at most maxPayload bytes;
+	// runs are the runs being started, for a forged ID's victim.
+	js         jetstream.JetStream
+	maxPayload int64
+	runs       []*run
+	junk       []junk
 }
 
 // run injects the plan's faults at even intervals over the window (later
@@ -98,6 +117,10 @@ func (in *injector) run(ctx context.Context, plan []string) error {
 			}
 		case FaultRestartServer:
 			f.What, err = in.c.restartServer(ctx)
+		case FaultPoison:
+			f.What, err = in.poison(ctx)
+		case FaultForgedID:
+			f.What, err = in.forge(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("chaos: fault %d (%s): %w", i+1, kind, err)

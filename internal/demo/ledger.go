@@ -25,6 +25,9 @@ type Effect struct {
 	Key     string `json:"key"`
 	Kind    string `json:"kind"`
 	OrderID string `json:"order_id,omitempty"`
+	// Run is the workflow ID of the run whose step had the effect, for the
+	// exercise workflows (the saga's effects name their order instead).
+	Run string `json:"run,omitempty"`
 	// Ref is what the effect produced: a reservation, transaction, shipment,
 	// release or refund ID.
 	Ref string `json:"ref"`
