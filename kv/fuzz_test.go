@@ -3,6 +3,7 @@ package kv_test
 import (
 	"encoding/json"
 	"errors"
+	"github.com/jetflow-dev/jetflow/internal/runner"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // succeed, never panic.
 func FuzzDecode(f *testing.F) {
 	for _, v := range []any{
-		steps.NewTask("Order", "order-1", "Pay", 3, []byte{0x91, 0x01}, steps.Options{}, time.Unix(1700000000, 0)),
+		runner.NewTask("Order", "order-1", "Pay", 3, []byte{0x91, 0x01}, steps.Options{}, time.Unix(1700000000, 0)),
 		wire.WorkflowTask{WorkflowID: "order-1", Workflow: "Order", Reason: wire.ReasonTimer, Seq: 2, FireAt: time.Unix(1700000000, 0)},
 		kv.Run{ID: "order-1", Workflow: "Order", Status: kv.StatusRunning, Commands: []kv.Command{{Seq: 1, Kind: kv.KindStep, Name: "Pay"}}},
 		kv.Result{Kind: kv.KindStep, Name: "Pay", Attempts: 2, Error: &kv.ErrorInfo{Type: "Declined", Message: "no"}},
@@ -32,7 +33,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("\xc1 not msgpack"))
 	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff}) // a map claiming 4G entries
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, v := range []any{&steps.Task{}, &wire.WorkflowTask{}, &kv.Run{}, &kv.Result{}, &kv.Breaker{}} {
+		for _, v := range []any{&runner.Task{}, &wire.WorkflowTask{}, &kv.Run{}, &kv.Result{}, &kv.Breaker{}} {
 			if err := kv.Unmarshal(data, v); err != nil && !errors.Is(err, kv.ErrCorrupt) {
 				t.Fatalf("decoding %T: error %v does not wrap ErrCorrupt", v, err)
 			}

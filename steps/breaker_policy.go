@@ -71,13 +71,13 @@ const (
 // buckets stay few whatever the policy says.
 const minWindow = 10 * time.Millisecond
 
-// rateBased reports whether the policy opens on a failure rate.
-func (p BreakerPolicy) rateBased() bool { return p.FailureRateThreshold > 0 }
+// RateBased reports whether the policy opens on a failure rate.
+func (p BreakerPolicy) RateBased() bool { return p.FailureRateThreshold > 0 }
 
-// withDefaults returns the policy with zero fields replaced by defaults.
-func (p BreakerPolicy) withDefaults() BreakerPolicy {
+// Resolved returns the policy with zero fields replaced by defaults.
+func (p BreakerPolicy) Resolved() BreakerPolicy {
 	switch {
-	case p.rateBased():
+	case p.RateBased():
 		p.FailureThreshold = max(p.FailureThreshold, 0)
 		if p.MinimumCalls <= 0 {
 			p.MinimumCalls = DefaultMinimumCalls
@@ -101,8 +101,8 @@ func (p BreakerPolicy) withDefaults() BreakerPolicy {
 	return p
 }
 
-// invalid says what is wrong with the policy, or "" when nothing is.
-func (p BreakerPolicy) invalid() string {
+// Problem says what is wrong with the policy, or "" when nothing is.
+func (p BreakerPolicy) Problem() string {
 	if !ValidName(p.Name) {
 		return fmt.Sprintf("circuit breaker name %q: 1 to 128 letters, digits, '-' or '_'", p.Name)
 	}

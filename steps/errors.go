@@ -97,6 +97,7 @@ func AsError(err error) *Error {
 	return &Error{Type: fmt.Sprintf("%T", err), Message: err.Error()}
 }
 
-func (p RetryPolicy) retryable(e *Error) bool {
+// Retryable reports whether the policy retries a failure e.
+func (p RetryPolicy) Retryable(e *Error) bool {
 	return !e.NonRetryable && !slices.Contains(p.NonRetryableErrorTypes, e.Type)
 }

@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"context"
 	"errors"
+	"github.com/jetflow-dev/jetflow/internal/runner"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,7 +24,7 @@ import (
 // authority) and check that nothing believes it.
 
 // forgeStep publishes a step task as an outsider would.
-func forgeStep(t *testing.T, ctx context.Context, js jetstream.JetStream, task steps.Task, msgID string) {
+func forgeStep(t *testing.T, ctx context.Context, js jetstream.JetStream, task runner.Task, msgID string) {
 	t.Helper()
 	data, err := kv.Marshal(task)
 	if err != nil {
@@ -169,7 +170,7 @@ func TestForgedStepTaskRunsUnderRecordedPolicy(t *testing.T) {
 	waitEvent(t, ctx, retrying) // attempt 1 failed; attempt 2 is due in an hour
 	rec := runRecord(t, ctx, js, "forge-policy-1")
 	in, _ := kv.Marshal(7)
-	base := steps.Task{WorkflowID: "forge-policy-1", Workflow: "ForgePolicy", Step: "ForgeFlaky", Seq: 1, Attempt: 1, Input: in,
+	base := runner.Task{WorkflowID: "forge-policy-1", Workflow: "ForgePolicy", Step: "ForgeFlaky", Seq: 1, Attempt: 1, Input: in,
 		Inc: rec.Inc, Batch: 1, StartToClose: time.Nanosecond, Retry: steps.RetryPolicy{InitialInterval: time.Nanosecond, MaxInterval: time.Nanosecond, BackoffCoefficient: 1}}
 	forgeStep(t, ctx, js, base, "") // a copy of attempt 1 with a tight loop for a policy
 	second := base
@@ -226,7 +227,7 @@ func TestFutureDatedTasksDoNotHoldReadyOnes(t *testing.T) {
 	in, _ := kv.Marshal(1)
 	const forged = 2000
 	for i := 0; i < forged; i++ {
-		data, _ := kv.Marshal(steps.Task{WorkflowID: "ghost-" + string(rune('a'+i%26)) + strings.Repeat("x", i%7), Workflow: "FiveSteps", Step: "AddOne",
+		data, _ := kv.Marshal(runner.Task{WorkflowID: "ghost-" + string(rune('a'+i%26)) + strings.Repeat("x", i%7), Workflow: "FiveSteps", Step: "AddOne",
 			Seq: 1 + i, Attempt: 2, Input: in, Batch: 1, NotBefore: time.Now().Add(24 * time.Hour)})
 		if _, err := js.PublishAsync("jetflow.step.AddOne", data); err != nil {
 			t.Fatal(err)
@@ -272,7 +273,7 @@ func TestImpossibleStepTasksAreParked(t *testing.T) {
 	startWorker(t, nc, nil, []steps.Handler{counted})
 	ctx := testenv.Context(t, 20*time.Second)
 	in, _ := kv.Marshal(1)
-	bad := []steps.Task{
+	bad := []runner.Task{
 		{WorkflowID: "a b", Workflow: "W", Step: "ForgeCounted", Seq: 1, Attempt: 1, Input: in},
 		{WorkflowID: "x*", Workflow: "W", Step: "ForgeCounted", Seq: 1, Attempt: 1, Input: in},
 		{WorkflowID: "x>", Workflow: "W", Step: "ForgeCounted", Seq: 1, Attempt: 1, Input: in},

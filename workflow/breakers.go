@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jetflow-dev/jetflow/internal/runner"
 	"slices"
 	"strings"
 	"time"
@@ -108,7 +109,7 @@ func (c *Client) ResetBreaker(ctx context.Context, name string) error {
 	if by == "" {
 		by = "client"
 	}
-	err := steps.ResetBreaker(ctx, c.env, name, by)
+	err := runner.ResetBreaker(ctx, c.env, name, by)
 	if errors.Is(err, kv.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrBreakerNotFound, name)
 	}

@@ -146,7 +146,7 @@ func (c *Client) noWorker(ctx context.Context, workflow, id string) {
 type Description struct {
 	ID          string
 	Workflow    string
-	Status      string
+	Status      Status
 	CreatedAt   time.Time
 	StartedAt   time.Time
 	ClosedAt    time.Time
@@ -158,7 +158,7 @@ type Description struct {
 	// Positions counts the decisions the execution made (steps, timers,
 	// side effects) as of its last workflow task.
 	Positions int
-	Error     *kv.ErrorInfo
+	Error     *Failure
 	// Waiting says why the run cannot move, when jetflow knows (no worker
 	// serves its workflow type or its current step).
 	Waiting string
@@ -184,8 +184,8 @@ func (c *Client) Describe(ctx context.Context, id string) (Description, error) {
 	if err != nil {
 		return Description{}, err
 	}
-	d := Description{ID: run.ID, Workflow: run.Workflow, Status: run.Status, CreatedAt: run.CreatedAt, StartedAt: run.StartedAt,
-		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, Exec: max(run.Exec, 1), Error: run.Error, Waiting: run.Waiting}
+	d := Description{ID: run.ID, Workflow: run.Workflow, Status: Status(run.Status), CreatedAt: run.CreatedAt, StartedAt: run.StartedAt,
+		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, Exec: max(run.Exec, 1), Error: failureOf(run.Error), Waiting: run.Waiting}
 	// The record changes only when the run starts and ends; where it
 	// stands in between is in its last history batch.
 	if b, ok := c.lastBatch(ctx, kv.ExecKey(id, run.Inc, run.Exec)); ok {
@@ -237,9 +237,11 @@ func (c *Client) lastBatch(ctx context.Context, ek string) (kv.Batch, bool) {
 	return b, true
 }
 
-// Record returns the run's full record (commands, input, output).
-func (c *Client) Record(ctx context.Context, id string) (kv.Run, error) {
-	return c.load(ctx, id)
+// Record returns the run's record: its input and, once it ended, its output
+// or failure.
+func (c *Client) Record(ctx context.Context, id string) (Record, error) {
+	run, err := c.load(ctx, id)
+	return recordOf(run), err
 }
 
 func (c *Client) load(ctx context.Context, id string) (kv.Run, error) {
@@ -264,7 +266,12 @@ func (c *Client) load(ctx context.Context, id string) (kv.Run, error) {
 // Wait blocks until the run is terminal (or ctx ends) and returns its record.
 // It listens on the run's status subject and re-reads the record on every
 // event, and every two seconds in case an event was lost.
-func (c *Client) Wait(ctx context.Context, id string) (kv.Run, error) {
+func (c *Client) Wait(ctx context.Context, id string) (Record, error) {
+	run, err := c.wait(ctx, id)
+	return recordOf(run), err
+}
+
+func (c *Client) wait(ctx context.Context, id string) (kv.Run, error) {
 	run, err := c.poll(ctx, id)
 	if (err == nil && kv.Terminal(run.Status)) || waitEnds(err) || ctx.Err() != nil {
 		return run, err
@@ -343,7 +350,7 @@ func closingEvent(subject string) bool {
 // other than completed gives a *RunError.
 func (r *Run[O]) Result(ctx context.Context) (O, error) {
 	var out O
-	run, err := r.c.Wait(ctx, r.id)
+	run, err := r.c.wait(ctx, r.id)
 	if err != nil {
 		return out, err
 	}

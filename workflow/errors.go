@@ -26,7 +26,7 @@ var (
 	// not a valid subject token.
 	ErrInvalidName = errors.New("jetflow: invalid workflow name")
 	// ErrNotDeployed matches (errors.Is) every *NotDeployedError.
-	ErrNotDeployed = wire.ErrNotDeployed
+	ErrNotDeployed = errors.New("jetflow: deployment missing")
 )
 
 // NotDeployedError is returned by NewClient, and by a Client's reads and
@@ -53,7 +53,10 @@ func (e *NotDeployedError) Is(target error) bool { return target == ErrNotDeploy
 // a *NotDeployedError, and returns other errors as they are.
 func notDeployed(err error) error {
 	var we *wire.NotDeployedError
-	if errors.As(err, &we) {
+	if errors.As(err, &we) || errors.Is(err, wire.ErrNotDeployed) {
+		if we == nil {
+			return fmt.Errorf("%w: %v", ErrNotDeployed, err)
+		}
 		return &NotDeployedError{Prefix: we.Prefix, Kind: we.Kind, Name: we.Name}
 	}
 	return err

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"github.com/jetflow-dev/jetflow/internal/runner"
 	"log/slog"
 	"runtime"
 	"runtime/debug"
@@ -47,7 +48,7 @@ type execution struct {
 	// it is recorded.
 	decisions  []kv.Decision
 	deliveries []int
-	newSteps   []steps.Task
+	newSteps   []runner.Task
 	newTimers  []timerReq
 	events     []wire.Event
 	// batches is how many history batches are recorded; events counts the
@@ -108,7 +109,7 @@ type slot struct {
 	err   error
 	// task is the step's task, kept until it resolves so that a run
 	// rebuilt from history can publish it again.
-	task *steps.Task
+	task *runner.Task
 	at   time.Time
 }
 

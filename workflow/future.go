@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"github.com/jetflow-dev/jetflow/internal/runner"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/kv"
@@ -116,18 +117,18 @@ func scheduleStep(ctx Context, name string, validate func() error, in any) *slot
 	if rec != nil {
 		at = rec.At
 	}
-	t := steps.NewTask(e.run.Workflow, e.run.ID, name, seq, data, st.opts, at)
+	t := runner.NewTask(e.run.Workflow, e.run.ID, name, seq, data, st.opts, at)
 	t.Exec, t.Inc = e.run.Exec, e.run.Inc
 	t.Compensation = e.compensating
 	if rec == nil {
 		// The step's policy and a digest of its input are recorded with
 		// the decision: the runner takes them from there, not from the
 		// task message.
-		policy, err := steps.EncodePolicy(&t)
+		policy, err := runner.EncodePolicy(&t)
 		if err != nil {
 			e.fail(fmt.Errorf("encoding the options of step %s: %w", name, err))
 		}
-		e.decide(kv.Decision{Seq: seq, Kind: kv.KindStep, Name: name, Compensation: e.compensating, At: at, Policy: policy, Digest: steps.Digest(data)})
+		e.decide(kv.Decision{Seq: seq, Kind: kv.KindStep, Name: name, Compensation: e.compensating, At: at, Policy: policy, Digest: runner.Digest(data)})
 	}
 	s.task = &t
 	e.pending[seq] = s

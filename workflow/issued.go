@@ -1,10 +1,9 @@
 package workflow
 
 import (
+	"github.com/jetflow-dev/jetflow/internal/runner"
 	"sync"
 	"time"
-
-	"github.com/jetflow-dev/jetflow/steps"
 )
 
 // issuedTasks remembers the step tasks this worker published, by result key,
@@ -15,11 +14,11 @@ import (
 // history instead.
 type issuedTasks struct {
 	mu       sync.Mutex
-	cur, old map[string]*steps.Task
+	cur, old map[string]*runner.Task
 	limit    int
 }
 
-func (c *issuedTasks) put(t *steps.Task) {
+func (c *issuedTasks) put(t *runner.Task) {
 	cp := *t
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -30,12 +29,12 @@ func (c *issuedTasks) put(t *steps.Task) {
 		c.old, c.cur = c.cur, nil
 	}
 	if c.cur == nil {
-		c.cur = make(map[string]*steps.Task)
+		c.cur = make(map[string]*runner.Task)
 	}
 	c.cur[cp.ResultKey()] = &cp
 }
 
-func (c *issuedTasks) get(key string) *steps.Task {
+func (c *issuedTasks) get(key string) *runner.Task {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t, ok := c.cur[key]; ok {

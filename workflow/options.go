@@ -220,10 +220,10 @@ func WithSweeper(interval, grace time.Duration) Option {
 // kept until the older of the two limits is reached, oldest first, so
 // nothing published there can fill the disk.
 const (
-	DefaultEventsMaxAge       = wire.DefaultEventsMaxAge
-	DefaultEventsMaxBytes     = wire.DefaultEventsMaxBytes
-	DefaultDeadLetterMaxAge   = wire.DefaultDeadLetterMaxAge
-	DefaultDeadLetterMaxBytes = wire.DefaultDeadLetterMaxBytes
+	DefaultEventsMaxAge       = 72 * time.Hour
+	DefaultEventsMaxBytes     = 1 << 30 // 1 GiB
+	DefaultDeadLetterMaxAge   = 30 * 24 * time.Hour
+	DefaultDeadLetterMaxBytes = 256 << 20 // 256 MiB
 )
 
 // WithEventLimits bounds the event stream: events older than maxAge, or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jetflow-dev/jetflow/internal/runner"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
-	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -143,7 +143,7 @@ func (w *Worker) rerunMissing(ctx context.Context, x *execution, h *history) err
 	w.log.Warn("jetflow: the result of a step the run saw is missing; running the step again", "workflow_id", x.run.ID, "step", t.Step, "seq", t.Seq)
 	w.env.Emit(wire.Event{Event: wire.EventRepaired, Workflow: x.run.Workflow, WorkflowID: x.run.ID, Seq: t.Seq, Step: t.Step, Worker: w.cfg.name,
 		Error: "the result of " + t.Step + " was missing; the step runs again with the same idempotency key"})
-	x.newSteps = []steps.Task{t}
+	x.newSteps = []runner.Task{t}
 	x.run.Status = kv.StatusRunning // publish only the task
 	x.freshIDs = true
 	if err := w.publish(ctx, x); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jetflow-dev/jetflow/internal/runner"
 	"log/slog"
 	"os"
 	"strconv"
@@ -39,7 +40,7 @@ type Worker struct {
 	// early are the timers this worker put back into the server's schedule
 	// for their recorded time, by run/exec/seq.
 	early  earlyTimers
-	runner *steps.Runner
+	runner *runner.Runner
 
 	defaultStepOptions steps.Options
 
@@ -108,7 +109,7 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 		defaultStepOptions: cfg.defaultStepOptions,
 		workflows:          map[string]Registrable{},
 	}
-	w.runner = steps.NewRunner(env, steps.RunnerConfig{Worker: cfg.name, Concurrency: cfg.stepConcurrency, AckWait: cfg.ackWait, Logger: cfg.logger})
+	w.runner = runner.NewRunner(env, runner.RunnerConfig{Worker: cfg.name, Concurrency: cfg.stepConcurrency, AckWait: cfg.ackWait, Logger: cfg.logger})
 	w.runner.Hooks.AttemptDone = func(step string, d time.Duration, err error) {
 		if w.Hooks.StepAttempt != nil {
 			w.Hooks.StepAttempt(step, d, err)
@@ -348,7 +349,7 @@ func (w *Worker) reschedule(ctx context.Context, m jetstream.Msg, wk *wakeup) er
 // of a workflow task (publish, deliver, ack), and the run is usually in this
 // worker's memory already. It reports false, and the caller publishes the
 // task, when the type is not registered here or the task failed.
-func (w *Worker) wakeLocal(ctx context.Context, t *steps.Task, res *kv.Result) bool {
+func (w *Worker) wakeLocal(ctx context.Context, t *runner.Task, res *kv.Result) bool {
 	if w.askOwner(ctx, t.Owner, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq, Exec: t.Exec}) {
 		return true
 	}

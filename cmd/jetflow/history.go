@@ -55,7 +55,7 @@ func runHistory(ctx context.Context, args []string) error {
 		return notFound(err, id)
 	}
 	if f.json {
-		out := historyJSON{ID: run.ID, Workflow: run.Workflow, Status: run.Status, CreatedAt: optTime(run.CreatedAt),
+		out := historyJSON{ID: run.ID, Workflow: run.Workflow, Status: string(run.Status), CreatedAt: optTime(run.CreatedAt),
 			ClosedAt: optTime(run.ClosedAt), Error: toErrorJSON(run.Error), Timeline: make([]historyEntryJSON, 0, len(hist))}
 		for _, h := range hist {
 			e := historyEntryJSON{HistoryEntry: h, DurationMS: ms(h.Duration())}

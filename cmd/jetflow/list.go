@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,48 +67,15 @@ func runList(ctx context.Context, args []string) error {
 
 	lctx, cancel := context.WithTimeout(ctx, f.timeout+time.Minute)
 	defer cancel()
-	bucket, _, _ := kv.BucketNames(s.env.Names.Prefix)
-	keys, err := s.env.Keys(lctx, bucket)
+	res, err := s.client.List(lctx, workflow.ListFilter{Workflow: wf, Status: workflow.Status(status), Limit: limit})
 	if err != nil {
 		return fmt.Errorf("listing runs: %w", err)
 	}
-	var runs []kv.Run
-	var corrupt []string
-	for _, key := range keys {
-		if workflow.ValidateID(key) != nil {
-			continue // not a run (the sweeper's lease)
-		}
-		run, _, err := kv.Get[kv.Run](lctx, s.env.Buckets.Runs, key)
-		if errors.Is(err, kv.ErrNotFound) {
-			continue // deleted
-		}
-		if errors.Is(err, kv.ErrCorrupt) {
-			corrupt = append(corrupt, key) // one bad record must not hide the others
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("reading run %s: %w", key, err)
-		}
-		if (wf == "" || run.Workflow == wf) && (status == "" || run.Status == status) {
-			runs = append(runs, run)
-		}
-	}
-	if err := lctx.Err(); err != nil {
-		return fmt.Errorf("listing runs: %w", err)
-	}
-	sort.Slice(runs, func(i, j int) bool {
-		if !runs[i].CreatedAt.Equal(runs[j].CreatedAt) {
-			return runs[i].CreatedAt.Before(runs[j].CreatedAt)
-		}
-		return runs[i].ID < runs[j].ID
-	})
-	if limit > 0 && len(runs) > limit {
-		runs = runs[len(runs)-limit:]
-	}
+	runs, corrupt := res.Runs, res.Corrupt
 	// Where an open run stands is in its history, not its record: ask.
 	where := map[string]workflow.Description{}
 	for _, r := range runs {
-		if !kv.Terminal(r.Status) {
+		if !r.Status.Closed() {
 			if d, err := s.client.Describe(lctx, r.ID); err == nil {
 				where[r.ID] = d
 			}
@@ -123,7 +88,7 @@ func runList(ctx context.Context, args []string) error {
 		out := make([]listEntry, 0, len(runs))
 		for _, r := range runs {
 			d := where[r.ID]
-			out = append(out, listEntry{ID: r.ID, Workflow: r.Workflow, Status: r.Status, CreatedAt: optTime(r.CreatedAt),
+			out = append(out, listEntry{ID: r.ID, Workflow: r.Workflow, Status: string(r.Status), CreatedAt: optTime(r.CreatedAt),
 				ClosedAt: optTime(r.ClosedAt), CurrentStep: d.CurrentStep, Error: toErrorJSON(r.Error),
 				Waiting: d.Waiting, Backoff: toBackoffJSON(d.Backoff)})
 		}

@@ -288,7 +288,7 @@ func (e *engine) waitDone(t testing.TB, ords []order, d time.Duration) {
 				lastErr = err
 				continue
 			}
-			if !kv.Terminal(run.Status) {
+			if !run.Status.Closed() {
 				continue
 			}
 			delete(pending, id)
@@ -451,7 +451,7 @@ func (e *engine) terminal(t testing.TB, ords []order) int {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		d, err := e.client.Describe(ctx, o.id)
 		cancel()
-		if err == nil && kv.Terminal(d.Status) {
+		if err == nil && d.Status.Closed() {
 			n++
 		}
 	}

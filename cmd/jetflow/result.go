@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/workflow"
 )
 
 func init() {
@@ -53,7 +53,7 @@ func runResult(ctx context.Context, args []string) error {
 // showResult prints a run's result, waiting for it with wait, and chooses
 // the exit status from the run's.
 func showResult(ctx context.Context, s *session, f *clientFlags, id string, wait bool, waitTimeout time.Duration) error {
-	var run kv.Run
+	var run workflow.Record
 	var err error
 	if wait {
 		wctx := ctx
@@ -86,7 +86,7 @@ func showResult(ctx context.Context, s *session, f *clientFlags, id string, wait
 		return fmt.Errorf("decoding the output of %s: %w", id, err)
 	}
 	if f.json {
-		if err := printJSON(os.Stdout, resultJSON{ID: run.ID, Workflow: run.Workflow, Status: run.Status, Output: out, Error: toErrorJSON(run.Error)}); err != nil {
+		if err := printJSON(os.Stdout, resultJSON{ID: run.ID, Workflow: run.Workflow, Status: string(run.Status), Output: out, Error: toErrorJSON(run.Error)}); err != nil {
 			return err
 		}
 	} else if len(run.Output) > 0 {
@@ -95,9 +95,9 @@ func showResult(ctx context.Context, s *session, f *clientFlags, id string, wait
 		}
 	}
 	switch {
-	case run.Status == kv.StatusCompleted:
+	case run.Status == workflow.StatusCompleted:
 		return nil
-	case !kv.Terminal(run.Status):
+	case !run.Status.Closed():
 		return &exitError{code: exitNotFinished, msg: fmt.Sprintf("run %s is %s, not finished (use --wait)", id, run.Status)}
 	default:
 		msg := fmt.Sprintf("run %s ended %s", id, run.Status)

@@ -42,7 +42,7 @@ func TestCLICancelTerminateSignal(t *testing.T) {
 	defer cancel()
 	for _, o := range ords {
 		run, err := e.client.Wait(ctx, o.id)
-		if err != nil || run.Status != o.want {
+		if err != nil || string(run.Status) != o.want {
 			t.Fatalf("run %s: %s, %v; want %s", o.id, run.Status, err, o.want)
 		}
 	}

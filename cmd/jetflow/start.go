@@ -96,7 +96,7 @@ func runStart(ctx context.Context, args []string) error {
 		return showResult(ctx, s, &f, id, true, waitTimeout)
 	}
 	if f.json {
-		return printJSON(os.Stdout, startJSON{ID: id, Workflow: wf, Status: d.Status})
+		return printJSON(os.Stdout, startJSON{ID: id, Workflow: wf, Status: string(d.Status)})
 	}
 	verb := "started"
 	if d.CreatedAt.Before(called) {

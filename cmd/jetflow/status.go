@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/workflow"
 )
 
@@ -49,7 +48,7 @@ type errorJSON struct {
 	Seq          int    `json:"seq,omitempty"`
 }
 
-func toErrorJSON(e *kv.ErrorInfo) *errorJSON {
+func toErrorJSON(e *workflow.Failure) *errorJSON {
 	if e == nil {
 		return nil
 	}
@@ -84,7 +83,7 @@ func runStatus(ctx context.Context, args []string) error {
 	}
 	if f.json {
 		return printJSON(os.Stdout, statusJSON{
-			ID: d.ID, Workflow: d.Workflow, Status: d.Status,
+			ID: d.ID, Workflow: d.Workflow, Status: string(d.Status),
 			CreatedAt: optTime(d.CreatedAt), StartedAt: optTime(d.StartedAt), UpdatedAt: optTime(d.UpdatedAt), ClosedAt: optTime(d.ClosedAt),
 			CurrentStep: d.CurrentStep, Positions: d.Positions, Error: toErrorJSON(d.Error), Waiting: d.Waiting, Backoff: toBackoffJSON(d.Backoff),
 		})

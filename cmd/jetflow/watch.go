@@ -185,10 +185,10 @@ func (w *watcher) ended(ctx context.Context) bool {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	run, err := w.s.client.Record(cctx, w.id)
-	if err != nil || !kv.Terminal(run.Status) || w.follow {
+	if err != nil || !run.Status.Closed() || w.follow {
 		return false
 	}
-	ev := wire.Event{Event: run.Status, Workflow: run.Workflow, WorkflowID: run.ID, Time: run.ClosedAt, Status: run.Status,
+	ev := wire.Event{Event: string(run.Status), Workflow: run.Workflow, WorkflowID: run.ID, Time: run.ClosedAt, Status: string(run.Status),
 		DurationMS: ms(run.ClosedAt.Sub(run.CreatedAt))}
 	if run.Error != nil {
 		ev.Error, ev.ErrorType = run.Error.Message, run.Error.Type

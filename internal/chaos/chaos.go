@@ -215,7 +215,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if r.shape == nil {
 			continue
 		}
-		if rec, err := client.Record(cctx, r.id); err == nil && kv.Terminal(rec.Status) {
+		if rec, err := client.Record(cctx, r.id); err == nil && rec.Status.Closed() {
 			cfg.Logf("exercise run %s (%s): %s after %s, %d executions", r.id, r.shape, rec.Status, rec.ClosedAt.Sub(rec.CreatedAt).Round(time.Millisecond), max(rec.Exec, 1))
 		}
 	}
@@ -242,7 +242,7 @@ func waitTerminal(ctx context.Context, c *workflow.Client, runs []*run, deadline
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			d, err := c.Describe(rctx, id)
 			cancel()
-			if err == nil && kv.Terminal(d.Status) || errors.Is(err, workflow.ErrNotFound) {
+			if err == nil && d.Status.Closed() || errors.Is(err, workflow.ErrNotFound) {
 				delete(open, id)
 			}
 		}

@@ -135,7 +135,7 @@ func (ch *checker) checkOrder(ctx context.Context, v *verdict, o *run, got demo.
 		}
 		return err
 	}
-	status := run.Status
+	status := string(run.Status)
 	if status == kv.StatusCompleted {
 		var out demo.OrderOutput
 		if err := kv.Unmarshal(run.Output, &out); err != nil {

@@ -120,8 +120,8 @@ func (ch *checker) checkShape(ctx context.Context, v *verdict, r *run, effects [
 		}
 		return err
 	}
-	if rec.Status != kv.StatusCompleted {
-		v.byStatus[rec.Status]++
+	if rec.Status != workflow.StatusCompleted {
+		v.byStatus[string(rec.Status)]++
 		why := ""
 		if rec.Error != nil {
 			why = fmt.Sprintf(" (%s: %s)", rec.Error.Type, rec.Error.Message)
@@ -130,7 +130,7 @@ func (ch *checker) checkShape(ctx context.Context, v *verdict, r *run, effects [
 		ch.tallyBounds(v, r, effects)
 		return nil
 	}
-	if got, want := max(rec.Exec, 1), r.shape.executions(); got != want {
+	if got, want := rec.Exec, r.shape.executions(); got != want {
 		if got > want {
 			v.addDup(got-want, "%s (%s): %d executions, want %d", r.id, r.kind, got, want)
 		} else {
@@ -189,10 +189,10 @@ func (ch *checker) checkShape(ctx context.Context, v *verdict, r *run, effects [
 
 // closedRecord reads a run's record; ok says it is terminal. A run that is
 // gone, never started or still open is counted here.
-func (ch *checker) closedRecord(ctx context.Context, v *verdict, r *run) (kv.Run, bool, error) {
+func (ch *checker) closedRecord(ctx context.Context, v *verdict, r *run) (workflow.Record, bool, error) {
 	if r.startErr != nil {
 		v.addLost(1, "%s (%s) was never started: %v", r.id, r.kind, r.startErr)
-		return kv.Run{}, false, nil
+		return workflow.Record{}, false, nil
 	}
 	rec, err := ch.client.Record(ctx, r.id)
 	if errors.Is(err, workflow.ErrNotFound) {
@@ -202,10 +202,14 @@ func (ch *checker) closedRecord(ctx context.Context, v *verdict, r *run) (kv.Run
 	if err != nil {
 		return rec, false, fmt.Errorf("chaos: reading run %s: %w", r.id, err)
 	}
-	if !kv.Terminal(rec.Status) {
+	if !rec.Status.Closed() {
 		v.unfinished++
-		v.byStatus[rec.Status]++
-		v.problems = append(v.problems, fmt.Sprintf("unfinished: %s (%s) is still %s (execution %d), waiting on %q %s", r.id, r.kind, rec.Status, max(rec.Exec, 1), rec.CurrentStep, rec.Waiting))
+		v.byStatus[string(rec.Status)]++
+		where := ""
+		if d, err := ch.client.Describe(ctx, r.id); err == nil {
+			where = d.CurrentStep
+		}
+		v.problems = append(v.problems, fmt.Sprintf("unfinished: %s (%s) is still %s (execution %d), waiting on %q %s", r.id, r.kind, rec.Status, rec.Exec, where, rec.Waiting))
 		return rec, false, nil
 	}
 	return rec, true, nil
@@ -262,7 +266,15 @@ func head(xs []int) []int {
 // checkChoice reads a race's history: the selector chose what the history
 // delivered first of the step (position 1) and the timer (position 2), and
 // no position, the choice step (position 3) among them, was decided twice.
-func (ch *checker) checkChoice(ctx context.Context, v *verdict, r *run, rec kv.Run, winner string) error {
+func (ch *checker) checkChoice(ctx context.Context, v *verdict, r *run, _ workflow.Record, winner string) error {
+	runs, err := ch.js.KeyValue(ctx, "jetflow_runs")
+	if err != nil {
+		return fmt.Errorf("chaos: opening the runs bucket: %w", err)
+	}
+	rec, _, err := kv.Get[kv.Run](ctx, runs, r.id)
+	if err != nil {
+		return fmt.Errorf("chaos: reading run %s: %w", r.id, err)
+	}
 	batches, err := historyBatches(ctx, ch.steps, kv.ExecKey(r.id, rec.Inc, 1))
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package steps
+package runner
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/steps"
 )
 
 // BenchmarkBreakerOutcome is what a breaker costs one attempt through a
@@ -17,10 +19,10 @@ import (
 func BenchmarkBreakerOutcome(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		p    BreakerPolicy
+		p    steps.BreakerPolicy
 	}{
-		{"consecutive", BreakerPolicy{FailureThreshold: 1000, ResetTimeout: time.Minute}},
-		{"rate", BreakerPolicy{FailureRateThreshold: 0.9, MinimumCalls: 20, Window: 10 * time.Second, ResetTimeout: time.Minute}},
+		{"consecutive", steps.BreakerPolicy{FailureThreshold: 1000, ResetTimeout: time.Minute}},
+		{"rate", steps.BreakerPolicy{FailureRateThreshold: 0.9, MinimumCalls: 20, Window: 10 * time.Second, ResetTimeout: time.Minute}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			w := newBreakerWorld(b)

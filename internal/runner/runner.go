@@ -1,4 +1,4 @@
-package steps
+package runner
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -37,7 +38,7 @@ type Runner struct {
 	halts  map[string]map[*Task]context.CancelCauseFunc
 
 	mu       sync.Mutex
-	handlers map[string]Handler
+	handlers map[string]steps.Handler
 }
 
 // Hooks observe the runner; they must be safe for concurrent use.
@@ -75,18 +76,18 @@ func NewRunner(env *wire.Env, cfg RunnerConfig) *Runner {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Runner{env: env, log: cfg.Logger, worker: cfg.Worker, slots: cfg.Concurrency, ackWait: cfg.AckWait, handlers: map[string]Handler{},
+	return &Runner{env: env, log: cfg.Logger, worker: cfg.Worker, slots: cfg.Concurrency, ackWait: cfg.AckWait, handlers: map[string]steps.Handler{},
 		breakers: newBreakers(env, cfg.Worker, cfg.Logger)}
 }
 
 // Register adds a step. It fails for an invalid name, a step declared with
-// Ref, or a name registered twice.
-func (r *Runner) Register(h Handler) error {
-	if !ValidName(h.Name()) {
-		return fmt.Errorf("%w: %q", ErrInvalidName, h.Name())
+// steps.Ref, or a name registered twice.
+func (r *Runner) Register(h steps.Handler) error {
+	if !steps.ValidName(h.Name()) {
+		return fmt.Errorf("%w: %q", steps.ErrInvalidName, h.Name())
 	}
 	if !h.Implemented() {
-		return fmt.Errorf("%w: %s (declared with Ref)", ErrNotImplemented, h.Name())
+		return fmt.Errorf("%w: %s (declared with steps.Ref)", steps.ErrNotImplemented, h.Name())
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -136,7 +137,7 @@ func (r *Runner) Run(ctx, work context.Context) {
 	wg.Wait()
 }
 
-func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
+func (r *Runner) handle(ctx context.Context, h steps.Handler, m jetstream.Msg) {
 	var t Task
 	if err := kv.Unmarshal(m.Data(), &t); err != nil || t.WorkflowID == "" || t.Seq <= 0 || t.Attempt <= 0 {
 		if err == nil {
@@ -168,7 +169,7 @@ func (r *Runner) handle(ctx context.Context, h Handler, m jetstream.Msg) {
 	}
 	now := time.Now()
 	if t.ScheduleToClose > 0 && now.After(t.ScheduledAt.Add(t.ScheduleToClose)) {
-		r.finish(ctx, m, &t, nil, &Error{Type: TypeScheduleToCloseTimeout, Message: fmt.Sprintf("step %s did not complete within %s", t.Step, t.ScheduleToClose), NonRetryable: true}, now)
+		r.finish(ctx, m, &t, nil, &steps.Error{Type: steps.TypeScheduleToCloseTimeout, Message: fmt.Sprintf("step %s did not complete within %s", t.Step, t.ScheduleToClose), NonRetryable: true}, now)
 		return
 	}
 	var permit *breakerPermit
@@ -211,14 +212,14 @@ type attemptResult struct {
 
 // attempt runs the handler once, bounded by StartToClose even if the
 // handler ignores its context, and keeps the message alive meanwhile.
-func (r *Runner) attempt(ctx context.Context, h Handler, m jetstream.Msg, t *Task) ([]byte, error) {
+func (r *Runner) attempt(ctx context.Context, h steps.Handler, m jetstream.Msg, t *Task) ([]byte, error) {
 	hctx, halt := context.WithCancelCause(ctx)
 	defer halt(nil)
 	r.track(t, halt)
 	defer r.untrack(t)
 	actx, cancel := context.WithTimeout(hctx, t.StartToClose)
 	defer cancel()
-	actx = WithInfo(actx, Info{
+	actx = steps.WithInfo(actx, steps.Info{
 		Workflow: t.Workflow, WorkflowID: t.WorkflowID, Step: t.Step, Seq: t.Seq, Attempt: t.Attempt,
 		IdempotencyKey: t.IdempotencyKey(), ScheduledAt: t.ScheduledAt, Compensation: t.Compensation,
 	})
@@ -226,7 +227,7 @@ func (r *Runner) attempt(ctx context.Context, h Handler, m jetstream.Msg, t *Tas
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				done <- attemptResult{err: &Error{Type: TypePanic, Message: fmt.Sprintf("%v\n%s", p, debug.Stack())}}
+				done <- attemptResult{err: &steps.Error{Type: steps.TypePanic, Message: fmt.Sprintf("%v\n%s", p, debug.Stack())}}
 			}
 		}()
 		out, err := h.Invoke(actx, t.Input)
@@ -249,7 +250,7 @@ func (r *Runner) attempt(ctx context.Context, h Handler, m jetstream.Msg, t *Tas
 				return nil, ctx.Err()
 			}
 			if errors.Is(context.Cause(hctx), errHalted) {
-				return nil, &Error{Type: TypeCanceled, Message: fmt.Sprintf("attempt %d of step %s stopped: its run was canceled or terminated", t.Attempt, t.Step), NonRetryable: true}
+				return nil, &steps.Error{Type: steps.TypeCanceled, Message: fmt.Sprintf("attempt %d of step %s stopped: its run was canceled or terminated", t.Attempt, t.Step), NonRetryable: true}
 			}
 			return nil, startToCloseError(t)
 		}
@@ -291,8 +292,8 @@ func (r *Runner) halt(execKey string) {
 	}
 }
 
-func startToCloseError(t *Task) *Error {
-	return &Error{Type: TypeStartToCloseTimeout, Message: fmt.Sprintf("attempt %d of step %s ran past %s", t.Attempt, t.Step, t.StartToClose)}
+func startToCloseError(t *Task) *steps.Error {
+	return &steps.Error{Type: steps.TypeStartToCloseTimeout, Message: fmt.Sprintf("attempt %d of step %s ran past %s", t.Attempt, t.Step, t.StartToClose)}
 }
 
 // finish records the attempt's outcome: a result (success or final failure)
@@ -305,13 +306,13 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 	if limit := r.env.MaxPayload - resultHeadroom; err == nil && r.env.MaxPayload > 0 && int64(len(out)) > limit {
 		// It could never be recorded: running the step again would not
 		// help, so the step fails, and its workflow can handle that.
-		err = NonRetryable(TypePayloadTooLarge, "the output of step %s is %d bytes, over the %d a result can hold (the server's max_payload is %d)",
+		err = steps.NonRetryable(steps.TypePayloadTooLarge, "the output of step %s is %d bytes, over the %d a result can hold (the server's max_payload is %d)",
 			t.Step, len(out), limit, r.env.MaxPayload)
 	}
 	if err == nil {
 		res.Output = out
 	} else {
-		se := AsError(err)
+		se := steps.AsError(err)
 		if next, ok := r.retryAt(t, se, now); ok {
 			if perr := r.retry(ctx, t, next, se); perr != nil {
 				r.log.Warn("jetflow: scheduling retry", "workflow_id", t.WorkflowID, "step", t.Step, "err", r.env.Explain(ctx, perr, ""))
@@ -326,7 +327,7 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 			return
 		}
 		res.Error = &kv.ErrorInfo{Type: se.Type, Message: se.Message, NonRetryable: se.NonRetryable, Step: t.Step, Seq: t.Seq,
-			Exhausted: t.Retry.retryable(se), Details: se.Details}
+			Exhausted: t.Retry.Retryable(se), Details: se.Details}
 	}
 	_, cerr := kv.Create(ctx, r.env.Buckets.Steps, t.ResultKey(), res)
 	switch {
@@ -358,8 +359,8 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 }
 
 // retryAt says whether a failed attempt is retried, and when.
-func (r *Runner) retryAt(t *Task, e *Error, now time.Time) (time.Time, bool) {
-	if !t.Retry.retryable(e) {
+func (r *Runner) retryAt(t *Task, e *steps.Error, now time.Time) (time.Time, bool) {
+	if !t.Retry.Retryable(e) {
 		return time.Time{}, false
 	}
 	if t.Retry.MaxAttempts > 0 && t.Attempt >= t.Retry.MaxAttempts {
@@ -375,7 +376,7 @@ func (r *Runner) retryAt(t *Task, e *Error, now time.Time) (time.Time, bool) {
 // retry schedules the next attempt of t at at: first its record (create-only,
 // so a second delivery of this attempt keeps the first one's time), which is
 // what makes the attempt real to the runner that gets it, then its task.
-func (r *Runner) retry(ctx context.Context, t *Task, at time.Time, why *Error) error {
+func (r *Runner) retry(ctx context.Context, t *Task, at time.Time, why *steps.Error) error {
 	nt := *t
 	nt.Attempt++
 	rec := kv.Retry{Attempt: nt.Attempt, NotBefore: at, Worker: r.worker, At: time.Now().UTC(),

@@ -1,7 +1,8 @@
-package steps
+package runner
 
 import (
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
 	"strconv"
 	"time"
 )
@@ -14,11 +15,11 @@ type Task struct {
 	Seq        int    `msgpack:"s"`
 	Attempt    int    `msgpack:"a"`
 	Input      []byte `msgpack:"in"`
-	// Options are resolved (defaults applied) by the scheduler.
-	StartToClose    time.Duration  `msgpack:"stc"`
-	ScheduleToClose time.Duration  `msgpack:"sch,omitempty"`
-	Retry           RetryPolicy    `msgpack:"rp"`
-	Breaker         *BreakerPolicy `msgpack:"br,omitempty"`
+	// steps.Options are resolved (defaults applied) by the scheduler.
+	StartToClose    time.Duration        `msgpack:"stc"`
+	ScheduleToClose time.Duration        `msgpack:"sch,omitempty"`
+	Retry           steps.RetryPolicy    `msgpack:"rp"`
+	Breaker         *steps.BreakerPolicy `msgpack:"br,omitempty"`
 	// ScheduledAt is when the first attempt was scheduled.
 	ScheduledAt time.Time `msgpack:"sa"`
 	// NotBefore is when a retry becomes due.
@@ -46,7 +47,7 @@ func (t *Task) ExecKey() string { return kv.ExecKey(t.WorkflowID, t.Inc, t.Exec)
 // ResultKey is where the step's result is recorded.
 func (t *Task) ResultKey() string { return kv.StepKey(t.ExecKey(), t.Seq) }
 
-// IdempotencyKey is "<workflowID>/<seq>".
+// IdempotencyKey is "<workflowID>/<seq>"
 // (or "<workflowID>.x<n>/<seq>" in the n-th execution after continue-as-new).
 // The run's incarnation is not part of it: it names the effect the workflow
 // asks for, whatever the keys the engine keeps it under.
@@ -55,7 +56,7 @@ func (t *Task) IdempotencyKey() string {
 }
 
 // NewTask builds the first attempt of a step with resolved options.
-func NewTask(workflow, workflowID, step string, seq int, input []byte, opts Options, now time.Time) Task {
+func NewTask(workflow, workflowID, step string, seq int, input []byte, opts steps.Options, now time.Time) Task {
 	o := opts.Resolve()
 	return Task{
 		WorkflowID:      workflowID,

@@ -1,4 +1,4 @@
-package steps
+package runner
 
 import (
 	"slices"
@@ -8,7 +8,7 @@ import (
 )
 
 // The failure-rate window of a shared breaker (see breaker.go): counters in
-// the breaker's record, one bucket per tenth of BreakerPolicy.Window, as
+// the breaker's record, one bucket per tenth of steps.BreakerPolicy.Window, as
 // failsafe-go's time-based thresholding keeps them in memory.
 
 // maxWindowBuckets caps the list, whatever clocks and policy changes left in

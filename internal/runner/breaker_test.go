@@ -1,4 +1,4 @@
-package steps
+package runner
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/testenv"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/nats-io/nats.go"
 )
 
@@ -75,13 +76,13 @@ func (w *breakerWorld) worker(name string, clock *fakeClock) *breakers {
 
 // drainEvents returns the breaker events published so far. Every connection
 // is flushed first, so events already sent have reached the subscriber.
-func (w *breakerWorld) drainEvents() []BreakerEvent {
+func (w *breakerWorld) drainEvents() []steps.BreakerEvent {
 	w.t.Helper()
 	for _, nc := range w.conns[1:] {
 		_ = nc.Flush()
 	}
 	_ = w.conns[0].Flush()
-	var out []BreakerEvent
+	var out []steps.BreakerEvent
 	for {
 		m, err := w.events.NextMsg(100 * time.Millisecond)
 		if errors.Is(err, nats.ErrTimeout) {
@@ -90,7 +91,7 @@ func (w *breakerWorld) drainEvents() []BreakerEvent {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		var ev BreakerEvent
+		var ev steps.BreakerEvent
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			w.t.Fatalf("event %s: %v", m.Subject, err)
 		}
@@ -101,7 +102,7 @@ func (w *breakerWorld) drainEvents() []BreakerEvent {
 	}
 }
 
-func transitions(evs []BreakerEvent) []string {
+func transitions(evs []steps.BreakerEvent) []string {
 	var out []string
 	for _, ev := range evs {
 		out = append(out, ev.From+">"+ev.To)
@@ -118,7 +119,7 @@ func readBreaker(t *testing.T, b *breakers, name string) (kv.Breaker, uint64) {
 	return rec, rev
 }
 
-func mustAdmit(t *testing.T, b *breakers, p BreakerPolicy) *breakerPermit {
+func mustAdmit(t *testing.T, b *breakers, p steps.BreakerPolicy) *breakerPermit {
 	t.Helper()
 	permit, refused, err := b.admit(context.Background(), p, time.Minute)
 	if err != nil || refused != nil {
@@ -127,13 +128,13 @@ func mustAdmit(t *testing.T, b *breakers, p BreakerPolicy) *breakerPermit {
 	return permit
 }
 
-func mustRefuse(t *testing.T, b *breakers, p BreakerPolicy) {
+func mustRefuse(t *testing.T, b *breakers, p steps.BreakerPolicy) {
 	t.Helper()
 	permit, refused, err := b.admit(context.Background(), p, time.Minute)
 	if err != nil || permit != nil {
 		t.Fatalf("admit: got permit %+v, err %v; want refused", permit, err)
 	}
-	if !errors.Is(refused, ErrBreakerOpen) || !refused.NonRetryable {
+	if !errors.Is(refused, steps.ErrBreakerOpen) || !refused.NonRetryable {
 		t.Fatalf("refusal: got %#v, want a non-retryable BreakerOpen", refused)
 	}
 }
@@ -149,7 +150,7 @@ func TestBreakerStateMachine(t *testing.T) {
 	w := newBreakerWorld(t)
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b := w.worker("w1", clock)
-	p := BreakerPolicy{Name: "payments", FailureThreshold: 3, ResetTimeout: time.Minute, SuccessThreshold: 2}
+	p := steps.BreakerPolicy{Name: "payments", FailureThreshold: 3, ResetTimeout: time.Minute, SuccessThreshold: 2}
 
 	// Two failures, a success: the count resets, nothing opens.
 	for range 2 {
@@ -214,7 +215,7 @@ func TestBreakerProbeRace(t *testing.T) {
 	for _, maxCalls := range []int{1, 3} {
 		t.Run(fmt.Sprintf("HalfOpenMaxCalls=%d", maxCalls), func(t *testing.T) {
 			w := newBreakerWorld(t)
-			p := BreakerPolicy{Name: "race", FailureThreshold: 1, ResetTimeout: time.Minute, HalfOpenMaxCalls: maxCalls}
+			p := steps.BreakerPolicy{Name: "race", FailureThreshold: 1, ResetTimeout: time.Minute, HalfOpenMaxCalls: maxCalls}
 			const workers, perWorker = 6, 8
 			var bs []*breakers
 			for i := range workers {
@@ -284,7 +285,7 @@ func TestBreakerProbeRace(t *testing.T) {
 // count and open the breaker exactly once.
 func TestBreakerFailureRace(t *testing.T) {
 	w := newBreakerWorld(t)
-	p := BreakerPolicy{Name: "flood", FailureThreshold: 10, ResetTimeout: time.Minute}
+	p := steps.BreakerPolicy{Name: "flood", FailureThreshold: 10, ResetTimeout: time.Minute}
 	var bs []*breakers
 	for i := range 4 {
 		bs = append(bs, w.worker(fmt.Sprintf("w%d", i), nil))
@@ -313,7 +314,7 @@ func TestBreakerProbeLease(t *testing.T) {
 	w := newBreakerWorld(t)
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b := w.worker("w1", clock)
-	p := BreakerPolicy{Name: "lease", FailureThreshold: 1, ResetTimeout: time.Second}
+	p := steps.BreakerPolicy{Name: "lease", FailureThreshold: 1, ResetTimeout: time.Second}
 	mustReport(t, b, mustAdmit(t, b, p), outcomeFailure)
 	clock.Add(time.Second)
 
@@ -349,7 +350,7 @@ func TestBreakerProbeLease(t *testing.T) {
 func TestBreakerClosedSuccessDoesNotWrite(t *testing.T) {
 	w := newBreakerWorld(t)
 	b := w.worker("w1", nil)
-	p := BreakerPolicy{Name: "quiet", FailureThreshold: 3}
+	p := steps.BreakerPolicy{Name: "quiet", FailureThreshold: 3}
 	for range 5 {
 		mustReport(t, b, mustAdmit(t, b, p), outcomeSuccess)
 	}
@@ -375,7 +376,7 @@ func TestBreakerCorruptRecord(t *testing.T) {
 	if _, err := b.bucket.Put(context.Background(), "broken", []byte{0xc1, 0xff, 0x00}); err != nil {
 		t.Fatal(err)
 	}
-	p := BreakerPolicy{Name: "broken", FailureThreshold: 2}
+	p := steps.BreakerPolicy{Name: "broken", FailureThreshold: 2}
 	permit := mustAdmit(t, b, p)
 	rec, _ := readBreaker(t, b, "broken")
 	if rec.State != kv.BreakerClosed || rec.Failures != 0 {
@@ -395,20 +396,20 @@ func TestBreakerCorruptRecord(t *testing.T) {
 }
 
 func TestBreakerClassify(t *testing.T) {
-	task := &Task{Retry: RetryPolicy{NonRetryableErrorTypes: []string{"CardDeclined"}}}
+	task := &Task{Retry: steps.RetryPolicy{NonRetryableErrorTypes: []string{"CardDeclined"}}}
 	for _, tc := range []struct {
 		name string
 		err  error
 		want breakerOutcome
 	}{
 		{"success", nil, outcomeSuccess},
-		{"retryable error", NewError("Unavailable", "503"), outcomeFailure},
+		{"retryable error", steps.NewError("Unavailable", "503"), outcomeFailure},
 		{"plain Go error", errors.New("connection refused"), outcomeFailure},
 		{"start-to-close timeout", startToCloseError(&Task{Step: "S", Attempt: 1}), outcomeFailure},
-		{"panic", &Error{Type: TypePanic}, outcomeFailure},
-		{"business error by policy", NewError("CardDeclined", "no"), outcomeSuccess},
-		{"business error by flag", NonRetryable("Fraud", "no"), outcomeSuccess},
-		{"bad input", NonRetryable(TypeBadInput, "x"), outcomeNeutral},
+		{"panic", &steps.Error{Type: steps.TypePanic}, outcomeFailure},
+		{"business error by policy", steps.NewError("CardDeclined", "no"), outcomeSuccess},
+		{"business error by flag", steps.NonRetryable("Fraud", "no"), outcomeSuccess},
+		{"bad input", steps.NonRetryable(steps.TypeBadInput, "x"), outcomeNeutral},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := classify(task, tc.err); got != tc.want {
@@ -420,8 +421,8 @@ func TestBreakerClassify(t *testing.T) {
 
 func TestBreakerInvalidName(t *testing.T) {
 	b := newBreakers(nil, "w", slog.New(slog.DiscardHandler))
-	_, refused, err := b.admit(context.Background(), BreakerPolicy{Name: "no.dots"}, time.Minute)
-	if err != nil || refused == nil || refused.Type != TypeInvalidBreaker || !refused.NonRetryable {
+	_, refused, err := b.admit(context.Background(), steps.BreakerPolicy{Name: "no.dots"}, time.Minute)
+	if err != nil || refused == nil || refused.Type != steps.TypeInvalidBreaker || !refused.NonRetryable {
 		t.Fatalf("got %#v, %v; want a non-retryable InvalidBreaker", refused, err)
 	}
 }

@@ -1,4 +1,4 @@
-package steps
+package runner
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
 )
 
 // TestBreakerOverlappingSuccessResetsCount: four attempts admitted while the
@@ -17,7 +18,7 @@ import (
 func TestBreakerOverlappingSuccessResetsCount(t *testing.T) {
 	w := newBreakerWorld(t)
 	b1, b2 := w.worker("w1", nil), w.worker("w2", nil)
-	p := BreakerPolicy{Name: "overlap", FailureThreshold: 3, ResetTimeout: time.Minute}
+	p := steps.BreakerPolicy{Name: "overlap", FailureThreshold: 3, ResetTimeout: time.Minute}
 	var permits []*breakerPermit
 	for i := range 4 {
 		permits = append(permits, mustAdmit(t, []*breakers{b1, b2}[i%2], p))
@@ -49,7 +50,7 @@ func TestBreakerStaleGenerationIgnored(t *testing.T) {
 	w := newBreakerWorld(t)
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b := w.worker("w1", clock)
-	p := BreakerPolicy{Name: "stale", FailureThreshold: 2, ResetTimeout: time.Minute}
+	p := steps.BreakerPolicy{Name: "stale", FailureThreshold: 2, ResetTimeout: time.Minute}
 
 	lateFailure, lateSuccess := mustAdmit(t, b, p), mustAdmit(t, b, p)
 	for range 2 {
@@ -114,7 +115,7 @@ func TestBreakerRepairsImpossibleRecords(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newBreakerWorld(t)
 			b := w.worker("w1", &fakeClock{t: now})
-			p := BreakerPolicy{Name: "repair", FailureThreshold: 2, ResetTimeout: time.Minute}
+			p := steps.BreakerPolicy{Name: "repair", FailureThreshold: 2, ResetTimeout: time.Minute}
 			tt.rec.Name = "repair"
 			data, err := kv.Marshal(tt.rec)
 			if err != nil {
@@ -183,10 +184,10 @@ func TestBreakerRepairsImpossibleRecords(t *testing.T) {
 // calls that slid out of the window no longer count.
 func TestBreakerFailureRate(t *testing.T) {
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	policy := func(name string) BreakerPolicy {
-		return BreakerPolicy{Name: name, FailureRateThreshold: 0.5, MinimumCalls: 10, Window: 10 * time.Second, ResetTimeout: time.Minute}
+	policy := func(name string) steps.BreakerPolicy {
+		return steps.BreakerPolicy{Name: name, FailureRateThreshold: 0.5, MinimumCalls: 10, Window: 10 * time.Second, ResetTimeout: time.Minute}
 	}
-	outcomes := func(t *testing.T, b *breakers, p BreakerPolicy, spec string) {
+	outcomes := func(t *testing.T, b *breakers, p steps.BreakerPolicy, spec string) {
 		t.Helper()
 		for _, c := range spec {
 			o := outcomeSuccess
@@ -305,13 +306,13 @@ func TestBreakerFailureRate(t *testing.T) {
 
 func TestBreakerInvalidPolicy(t *testing.T) {
 	b := newBreakers(nil, "w", nil)
-	for _, p := range []BreakerPolicy{
+	for _, p := range []steps.BreakerPolicy{
 		{Name: "no.dots"},
 		{Name: "rate", FailureRateThreshold: 1.5},
 		{Name: "rate", FailureRateThreshold: -0.1},
 	} {
 		_, refused, err := b.admit(context.Background(), p, time.Minute)
-		if err != nil || refused == nil || refused.Type != TypeInvalidBreaker || !refused.NonRetryable {
+		if err != nil || refused == nil || refused.Type != steps.TypeInvalidBreaker || !refused.NonRetryable {
 			t.Errorf("%+v: got %#v, %v; want a non-retryable InvalidBreaker", p, refused, err)
 		}
 	}

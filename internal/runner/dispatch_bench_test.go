@@ -1,4 +1,4 @@
-package steps_test
+package runner_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/runner"
 	"github.com/jetflow-dev/jetflow/internal/testenv"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
@@ -29,13 +30,13 @@ func BenchmarkDispatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	noop := steps.New("Noop", func(_ context.Context, n int) (int, error) { return n, nil })
-	r := steps.NewRunner(env, steps.RunnerConfig{Worker: "bench", Concurrency: 64, Logger: slog.New(slog.DiscardHandler)})
+	r := runner.NewRunner(env, runner.RunnerConfig{Worker: "bench", Concurrency: 64, Logger: slog.New(slog.DiscardHandler)})
 	if err := r.Register(noop); err != nil {
 		b.Fatal(err)
 	}
 	const inflight = 100
 	slots := make(chan struct{}, inflight)
-	r.Hooks.WakeLocal = func(context.Context, *steps.Task, *kv.Result) bool {
+	r.Hooks.WakeLocal = func(context.Context, *runner.Task, *kv.Result) bool {
 		<-slots
 		return true
 	}
@@ -51,7 +52,7 @@ func BenchmarkDispatch(b *testing.B) {
 	for i := range b.N {
 		slots <- struct{}{}
 		id := fmt.Sprintf("d-%d", i)
-		task := steps.NewTask("Bench", id, noop.Name(), 1, input, steps.Options{}, now)
+		task := runner.NewTask("Bench", id, noop.Name(), 1, input, steps.Options{}, now)
 		data, err := kv.Marshal(task)
 		if err != nil {
 			b.Fatal(err)

@@ -1,4 +1,4 @@
-package steps
+package runner
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -25,10 +26,10 @@ var ErrForgedTask = errors.New("steps: task disagrees with the run's history")
 // Policy is what the workflow code chose for one step, recorded with the
 // decision that scheduled it (kv.Decision.Policy).
 type Policy struct {
-	StartToClose    time.Duration  `msgpack:"stc"`
-	ScheduleToClose time.Duration  `msgpack:"sch,omitempty"`
-	Retry           RetryPolicy    `msgpack:"rp"`
-	Breaker         *BreakerPolicy `msgpack:"br,omitempty"`
+	StartToClose    time.Duration        `msgpack:"stc"`
+	ScheduleToClose time.Duration        `msgpack:"sch,omitempty"`
+	Retry           steps.RetryPolicy    `msgpack:"rp"`
+	Breaker         *steps.BreakerPolicy `msgpack:"br,omitempty"`
 }
 
 // EncodePolicy is the recorded form of t's options.
@@ -46,7 +47,7 @@ func Digest(input []byte) []byte {
 // the run recorded, and checks the rest against it. It reports whether t may
 // run; when it may not, the message has been dealt with (parked, put back
 // until its time, or left for redelivery after a read failed).
-func (r *Runner) authorize(ctx context.Context, h Handler, m jetstream.Msg, t *Task) bool {
+func (r *Runner) authorize(ctx context.Context, h steps.Handler, m jetstream.Msg, t *Task) bool {
 	if reason := impossible(h, t); reason != "" {
 		r.park(ctx, m, h, fmt.Errorf("%w: %s", ErrForgedTask, reason))
 		return false
@@ -118,13 +119,13 @@ func (r *Runner) latestRetry(ctx context.Context, t *Task) (int, error) {
 }
 
 // impossible says what makes a task impossible on its face ("" if nothing).
-func impossible(h Handler, t *Task) string {
+func impossible(h steps.Handler, t *Task) string {
 	switch {
 	case t.Step != h.Name():
 		return fmt.Sprintf("a task of step %q on the subject of step %s", t.Step, h.Name())
 	case !validID(t.WorkflowID):
 		return fmt.Sprintf("workflow ID %q", t.WorkflowID)
-	case !ValidName(t.Workflow):
+	case !steps.ValidName(t.Workflow):
 		return fmt.Sprintf("workflow type %q", t.Workflow)
 	case t.Inc != "" && !validID(t.Inc):
 		return fmt.Sprintf("incarnation %q", t.Inc)
@@ -224,7 +225,7 @@ func (t *Task) follow(d *kv.Decision) error {
 
 // refuse deals with a task whose decision or retry record could not be
 // confirmed: parked when the leader says it is not there, else put back.
-func (r *Runner) refuse(ctx context.Context, m jetstream.Msg, h Handler, t *Task, err error) {
+func (r *Runner) refuse(ctx context.Context, m jetstream.Msg, h steps.Handler, t *Task, err error) {
 	if errors.Is(err, ErrForgedTask) || errors.Is(err, kv.ErrNotFound) || errors.Is(err, kv.ErrCorrupt) {
 		r.park(ctx, m, h, fmt.Errorf("%w (%v)", ErrForgedTask, err))
 		return
@@ -233,7 +234,7 @@ func (r *Runner) refuse(ctx context.Context, m jetstream.Msg, h Handler, t *Task
 	_ = m.NakWithDelay(time.Second)
 }
 
-func (r *Runner) park(ctx context.Context, m jetstream.Msg, h Handler, reason error) {
+func (r *Runner) park(ctx context.Context, m jetstream.Msg, h steps.Handler, reason error) {
 	wire.Park(ctx, r.env, m, "step", h.Name(), reason, r.log)
 }
 

@@ -1,4 +1,4 @@
-package steps
+package runner
 
 import (
 	"context"
@@ -15,18 +15,19 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The shared circuit breaker.
 //
-// State lives in the breakers bucket (key = BreakerPolicy.Name, value
+// State lives in the breakers bucket (key = steps.BreakerPolicy.Name, value
 // kv.Breaker) and changes only by revision-checked writes: every decision
 // reads the record, computes the next one and writes it with kv.Create or
 // kv.Update against the revision it read; a writer that lost the race reads
 // again and decides again. So the whole cluster moves one breaker, and every
 // transition has exactly one author, who publishes it as JSON on
-// <prefix>.breaker.<name>.<new state> (a BreakerEvent).
+// <prefix>.breaker.<name>.<new state> (a steps.BreakerEvent).
 //
 //	closed ──FailureThreshold consecutive failures, or the failure rate──▶ open
 //	open ──first attempt after OpenUntil, takes a probe slot──▶ half_open
@@ -50,7 +51,7 @@ import (
 // only if they are.
 //
 // Failure rate (FailureRateThreshold > 0): the record keeps a window of
-// counters, kv.Breaker.Window, one bucket per tenth of BreakerPolicy.Window,
+// counters, kv.Breaker.Window, one bucket per tenth of steps.BreakerPolicy.Window,
 // aligned on absolute time so that every worker adds to the same buckets
 // (breaker_window.go). Buckets that slid out of the window are dropped on the
 // next write and the list is capped, so the record stays small. Every
@@ -72,7 +73,7 @@ import (
 //
 // What counts: a handler error the retry policy would retry (including
 // panics and StartToCloseTimeout) is a failure. A success is a success, and
-// so is an error the policy does not retry (NonRetryable, or a type in
+// so is an error the policy does not retry (steps.NonRetryable, or a type in
 // NonRetryableErrorTypes): the service answered, with a business outcome such
 // as a declined card, and must not be cut off for it. BadInput and
 // NotImplemented say nothing about the service and count as neither; nor does
@@ -95,7 +96,7 @@ import (
 //
 // Repairs: a record that does not decode, or whose state is none of closed,
 // open and half_open, is treated as a closed breaker with no failures,
-// logged, reported with a BreakerEvent from "corrupt" to "closed" (reason
+// logged, reported with a steps.BreakerEvent from "corrupt" to "closed" (reason
 // corrupt_record or unknown_state), and overwritten by a revision-checked
 // write of a fresh record in a new generation. A deadline no worker could
 // have written would keep the channel shut until a manual reset, so it is
@@ -110,11 +111,6 @@ import (
 // of its last writer for operators. The deadlines in the record come from the
 // clock of the worker that wrote them, so worker clocks should agree to well
 // within ResetTimeout and maxClockSkew.
-
-// TypeInvalidBreaker is the error type of a step whose BreakerPolicy is
-// invalid (no valid name, an impossible FailureRateThreshold); the step
-// fails at once, non-retryable.
-const TypeInvalidBreaker = "InvalidBreaker"
 
 const (
 	// probeLeaseGrace is added to StartToClose to give a probe's report the
@@ -133,31 +129,6 @@ const (
 	maxClockSkew = 10 * time.Second
 )
 
-// BreakerEvent is one transition of a breaker, published as JSON on
-// <prefix>.breaker.<name>.<to> and kept by the event stream.
-type BreakerEvent struct {
-	Name string `json:"name"`
-	// From is the state before, or "corrupt" for a record that did not
-	// decode or had an unknown state.
-	From string `json:"from"`
-	To   string `json:"to"`
-	// Failures is the consecutive failures; for reason failure_rate, the
-	// failures among the window's Calls.
-	Failures  int       `json:"failures"`
-	Successes int       `json:"successes,omitempty"`
-	Calls     int       `json:"calls,omitempty"`
-	Time      time.Time `json:"time"`
-	Worker    string    `json:"worker,omitempty"`
-	OpenUntil time.Time `json:"open_until,omitzero"`
-	// Reason says why: failure_threshold, failure_rate, reset_timeout,
-	// probe_failed, probes_succeeded, reset, or a repair: corrupt_record,
-	// unknown_state, impossible_open_until (open to half_open before the
-	// recorded deadline) or impossible_lease (half_open to half_open, the
-	// probes with impossible leases dropped).
-	Reason string `json:"reason,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // breakerOutcome is what an attempt tells its breaker.
 type breakerOutcome int
 
@@ -169,7 +140,7 @@ const (
 
 // breakerPermit lets one attempt run; report returns it.
 type breakerPermit struct {
-	policy BreakerPolicy
+	policy steps.BreakerPolicy
 	// generation is the breaker's generation that admitted the attempt; its
 	// outcome counts only if the breaker is still in it.
 	generation uint64
@@ -239,7 +210,7 @@ func (r *Runner) admitBreaker(ctx context.Context, m jetstream.Msg, t *Task, now
 		if first, _, err = kv.Get[kv.Claim](ctx, r.env.Buckets.Steps, key); err == nil {
 			refused = nil
 			if !first.Run {
-				refused = &Error{Type: TypeBreakerOpen, Message: "circuit breaker refused this attempt", NonRetryable: true}
+				refused = &steps.Error{Type: steps.TypeBreakerOpen, Message: "circuit breaker refused this attempt", NonRetryable: true}
 				if first.Refusal != nil {
 					refused.Type, refused.Message = first.Refusal.Type, first.Refusal.Message
 				}
@@ -291,34 +262,34 @@ func classify(t *Task, err error) breakerOutcome {
 	if err == nil {
 		return outcomeSuccess
 	}
-	se := AsError(err)
+	se := steps.AsError(err)
 	switch se.Type {
-	case TypeBadInput, TypeNotImplemented:
+	case steps.TypeBadInput, steps.TypeNotImplemented:
 		return outcomeNeutral
 	}
-	if !t.Retry.retryable(se) {
+	if !t.Retry.Retryable(se) {
 		return outcomeSuccess
 	}
 	return outcomeFailure
 }
 
 // admit decides whether an attempt guarded by p may run. It returns a permit
-// to hand to report, or the non-retryable *Error to record instead of
+// to hand to report, or the non-retryable *steps.Error to record instead of
 // calling the handler, or an error when the bucket could not be used. lease
 // bounds how long a probe may hold its slot without reporting.
-func (b *breakers) admit(ctx context.Context, p BreakerPolicy, lease time.Duration) (*breakerPermit, *Error, error) {
-	if why := p.invalid(); why != "" {
-		return nil, &Error{Type: TypeInvalidBreaker, Message: why, NonRetryable: true}, nil
+func (b *breakers) admit(ctx context.Context, p steps.BreakerPolicy, lease time.Duration) (*breakerPermit, *steps.Error, error) {
+	if why := p.Problem(); why != "" {
+		return nil, &steps.Error{Type: steps.TypeInvalidBreaker, Message: why, NonRetryable: true}, nil
 	}
-	p = p.withDefaults()
+	p = p.Resolved()
 	if until, ok := b.cachedOpen(p.Name); ok {
 		return nil, openError(p.Name, until), nil
 	}
 	var (
 		permit  *breakerPermit
-		refused *Error
+		refused *steps.Error
 	)
-	err := b.mutate(ctx, p.Name, func(rec *kv.Breaker, now time.Time, _ bool) (bool, *BreakerEvent) {
+	err := b.mutate(ctx, p.Name, func(rec *kv.Breaker, now time.Time, _ bool) (bool, *steps.BreakerEvent) {
 		permit, refused = nil, nil
 		switch rec.State {
 		case kv.BreakerOpen:
@@ -344,7 +315,7 @@ func (b *breakers) admit(ctx context.Context, p BreakerPolicy, lease time.Durati
 			}
 			return true, ev
 		case kv.BreakerHalfOpen:
-			var ev *BreakerEvent
+			var ev *steps.BreakerEvent
 			live, impossible := liveProbes(rec.Probes, now, lease)
 			rec.Probes = live
 			if impossible > 0 {
@@ -352,7 +323,7 @@ func (b *breakers) admit(ctx context.Context, p BreakerPolicy, lease time.Durati
 				ev.Error = fmt.Sprintf("%d probe lease(s) end more than their step's start-to-close and %s grace from now; treated as expired", impossible, probeLeaseGrace+maxClockSkew)
 			}
 			if len(rec.Probes) >= p.HalfOpenMaxCalls {
-				refused = &Error{Type: TypeBreakerOpen, NonRetryable: true,
+				refused = &steps.Error{Type: steps.TypeBreakerOpen, NonRetryable: true,
 					Message: fmt.Sprintf("circuit breaker %s is half-open and its %d probe slot(s) are taken", p.Name, p.HalfOpenMaxCalls)}
 				return ev != nil, ev
 			}
@@ -387,7 +358,7 @@ func liveProbes(probes []kv.BreakerProbe, now time.Time, lease time.Duration) (l
 	return live, impossible
 }
 
-func (b *breakers) takeProbe(rec *kv.Breaker, p BreakerPolicy, now time.Time, lease time.Duration) *breakerPermit {
+func (b *breakers) takeProbe(rec *kv.Breaker, p steps.BreakerPolicy, now time.Time, lease time.Duration) *breakerPermit {
 	id := newProbeID()
 	rec.Probes = append(rec.Probes, kv.BreakerProbe{ID: id, Worker: b.worker, StartedAt: now, LeaseUntil: now.Add(lease), Lease: lease})
 	rec.Policy = kv.BreakerConfig(p)
@@ -403,14 +374,14 @@ func (b *breakers) report(ctx context.Context, permit *breakerPermit, outcome br
 	if outcome == outcomeNeutral {
 		return nil
 	}
-	return b.mutate(ctx, p.Name, func(rec *kv.Breaker, now time.Time, _ bool) (bool, *BreakerEvent) {
+	return b.mutate(ctx, p.Name, func(rec *kv.Breaker, now time.Time, _ bool) (bool, *steps.BreakerEvent) {
 		if rec.State != kv.BreakerClosed || rec.Generation != permit.generation {
 			// The breaker moved since the attempt was admitted (it opened,
 			// and may have closed again): the outcome belongs to a
 			// generation that is over.
 			return false, nil
 		}
-		if p.rateBased() {
+		if p.RateBased() {
 			return b.countRate(rec, p, outcome, now)
 		}
 		if outcome == outcomeSuccess {
@@ -436,7 +407,7 @@ func (b *breakers) report(ctx context.Context, permit *breakerPermit, outcome br
 // and opens it if the window holds MinimumCalls calls and the failure rate
 // reached FailureRateThreshold (or, when the policy sets one, the
 // consecutive failures reached FailureThreshold). Every outcome is written.
-func (b *breakers) countRate(rec *kv.Breaker, p BreakerPolicy, outcome breakerOutcome, now time.Time) (bool, *BreakerEvent) {
+func (b *breakers) countRate(rec *kv.Breaker, p steps.BreakerPolicy, outcome breakerOutcome, now time.Time) (bool, *steps.BreakerEvent) {
 	failed := outcome == outcomeFailure
 	rec.Window = addToWindow(rec.Window, p.Window, now, failed)
 	rec.Policy = kv.BreakerConfig(p)
@@ -462,7 +433,7 @@ func (b *breakers) countRate(rec *kv.Breaker, p BreakerPolicy, outcome breakerOu
 // reportProbe records a half-open probe's outcome and frees its slot.
 func (b *breakers) reportProbe(ctx context.Context, permit *breakerPermit, outcome breakerOutcome) error {
 	p := permit.policy
-	return b.mutate(ctx, p.Name, func(rec *kv.Breaker, now time.Time, _ bool) (bool, *BreakerEvent) {
+	return b.mutate(ctx, p.Name, func(rec *kv.Breaker, now time.Time, _ bool) (bool, *steps.BreakerEvent) {
 		i := slices.IndexFunc(rec.Probes, func(pr kv.BreakerProbe) bool { return pr.ID == permit.probe })
 		if rec.State != kv.BreakerHalfOpen || i < 0 {
 			// The slot was reclaimed (lease ran out), another probe decided, or
@@ -500,7 +471,7 @@ func newGeneration(rec *kv.Breaker, state string) {
 }
 
 // trip opens the breaker for one ResetTimeout.
-func (b *breakers) trip(rec *kv.Breaker, p BreakerPolicy, now time.Time) {
+func (b *breakers) trip(rec *kv.Breaker, p steps.BreakerPolicy, now time.Time) {
 	newGeneration(rec, kv.BreakerOpen)
 	rec.OpenedAt, rec.OpenUntil = now, now.Add(p.ResetTimeout)
 	rec.Successes, rec.Probes = 0, nil
@@ -519,7 +490,7 @@ func closeBreaker(rec *kv.Breaker) {
 // is missing, corrupt or in an unknown state; found says whether it was
 // missing) and says whether to write it back and which transition to publish
 // once written. A repaired record is always written back.
-func (b *breakers) mutate(ctx context.Context, name string, decide func(rec *kv.Breaker, now time.Time, found bool) (bool, *BreakerEvent)) error {
+func (b *breakers) mutate(ctx context.Context, name string, decide func(rec *kv.Breaker, now time.Time, found bool) (bool, *steps.BreakerEvent)) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
@@ -528,18 +499,18 @@ func (b *breakers) mutate(ctx context.Context, name string, decide func(rec *kv.
 	for round := 0; round < maxBreakerWrites; round++ {
 		rec, rev, err := kv.Get[kv.Breaker](ctx, b.bucket, name)
 		found := true
-		var repair *BreakerEvent
+		var repair *steps.BreakerEvent
 		switch {
 		case err == nil:
 			if !rec.KnownState() {
-				repair = &BreakerEvent{Reason: "unknown_state",
+				repair = &steps.BreakerEvent{Reason: "unknown_state",
 					Error: fmt.Sprintf("revision %d has state %q, not closed, open or half_open", rev, rec.State)}
 			}
 		case errors.Is(err, kv.ErrNotFound):
 			found, rec, rev = false, kv.Breaker{State: kv.BreakerClosed}, 0
 		case errors.Is(err, kv.ErrCorrupt):
 			rec = kv.Breaker{}
-			repair = &BreakerEvent{Reason: "corrupt_record", Error: fmt.Sprintf("revision %d did not decode", rev)}
+			repair = &steps.BreakerEvent{Reason: "corrupt_record", Error: fmt.Sprintf("revision %d did not decode", rev)}
 		default:
 			return fmt.Errorf("reading breaker %s: %w", name, err)
 		}
@@ -588,14 +559,14 @@ func (b *breakers) mutate(ctx context.Context, name string, decide func(rec *kv.
 	return fmt.Errorf("%w: breaker %s still contended after %d writes", kv.ErrConflict, name, maxBreakerWrites)
 }
 
-func (b *breakers) event(rec *kv.Breaker, from, reason string, now time.Time) *BreakerEvent {
-	return &BreakerEvent{Name: rec.Name, From: from, To: rec.State, Failures: rec.Failures, Time: now.UTC(),
+func (b *breakers) event(rec *kv.Breaker, from, reason string, now time.Time) *steps.BreakerEvent {
+	return &steps.BreakerEvent{Name: rec.Name, From: from, To: rec.State, Failures: rec.Failures, Time: now.UTC(),
 		Worker: b.worker, OpenUntil: rec.OpenUntil.UTC(), Reason: reason}
 }
 
 // publish reports a transition. Like status events it is a core publish
 // captured by the event stream: it reports the state, it never is the state.
-func (b *breakers) publish(ev BreakerEvent) {
+func (b *breakers) publish(ev steps.BreakerEvent) {
 	if b.env == nil || b.env.NC == nil {
 		return
 	}
@@ -635,8 +606,8 @@ func (b *breakers) forget(name string) {
 	delete(b.open, name)
 }
 
-func openError(name string, until time.Time) *Error {
-	return &Error{Type: TypeBreakerOpen, NonRetryable: true,
+func openError(name string, until time.Time) *steps.Error {
+	return &steps.Error{Type: steps.TypeBreakerOpen, NonRetryable: true,
 		Message: fmt.Sprintf("circuit breaker %s is open until %s", name, until.UTC().Format(time.RFC3339Nano))}
 }
 
@@ -660,7 +631,7 @@ func minTime(a, b time.Time) time.Time {
 func ResetBreaker(ctx context.Context, env *wire.Env, name, by string) error {
 	b := newBreakers(env, by, nil)
 	missing := false
-	err := b.mutate(ctx, name, func(rec *kv.Breaker, now time.Time, found bool) (bool, *BreakerEvent) {
+	err := b.mutate(ctx, name, func(rec *kv.Breaker, now time.Time, found bool) (bool, *steps.BreakerEvent) {
 		missing = !found
 		if !found {
 			return false, nil
