@@ -47,6 +47,10 @@ type Worker struct {
 	mu        sync.Mutex
 	workflows map[string]Registrable
 	running   bool
+	// stop ends the running Run; stopped is closed once it returned.
+	stop     context.CancelFunc
+	stopped  chan struct{}
+	inFlight atomic.Int64
 
 	// maxHistory replaces MaxHistoryEvents in tests.
 	maxHistory int
@@ -160,17 +164,29 @@ func (w *Worker) RegisterStep(step steps.Handler) error {
 	return w.runner.Register(step)
 }
 
-// Run serves tasks until ctx is canceled, then drains: no new tasks are
-// fetched, tasks in flight get the drain timeout to finish, and what is still
-// running after it is released for redelivery to another worker. Run returns
-// nil after a clean drain.
-func (w *Worker) Run(ctx context.Context) error {
+// Run serves tasks until ctx is canceled (or Close is called), then drains:
+// no new tasks are fetched, tasks in flight get the drain timeout to finish,
+// and what is still running after it is released for redelivery to another
+// worker. Run returns nil after a clean drain, and a *DrainTimeoutError
+// saying how many tasks it handed back otherwise. A Worker runs once at a
+// time; Run may be called again after it returned.
+func (w *Worker) Run(ctx context.Context) (err error) {
 	w.mu.Lock()
 	if w.running {
 		w.mu.Unlock()
-		return errors.New("jetflow: worker already running")
+		return ErrWorkerRunning
 	}
 	w.running = true
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	w.stop, w.stopped = stop, done
+	defer func() {
+		stop()
+		w.mu.Lock()
+		w.running, w.stop, w.stopped = false, nil, nil
+		w.mu.Unlock()
+		close(done)
+	}()
 	wfs := make(map[string]Registrable, len(w.workflows))
 	for k, v := range w.workflows {
 		wfs[k] = v
@@ -183,16 +199,25 @@ func (w *Worker) Run(ctx context.Context) error {
 	// work outlives ctx by the drain timeout, so tasks in flight can finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	var timedOut atomic.Bool
+	var handedBack atomic.Int64
 	stopDrain := context.AfterFunc(ctx, func() {
 		t := time.NewTimer(w.cfg.drainTimeout)
 		defer t.Stop()
 		select {
 		case <-t.C:
+			handedBack.Store(w.inFlight.Load() + int64(w.runner.InFlight()))
+			timedOut.Store(true)
 			cancelWork()
 		case <-work.Done():
 		}
 	})
 	defer stopDrain()
+	defer func() {
+		if err == nil && timedOut.Load() {
+			err = &DrainTimeoutError{Timeout: w.cfg.drainTimeout, HandedBack: int(handedBack.Load())}
+		}
+	}()
 
 	if len(wfs) > 0 {
 		sub, err := w.serveOwner(work)
@@ -227,6 +252,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			wire.Consume(ctx, w.env.JS, w.env.Names.TaskStream(), cfg, w.cfg.wfConcurrency, w.log, func(m jetstream.Msg) {
+				w.inFlight.Add(1)
+				defer w.inFlight.Add(-1)
 				w.handleWorkflowTask(work, def, m)
 			})
 		}()
@@ -239,6 +266,35 @@ func (w *Worker) Run(ctx context.Context) error {
 	wg.Wait()
 	w.runs.clear()
 	return nil
+}
+
+// Close stops a running Worker as canceling Run's context does, and waits
+// for Run to return (drain included). It does nothing when the Worker is
+// not running.
+func (w *Worker) Close() {
+	w.mu.Lock()
+	stop, stopped := w.stop, w.stopped
+	w.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	stop()
+	<-stopped
+}
+
+// ErrWorkerRunning is returned by Run while the Worker is running already.
+var ErrWorkerRunning = errors.New("jetflow: worker already running")
+
+// DrainTimeoutError is Run's error when tasks were still running at the end
+// of the drain timeout: they were abandoned and handed back for redelivery
+// (after the ack wait, to another worker).
+type DrainTimeoutError struct {
+	Timeout    time.Duration
+	HandedBack int
+}
+
+func (e *DrainTimeoutError) Error() string {
+	return fmt.Sprintf("jetflow: drain timed out after %s; %d task(s) in flight handed back for redelivery", e.Timeout, e.HandedBack)
 }
 
 func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jetstream.Msg) {

@@ -227,7 +227,12 @@ func runWorker(ctx context.Context, args []string) error {
 	log.Info("worker running", "worker", w.Name(), "nats", nc.ConnectedUrlRedacted(),
 		"workflows", strings.Join(wfs, ","), "steps", strings.Join(sts, ","), "concurrency", f.concurrency)
 	if err := w.Run(ctx); err != nil {
-		return err
+		var dt *workflow.DrainTimeoutError
+		if !errors.As(err, &dt) {
+			return err
+		}
+		// Nothing is lost: what was still running goes to another worker.
+		log.Warn("drain timed out; tasks in flight handed back for redelivery", "drain_timeout", dt.Timeout.String(), "handed_back", dt.HandedBack)
 	}
 	if t0 := drainStart.Load(); t0 != 0 {
 		log.Info("worker stopped", "worker", w.Name(), "drained_in", time.Since(time.Unix(0, t0)).Round(time.Millisecond).String())

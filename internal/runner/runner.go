@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
@@ -39,6 +40,8 @@ type Runner struct {
 
 	mu       sync.Mutex
 	handlers map[string]steps.Handler
+	// inFlight counts the attempts running now.
+	inFlight atomic.Int64
 }
 
 // Hooks observe the runner; they must be safe for concurrent use.
@@ -99,6 +102,9 @@ func (r *Runner) Register(h steps.Handler) error {
 }
 
 // Names lists the registered steps.
+// InFlight is how many attempts are running now.
+func (r *Runner) InFlight() int { return int(r.inFlight.Load()) }
+
 func (r *Runner) Names() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -129,6 +135,8 @@ func (r *Runner) Run(ctx, work context.Context) {
 		go func() {
 			defer wg.Done()
 			wire.Consume(ctx, r.env.JS, r.env.Names.TaskStream(), cfg, r.slots, r.log, func(m jetstream.Msg) {
+				r.inFlight.Add(1)
+				defer r.inFlight.Add(-1)
 				r.handle(work, h, m)
 			})
 		}()
