@@ -28,8 +28,9 @@ type DeployChange struct {
 // event and dead-letter streams and the runs, steps and breakers buckets
 // when missing, and updates existing ones in place where this version needs
 // it (the task stream's subjects, the limits of WithEventLimits and
-// WithDeadLetterLimits). Options other than WithPrefix, WithReplicas,
-// WithMemoryStorage and the limits are ignored. It needs the permissions of
+// WithDeadLetterLimits), and records the shared settings WithAckWait and
+// WithRetention set (replacing the recorded ones: workers take them when
+// they start). Other options are ignored. It needs the permissions of
 // the worker or admin role.
 func Deploy(ctx context.Context, nc *nats.Conn, opts ...Option) ([]DeployChange, error) {
 	cfg, err := buildConfig(opts)
@@ -38,6 +39,9 @@ func Deploy(ctx context.Context, nc *nats.Conn, opts ...Option) ([]DeployChange,
 	}
 	env, err := wire.Setup(ctx, nc, cfg.wireConfig())
 	if err != nil {
+		return nil, err
+	}
+	if err := adoptShared(ctx, env, &cfg, true); err != nil {
 		return nil, err
 	}
 	out := make([]DeployChange, len(env.Changes))

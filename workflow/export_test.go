@@ -1,8 +1,13 @@
 package workflow
 
+import "time"
+
 // SetHistoryLimit lowers the history limit of w, so a test can reach it.
 func SetHistoryLimit(w *Worker, n int) { w.maxHistory = n }
 
 // SetNotYetLimit lowers how often a workflow task may name a result that is
 // not there before it is parked.
 func SetNotYetLimit(w *Worker, n int) { w.maxNotYet = n }
+
+// AckWaitOf is the ack wait a worker runs with.
+func AckWaitOf(w *Worker) time.Duration { return w.cfg.ackWait }

@@ -26,6 +26,8 @@ type config struct {
 	noLocalWake        bool
 	sweepInterval      time.Duration
 	sweepGrace         time.Duration
+	// set names the shared settings an option set explicitly.
+	set map[string]bool
 	// Limits of the event and dead-letter streams (0: wire's defaults).
 	eventsMaxAge       time.Duration
 	eventsMaxBytes     int64
@@ -142,6 +144,7 @@ func WithAckWait(d time.Duration) Option {
 			return invalid("ack wait %s: at least 100ms", d)
 		}
 		c.ackWait = d
+		c.mark("ackWait")
 		return nil
 	}
 }
@@ -171,6 +174,7 @@ func WithRetention(d time.Duration) Option {
 			return invalid("retention %s", d)
 		}
 		c.retention = d
+		c.mark("retention")
 		return nil
 	}
 }
@@ -257,6 +261,13 @@ func WithDeadLetterLimits(maxAge time.Duration, maxBytes int64) Option {
 // WithDefaultStepOptions sets the step options workflow code starts with.
 func WithDefaultStepOptions(o steps.Options) Option {
 	return func(c *config) error { c.defaultStepOptions = o; return nil }
+}
+
+func (c *config) mark(setting string) {
+	if c.set == nil {
+		c.set = map[string]bool{}
+	}
+	c.set[setting] = true
 }
 
 func buildConfig(opts []Option) (config, error) {

@@ -103,6 +103,9 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 	if err != nil {
 		return nil, err
 	}
+	if err := adoptShared(ctx, env, &cfg, false); err != nil {
+		return nil, err
+	}
 	w := &Worker{
 		cfg:                cfg,
 		env:                env,

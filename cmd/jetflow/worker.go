@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -59,7 +60,7 @@ func runWorker(ctx context.Context, args []string) error {
 	fs.DurationVar(&f.sweep, "sweep-interval", workflow.DefaultSweepInterval, "how often the sweeper looks for runs owed progress (one worker sweeps at a time; 0: this worker never sweeps)")
 	fs.DurationVar(&f.sweepGrace, "sweep-grace", workflow.DefaultSweepGrace, "how long a run must have not moved before the sweeper looks at what it waits on")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long tasks in flight get to finish before they are released to other workers")
-	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "how long a crashed worker's task waits before another worker gets it")
+	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "how long a crashed worker's task waits before another worker gets it; shared by the deployment: without the flag a worker takes the one in force, with a different one it is refused")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (host:port; empty = off); beyond loopback it needs a metrics token or --insecure-metrics")
 	f.metricsToken = secret{fileFlag: "--metrics-token-file", env: "JETFLOW_METRICS_TOKEN"}
 	fs.StringVar(&f.metricsToken.file, "metrics-token-file", "", "require this bearer token (read from the file; or $JETFLOW_METRICS_TOKEN) on /metrics")
@@ -77,6 +78,14 @@ func runWorker(ctx context.Context, args []string) error {
 	if err := wantArgs(pos, 0, 0, ""); err != nil {
 		return err
 	}
+	// The ack wait is the deployment's: pass it on only when asked for, so
+	// that a worker without the flag takes the one in force.
+	var shared []workflow.Option
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "ack-wait" {
+			shared = append(shared, workflow.WithAckWait(f.ackWait))
+		}
+	})
 	log, err := newLogger(f.logFormat, f.logLevel)
 	if err != nil {
 		return err
@@ -155,10 +164,10 @@ func runWorker(ctx context.Context, args []string) error {
 
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	w, err := workflow.NewWorker(sctx, nc, append(limits,
+	w, err := workflow.NewWorker(sctx, nc, append(append(limits, shared...),
 		workflow.WithName(f.name), workflow.WithPrefix(f.nats.prefix), workflow.WithReplicas(f.nats.replicas),
 		workflow.WithStepConcurrency(f.concurrency), workflow.WithWorkflowConcurrency(f.concurrency),
-		workflow.WithDrainTimeout(f.drainTimeout), workflow.WithAckWait(f.ackWait), workflow.WithLogger(log),
+		workflow.WithDrainTimeout(f.drainTimeout), workflow.WithLogger(log),
 		workflow.WithSweeper(f.sweep, f.sweepGrace))...)
 	if err != nil {
 		return fmt.Errorf("setting up the worker: %w", err)
