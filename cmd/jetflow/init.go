@@ -75,10 +75,21 @@ func runInit(ctx context.Context, args []string) error {
 	limits.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of text")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "bound on talking to NATS")
+	ackWait := fs.Duration("ack-wait", 30*time.Second, "the deployment's ack wait, which every worker shares (set only when given)")
+	retention := fs.Duration("retention", workflow.DefaultRetention, "how long closed runs are kept, for every worker (set only when given)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
+	var shared []workflow.Option
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "ack-wait":
+			shared = append(shared, workflow.WithAckWait(*ackWait))
+		case "retention":
+			shared = append(shared, workflow.WithRetention(*retention))
+		}
+	})
 	if err := wantArgs(pos, 0, 0, ""); err != nil {
 		return err
 	}
@@ -96,7 +107,7 @@ func runInit(ctx context.Context, args []string) error {
 	defer nc.Close()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	opts = append(opts, workflow.WithPrefix(f.prefix), workflow.WithReplicas(f.replicas))
+	opts = append(append(opts, shared...), workflow.WithPrefix(f.prefix), workflow.WithReplicas(f.replicas))
 	changes, err := workflow.Deploy(cctx, nc, opts...)
 	if err != nil {
 		return fmt.Errorf("setting up namespace %s: %w", f.prefix, err)
