@@ -41,8 +41,12 @@ func Deploy(ctx context.Context, nc *nats.Conn, opts ...Option) ([]DeployChange,
 	if err != nil {
 		return nil, err
 	}
-	if err := adoptShared(ctx, env, &cfg, true); err != nil {
-		return nil, err
+	if len(cfg.set) > 0 {
+		// Only what was asked for: a Deploy that sets nothing shared leaves
+		// the first worker to record its own.
+		if err := adoptShared(ctx, env, &cfg, true); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]DeployChange, len(env.Changes))
 	for i, c := range env.Changes {
