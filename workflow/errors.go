@@ -22,9 +22,9 @@ var (
 	ErrPayloadTooLarge = errors.New("jetflow: payload too large")
 	// ErrNonDeterminism matches (errors.Is) every *NonDeterminismError.
 	ErrNonDeterminism = errors.New("jetflow: non-deterministic workflow")
-	// ErrInvalidName is returned when registering a workflow whose name is
-	// not a valid subject token.
-	ErrInvalidName = errors.New("jetflow: invalid workflow name")
+	// ErrInvalidName is returned for a workflow, step or signal name that
+	// is not a valid subject token (letters, digits, '-' and '_').
+	ErrInvalidName = errors.New("jetflow: invalid name")
 	// ErrNotDeployed matches (errors.Is) every *NotDeployedError.
 	ErrNotDeployed = errors.New("jetflow: deployment missing")
 )

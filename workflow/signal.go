@@ -236,6 +236,7 @@ func (w *Worker) receiveSignals(ctx context.Context, x *execution) (int, error) 
 		} else {
 			sig.Name, sig.Payload = msg.Name, msg.Payload
 		}
+		wasCanceled, wasTerminated := x.cancel != nil, x.terminate != nil
 		if !x.deliverSignal(sig) {
 			break
 		}
@@ -248,10 +249,12 @@ func (w *Worker) receiveSignals(ctx context.Context, x *execution) (int, error) 
 			ev.Event, ev.Error = wire.EventTerminateRequested, string(sig.Payload)
 		}
 		x.emit(ev)
-		if sig.Name == kv.SignalCancel || sig.Name == kv.SignalTerminate {
+		if sig.Name == kv.SignalCancel && !wasCanceled && !wasTerminated || sig.Name == kv.SignalTerminate && !wasTerminated {
 			// Attempts in flight are told at once (core NATS: a runner
 			// that misses it finishes the attempt, whose result the run
-			// no longer waits for).
+			// no longer waits for). Once per cancel or terminate: a second
+			// cancel must not stop the compensations the first one
+			// started. A cancel spares compensations; a terminate does not.
 			_ = w.env.NC.Publish(w.env.Names.HaltSubject(x.ek), []byte(sig.Name))
 		}
 	}

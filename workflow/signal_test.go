@@ -266,3 +266,73 @@ func TestTerminateEndsARunAtOnce(t *testing.T) {
 		t.Fatalf("%d more attempts after the run was terminated", more)
 	}
 }
+
+// A second cancel, sent while the first one's compensation runs, does not
+// stop it: canceling twice is canceling once.
+func TestCancelTwiceLetsTheCompensationFinish(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	var released atomic.Int32
+	compensating := make(chan struct{}, 1)
+	finish := make(chan struct{})
+	reserve := steps.New("TwiceReserve", func(ctx context.Context, n int) (int, error) { return n, nil })
+	release := steps.New("TwiceRelease", func(ctx context.Context, n int) (int, error) {
+		compensating <- struct{}{}
+		select {
+		case <-finish:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		released.Add(1)
+		return n, nil
+	})
+	charge := steps.New("TwiceCharge", func(ctx context.Context, n int) (int, error) {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})
+	order := workflow.New("CancelTwice", func(ctx workflow.Context, n int) (int, error) {
+		saga := workflow.NewSaga(ctx)
+		if _, err := workflow.ExecuteStep(ctx, reserve, n).Get(ctx); err != nil {
+			return 0, err
+		}
+		workflow.AddCompensation(saga, release, n)
+		if _, err := workflow.ExecuteStep(ctx, charge, n).Get(ctx); err != nil {
+			if cerr := saga.Compensate(ctx); cerr != nil {
+				return 0, cerr
+			}
+			return 0, err
+		}
+		return n, nil
+	})
+	startWorker(t, nc, []workflow.Registrable{order}, []steps.Handler{reserve, release, charge})
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	run, err := workflow.Start(ctx, c, order, "twice-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		d, err := c.Describe(ctx, "twice-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.CurrentStep == "TwiceCharge" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := c.Cancel(ctx, "twice-1", "first"); err != nil {
+		t.Fatal(err)
+	}
+	<-compensating
+	if err := c.Cancel(ctx, "twice-1", "second"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the second cancel reaches the run
+	close(finish)
+	_, err = run.Result(ctx)
+	d, _ := c.Describe(ctx, "twice-1")
+	if d.Status != workflow.StatusCanceled || released.Load() != 1 {
+		t.Fatalf("run %s (%v), released %d; want canceled with the release done once", d.Status, err, released.Load())
+	}
+}

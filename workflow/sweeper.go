@@ -181,7 +181,9 @@ func (s *sweeper) check(ctx context.Context, run *kv.Run) []Finding {
 		if run.StartedAt.After(since) {
 			since = run.StartedAt
 		}
-		if now.Sub(since) < s.grace {
+		if now.Sub(since) < s.grace || !s.consumerIdle(ctx, s.env.Names.WorkflowConsumer(run.Workflow)) {
+			// Moved lately, or its start hint may be waiting its turn (or
+			// for a worker of its type: no_worker says so).
 			return nil
 		}
 		f := Finding{WorkflowID: run.ID, Workflow: run.Workflow, Problem: ProblemNotStarted,
@@ -369,18 +371,24 @@ func (s *sweeper) dropSchedule(ctx context.Context, ek string, seq, attempt int)
 // stepIdle reports whether nothing of the step is queued or in flight, so
 // that a task of it that is not there is lost, not waiting its turn.
 func (s *sweeper) stepIdle(ctx context.Context, step string) bool {
-	if idle, ok := s.idle[step]; ok {
+	return s.consumerIdle(ctx, s.env.Names.StepConsumer(step))
+}
+
+// consumerIdle reports whether a durable consumer of the task stream has
+// nothing queued or in flight (and exists).
+func (s *sweeper) consumerIdle(ctx context.Context, consumer string) bool {
+	if idle, ok := s.idle[consumer]; ok {
 		return idle
 	}
 	idle := false
-	if cons, err := s.env.JS.Consumer(ctx, s.env.Names.TaskStream(), s.env.Names.StepConsumer(step)); err == nil {
+	if cons, err := s.env.JS.Consumer(ctx, s.env.Names.TaskStream(), consumer); err == nil {
 		if info, err := cons.Info(ctx); err == nil {
 			idle = info.NumPending == 0 && info.NumAckPending == 0
 		}
 	} else if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		idle = false // no worker ever served it: it waits for one (no_worker says so)
 	}
-	s.idle[step] = idle
+	s.idle[consumer] = idle
 	return idle
 }
 

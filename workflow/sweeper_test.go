@@ -295,6 +295,9 @@ func TestDoctorReportsWithoutRepairing(t *testing.T) {
 	srv := testenv.Start(t, false)
 	nc := srv.Conn()
 	js := testenv.JetStream(t, nc)
+	// A worker of the type that sweeps nothing: its consumer is idle, so a
+	// pending run nobody started is one whose start was lost.
+	startWorker(t, nc, []workflow.Registrable{fiveSteps}, []steps.Handler{addOne}, workflow.WithSweeper(0, 0))
 	c := newClient(t, nc)
 	ctx := testenv.Context(t, 20*time.Second)
 	b, err := kv.Open(ctx, js, kv.Config{})
@@ -325,6 +328,13 @@ func TestDoctorReportsWithoutRepairing(t *testing.T) {
 	}
 	if d, err := c.Describe(ctx, "orphan-2"); err != nil || d.Status != "pending" {
 		t.Fatalf("run: %+v, %v; want still pending", d, err)
+	}
+	// Repaired, it runs.
+	if _, err := c.Doctor(ctx, time.Minute, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := workflow.Attach(c, fiveSteps, "orphan-2").Result(ctx); err != nil || got != 6 {
+		t.Fatalf("after the repair: got %d, %v; want 6", got, err)
 	}
 }
 

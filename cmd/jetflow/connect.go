@@ -57,7 +57,8 @@ func (f *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsCA, "tlsca", "", "CA to verify the server")
 	fs.IntVar(&f.replicas, "replicas", 1, "replicas of streams and buckets created (3 on a cluster)")
 	fs.StringVar(&f.prefix, "prefix", "jetflow", "namespace of subjects, streams and buckets")
-	fs.DurationVar(&f.connectWait, "connect-wait", -1, "how long to wait for a NATS server that is not up yet (default 10s for worker, 3s for other commands; 0: do not wait)")
+	fs.DurationVar(&f.connectWait, "connect-wait", -1, "how long to wait for a NATS server that is not up yet (0: do not wait)")
+	fs.Lookup("connect-wait").DefValue = "10s for worker, 3s for other commands"
 }
 
 // registerEmbedded registers the flags for a command that runs on its own

@@ -46,7 +46,15 @@ func runDoctor(ctx context.Context, args []string) error {
 		if found == nil {
 			found = []workflow.Finding{}
 		}
-		return printJSON(os.Stdout, found)
+		if err := printJSON(os.Stdout, found); err != nil {
+			return err
+		}
+		for _, x := range found {
+			if !x.Repaired {
+				return &exitError{code: 1}
+			}
+		}
+		return nil
 	}
 	if len(found) == 0 {
 		fmt.Println("no run is owed progress it will not get")
@@ -62,6 +70,11 @@ func runDoctor(ctx context.Context, args []string) error {
 	}
 	if !*repair {
 		fmt.Fprintln(os.Stderr, "run again with --repair to repair them (the sweeper in the workers does so by itself)")
+	}
+	for _, x := range found {
+		if !x.Repaired {
+			return &exitError{code: 1} // something is owed progress and not repaired
+		}
 	}
 	return nil
 }

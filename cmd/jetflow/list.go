@@ -116,7 +116,11 @@ func runList(ctx context.Context, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "%d runs\n", len(runs))
+	if len(runs) == 1 {
+		fmt.Fprintln(os.Stderr, "1 run")
+	} else {
+		fmt.Fprintf(os.Stderr, "%d runs\n", len(runs))
+	}
 	if len(corrupt) > 0 {
 		fmt.Fprintf(os.Stderr, "%d run records could not be decoded and were skipped: %s\n", len(corrupt), strings.Join(corrupt, ", "))
 	}

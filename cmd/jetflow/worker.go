@@ -162,18 +162,22 @@ func runWorker(ctx context.Context, args []string) error {
 	})
 	nc.SetReconnectHandler(func(c *nats.Conn) { log.Info("reconnected to NATS", "url", c.ConnectedUrlRedacted()) })
 
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	w, err := workflow.NewWorker(sctx, nc, append(append(limits, shared...),
+	opts := append(append(limits, shared...),
 		workflow.WithName(f.name), workflow.WithPrefix(f.nats.prefix), workflow.WithReplicas(f.nats.replicas),
 		workflow.WithStepConcurrency(f.concurrency), workflow.WithWorkflowConcurrency(f.concurrency),
 		workflow.WithDrainTimeout(f.drainTimeout), workflow.WithLogger(log),
-		workflow.WithSweeper(f.sweep, f.sweepGrace))...)
+		workflow.WithSweeper(f.sweep, f.sweepGrace))
+	// A server that has just started (a cluster still electing its
+	// JetStream leader) answers late or not at all: wait for it as for the
+	// connection, saying so once.
+	w, err := setUpWorker(ctx, nc, log, max(f.nats.connectWait, 30*time.Second), opts)
 	if err != nil {
 		return fmt.Errorf("setting up the worker: %w", err)
 	}
 	var ledger demo.Ledger
 	if f.ledger == "kv" {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
 		if ledger, err = openLedger(sctx, nc, f.nats.prefix, f.nats.replicas); err != nil {
 			return err
 		}
@@ -322,4 +326,37 @@ func (s *slowStep) Invoke(ctx context.Context, input []byte) ([]byte, error) {
 		return nil, ctx.Err()
 	}
 	return s.Handler.Invoke(ctx, input)
+}
+
+// setUpWorker is workflow.NewWorker, tried again while JetStream does not
+// answer yet, for up to wait.
+func setUpWorker(ctx context.Context, nc *nats.Conn, log *slog.Logger, wait time.Duration, opts []workflow.Option) (*workflow.Worker, error) {
+	deadline := time.Now().Add(wait)
+	said := false
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		w, err := workflow.NewWorker(sctx, nc, opts...)
+		cancel()
+		if err == nil || !jetStreamNotReady(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return w, err
+		}
+		if !said {
+			log.Info("waiting for JetStream to answer", "up_to", wait.String(), "err", err)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// jetStreamNotReady says whether a setup error is JetStream not answering
+// yet rather than a refusal.
+func jetStreamNotReady(err error) bool {
+	msg := err.Error()
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
+		strings.Contains(msg, "temporarily unavailable") || strings.Contains(msg, "no suitable peers") ||
+		strings.Contains(msg, "JetStream not enabled") || strings.Contains(msg, "context deadline exceeded")
 }

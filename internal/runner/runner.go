@@ -121,7 +121,7 @@ func (r *Runner) Names() []string {
 // redelivered to another worker).
 func (r *Runner) Run(ctx, work context.Context) {
 	if sub, err := r.env.NC.Subscribe(r.env.Names.HaltSubject(">"), func(m *nats.Msg) {
-		r.halt(strings.TrimPrefix(m.Subject, r.env.Names.HaltSubject("")))
+		r.halt(strings.TrimPrefix(m.Subject, r.env.Names.HaltSubject("")), string(m.Data) == kv.SignalTerminate)
 	}); err == nil {
 		defer func() { _ = sub.Unsubscribe() }()
 	} else {
@@ -291,12 +291,16 @@ func (r *Runner) untrack(t *Task) {
 	}
 }
 
-// halt cancels the attempts in flight of one execution.
-func (r *Runner) halt(execKey string) {
+// halt cancels the attempts in flight of one execution: all of them when
+// the run is terminated, all but its compensations when it is canceled
+// (those are what a cancellation runs).
+func (r *Runner) halt(execKey string, terminate bool) {
 	r.haltMu.Lock()
 	defer r.haltMu.Unlock()
-	for _, halt := range r.halts[execKey] {
-		halt(errHalted)
+	for t, halt := range r.halts[execKey] {
+		if terminate || !t.Compensation {
+			halt(errHalted)
+		}
 	}
 }
 
