@@ -86,4 +86,10 @@ func TestCLIListSaysWhyAndSkipsCorruptRecords(t *testing.T) {
 	if !strings.Contains(errOut, "1 run records could not be decoded and were skipped: corrupt-1") {
 		t.Fatalf("list does not name the corrupt record: %s", errOut)
 	}
+	// No worker: start --wait gives up when asked to, and says where the run is.
+	_, errOut, code = cli(t, 20*time.Second, "start", "OrderOrchestration", "--id", "waits-2", "--input", orderJSON("waits-2"),
+		"--wait", "--wait-timeout", "500ms", "--nats", url)
+	if code != 3 || !strings.Contains(errOut, "did not end within 500ms (status pending)") {
+		t.Fatalf("start --wait --wait-timeout: exit %d: %s", code, errOut)
+	}
 }
