@@ -151,7 +151,7 @@ func (f *serverFlags) startError(err error) error {
 	switch {
 	case errors.Is(err, embedded.ErrInsecureListen):
 		return usagef("refusing to listen on %s without authentication: clients from other hosts could read and change every run.\n"+
-			"Set --token-file, --user with --password-file (or their flag and environment forms) or a --config with accounts, or pass --insecure if the network is trusted.", refusedHost(err, f.listen))
+			"Set --token-file, --user with --password-file (or their flag and environment forms) or a --config with accounts, or pass --insecure if the network is trusted.", f.refusedHost(err))
 	case errors.Is(err, embedded.ErrInsecureCluster):
 		return usagef("refusing to accept routes on %s without cluster authentication: any server that reaches the port could join the cluster and read and change every run.\n"+
 			"Give every member the same --cluster-password-file (or $JETFLOW_CLUSTER_PASSWORD, --cluster-password), use a --config with cluster TLS that verifies certificates, "+
@@ -173,11 +173,14 @@ func (f *serverFlags) startError(err error) error {
 
 // refusedHost is the host the server refused to listen on, as the embedded
 // server names it (the --config file's, when the flag was not given).
-func refusedHost(err error, flagValue string) string {
+func (f *serverFlags) refusedHost(err error) string {
+	if f.config == "" {
+		return f.listen
+	}
 	if m := regexp.MustCompile(`\(([^()]+)\)`).FindStringSubmatch(err.Error()); m != nil {
 		return m[1]
 	}
-	return flagValue
+	return "the address of the --config file"
 }
 
 func orConfig(flagValue string) string {
