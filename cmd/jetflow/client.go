@@ -7,14 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/demo"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
-	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go"
 )
@@ -27,7 +24,7 @@ type clientFlags struct {
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
-	f.nats.register(fs)
+	f.nats.Register(fs)
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on talking to NATS (commands that wait are bounded by --wait-timeout)")
 }
@@ -44,83 +41,27 @@ type session struct {
 func (s *session) close() { s.nc.Close() }
 
 func (f *clientFlags) open(ctx context.Context) (*session, error) {
-	if err := f.nats.validate(); err != nil {
+	if err := f.nats.Validate(); err != nil {
 		return nil, err
 	}
-	nc, err := f.nats.connect("jetflow-cli")
+	nc, err := f.nats.Connect("jetflow-cli", 3*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	opts := []workflow.Option{workflow.WithPrefix(f.nats.prefix)}
+	opts := []workflow.Option{workflow.WithPrefix(f.nats.Prefix)}
 	client, err := workflow.NewClient(sctx, nc, opts...)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	env, err := wire.Bind(sctx, nc, wire.Config{Prefix: f.nats.prefix})
+	env, err := wire.Bind(sctx, nc, wire.Config{Prefix: f.nats.Prefix})
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
 	return &session{nc: nc, client: client, env: env}, nil
-}
-
-// validate checks the connection flags before anything connects.
-func (f *natsFlags) validate() error {
-	if f.replicas < 1 || f.replicas > 5 {
-		return usagef("--replicas %d: want 1 to 5", f.replicas)
-	}
-	if strings.TrimSpace(f.url) == "" {
-		return usagef("--nats: empty URL")
-	}
-	if (f.tlsCert == "") != (f.tlsKey == "") {
-		return usagef("--tlscert and --tlskey go together")
-	}
-	for flagName, path := range map[string]string{"--creds": f.creds, "--nkey": f.nkey, "--tlscert": f.tlsCert, "--tlskey": f.tlsKey, "--tlsca": f.tlsCA} {
-		if path == "" {
-			continue
-		}
-		if _, err := os.Stat(path); err != nil {
-			return usagef("%s: %v", flagName, err)
-		}
-	}
-	if !steps.ValidName(f.prefix) {
-		return usagef("--prefix %q: letters, digits, '-' and '_' only", f.prefix)
-	}
-	return nil
-}
-
-// parseArgs parses flags and positional arguments in any order
-// (`status ID --json` as well as `status --json ID`); "--" ends the flags.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// wantArgs checks the number of positional arguments.
-func wantArgs(pos []string, min, max int, what string) error {
-	switch {
-	case len(pos) < min:
-		return usagef("missing %s", what)
-	case len(pos) > max:
-		return usagef("unexpected argument %q", pos[max])
-	}
-	return nil
 }
 
 // notFound turns a missing run into a plain message with exit status 1.
