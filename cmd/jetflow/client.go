@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/demo"
+	"github.com/jetflow-dev/jetflow/internal/jsonpayload"
 	"github.com/jetflow-dev/jetflow/internal/wire"
-	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go"
 )
@@ -131,56 +131,37 @@ func human(d time.Duration) string {
 	}
 }
 
-// jsonValue turns a msgpack value (a run's input or output, a step's result)
-// into JSON. jetflow's own types and the demo's carry msgpack tags named like
-// their JSON fields, so the generic decoding reads as the typed one would.
-func jsonValue(data []byte) (json.RawMessage, error) {
-	if len(data) == 0 {
-		return json.RawMessage("null"), nil
-	}
-	var v any
-	if err := kv.Unmarshal(data, &v); err != nil {
-		return nil, err
-	}
-	out, err := json.Marshal(jsonable(v))
-	if err != nil {
-		return nil, fmt.Errorf("encoding as JSON: %w", err)
-	}
-	return out, nil
+// inputJSON and outputJSON convert the stored input or output of a
+// workflow or step to JSON: with the demo's types when it is one of the
+// demo's (their fields in the source document's order), generically
+// otherwise (maps in their stored order, which for a Go struct is its field
+// order), so that a run of any workflow prints without its Go types.
+func inputJSON(name string, data []byte) (json.RawMessage, error) {
+	return viaDemo(demo.InputJSON, name, data)
 }
 
-// jsonable converts what msgpack decodes into what encoding/json accepts
-// (maps with non-string keys).
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = jsonable(e)
-		}
-		return x
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = jsonable(e)
-		}
-		return m
-	case []any:
-		for i, e := range x {
-			x[i] = jsonable(e)
-		}
-		return x
-	default:
-		return v
-	}
-}
-
-// outputJSON converts the stored output of a workflow or step to JSON: with
-// the demo's types when it is one of the demo's (fields in the source
-// document's order), generically otherwise.
 func outputJSON(name string, data []byte) (json.RawMessage, error) {
-	out, err := demo.OutputJSON(name, data)
+	return viaDemo(demo.OutputJSON, name, data)
+}
+
+func viaDemo(typed func(string, []byte) ([]byte, error), name string, data []byte) (json.RawMessage, error) {
+	out, err := typed(name, data)
 	if errors.Is(err, demo.ErrUnknownName) {
-		return jsonValue(data)
+		return jsonpayload.ToJSON(data)
 	}
 	return out, err
+}
+
+// inputFromJSON converts the JSON input of a run to the msgpack it is
+// stored as: strictly through the demo's types for the demo's workflows
+// (unknown fields and wrong types are refused here, with where),
+// generically for any other (objects as maps keyed by their JSON field
+// names, integral numbers as integers), which the worker decodes into the
+// workflow's input type.
+func inputFromJSON(name string, data []byte) ([]byte, error) {
+	in, err := demo.InputFromJSON(name, data)
+	if errors.Is(err, demo.ErrUnknownName) {
+		return jsonpayload.FromJSON(data)
+	}
+	return in, err
 }
