@@ -2,6 +2,9 @@
 # through the Go module proxy; nothing else is required but Go.
 GO      ?= go
 PKGS_ENGINE := ./workflow/... ./steps/... ./kv/... ./embedded/... ./internal/...
+# Modules of their own under examples/, built against this checkout (a
+# replace in their go.mod); cmd/jetflow's tests build and run them.
+EXAMPLES := examples/greeting
 NATS_CLI_VERSION := v0.5.0
 
 .PHONY: all build demo test bench lint fmt fuzz chaos long natscli clean
@@ -18,6 +21,7 @@ demo:
 # real processes for the crash tests. Installs the nats CLI the CLI tests use.
 test: natscli
 	$(GO) vet ./...
+	@for d in $(EXAMPLES); do (cd $$d && $(GO) vet ./...) || exit 1; done
 	$(GO) test -race -count=1 -timeout 300s $(PKGS_ENGINE)
 	$(GO) test -count=1 -timeout 300s ./cmd/...
 
@@ -71,6 +75,9 @@ lint:
 	$(GO) tool -modfile=tools/go.mod staticcheck ./...
 	$(GO) build -o bin/jetflow-vet ./cmd/jetflow-vet
 	$(GO) vet -vettool=$(CURDIR)/bin/jetflow-vet ./...
+	@for d in $(EXAMPLES); do echo "lint $$d"; (cd $$d && $(GO) vet ./... && \
+		$(GO) tool -modfile=$(CURDIR)/tools/go.mod staticcheck ./... && \
+		$(GO) vet -vettool=$(CURDIR)/bin/jetflow-vet ./...) || exit 1; done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -98,7 +98,7 @@ func runBench(ctx context.Context, args []string) error {
 	shape := fs.String("shape", "saga", "saga (the order saga, N workflows), sequential (one workflow of --steps steps against one of 100) or fanout (one workflow starting --steps steps against --steps one-step workflows)")
 	shapeSteps := fs.Int("steps", 10_000, "steps of the --shape sequential or fanout workflow")
 	var nf natsFlags
-	nf.registerEmbedded(fs)
+	nf.RegisterEmbedded(fs)
 	external := false
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
@@ -124,11 +124,11 @@ func runBench(ctx context.Context, args []string) error {
 	var nc *nats.Conn
 	server := "embedded"
 	if external {
-		c, err := nf.connect("jetflow-bench")
+		c, err := nf.Connect("jetflow-bench", 3*time.Second)
 		if err != nil {
 			return err
 		}
-		nc, server = c, redactURLs(nf.url)
+		nc, server = c, redactURLs(nf.URL)
 	} else {
 		dir, cleanup, err := embedded.TempDir()
 		if err != nil {
@@ -148,7 +148,7 @@ func runBench(ctx context.Context, args []string) error {
 
 	prefix := fmt.Sprintf("bench%d", time.Now().UnixNano()%1_000_000)
 	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts := []workflow.Option{workflow.WithPrefix(prefix), workflow.WithLogger(quietLog), workflow.WithReplicas(nf.replicas), workflow.WithRetention(*retention)}
+	opts := []workflow.Option{workflow.WithPrefix(prefix), workflow.WithLogger(quietLog), workflow.WithReplicas(nf.Replicas), workflow.WithRetention(*retention)}
 	wopts := opts
 	if *noLocalWake {
 		wopts = append(append([]workflow.Option(nil), opts...), workflow.WithoutLocalWake())

@@ -7,14 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/demo"
+	"github.com/jetflow-dev/jetflow/internal/jsonpayload"
 	"github.com/jetflow-dev/jetflow/internal/wire"
-	"github.com/jetflow-dev/jetflow/kv"
-	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go"
 )
@@ -27,7 +24,7 @@ type clientFlags struct {
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
-	f.nats.register(fs)
+	f.nats.Register(fs)
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound on talking to NATS (commands that wait are bounded by --wait-timeout)")
 }
@@ -44,83 +41,27 @@ type session struct {
 func (s *session) close() { s.nc.Close() }
 
 func (f *clientFlags) open(ctx context.Context) (*session, error) {
-	if err := f.nats.validate(); err != nil {
+	if err := f.nats.Validate(); err != nil {
 		return nil, err
 	}
-	nc, err := f.nats.connect("jetflow-cli")
+	nc, err := f.nats.Connect("jetflow-cli", 3*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	opts := []workflow.Option{workflow.WithPrefix(f.nats.prefix)}
+	opts := []workflow.Option{workflow.WithPrefix(f.nats.Prefix)}
 	client, err := workflow.NewClient(sctx, nc, opts...)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	env, err := wire.Bind(sctx, nc, wire.Config{Prefix: f.nats.prefix})
+	env, err := wire.Bind(sctx, nc, wire.Config{Prefix: f.nats.Prefix})
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
 	return &session{nc: nc, client: client, env: env}, nil
-}
-
-// validate checks the connection flags before anything connects.
-func (f *natsFlags) validate() error {
-	if f.replicas < 1 || f.replicas > 5 {
-		return usagef("--replicas %d: want 1 to 5", f.replicas)
-	}
-	if strings.TrimSpace(f.url) == "" {
-		return usagef("--nats: empty URL")
-	}
-	if (f.tlsCert == "") != (f.tlsKey == "") {
-		return usagef("--tlscert and --tlskey go together")
-	}
-	for flagName, path := range map[string]string{"--creds": f.creds, "--nkey": f.nkey, "--tlscert": f.tlsCert, "--tlskey": f.tlsKey, "--tlsca": f.tlsCA} {
-		if path == "" {
-			continue
-		}
-		if _, err := os.Stat(path); err != nil {
-			return usagef("%s: %v", flagName, err)
-		}
-	}
-	if !steps.ValidName(f.prefix) {
-		return usagef("--prefix %q: letters, digits, '-' and '_' only", f.prefix)
-	}
-	return nil
-}
-
-// parseArgs parses flags and positional arguments in any order
-// (`status ID --json` as well as `status --json ID`); "--" ends the flags.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// wantArgs checks the number of positional arguments.
-func wantArgs(pos []string, min, max int, what string) error {
-	switch {
-	case len(pos) < min:
-		return usagef("missing %s", what)
-	case len(pos) > max:
-		return usagef("unexpected argument %q", pos[max])
-	}
-	return nil
 }
 
 // notFound turns a missing run into a plain message with exit status 1.
@@ -190,56 +131,37 @@ func human(d time.Duration) string {
 	}
 }
 
-// jsonValue turns a msgpack value (a run's input or output, a step's result)
-// into JSON. jetflow's own types and the demo's carry msgpack tags named like
-// their JSON fields, so the generic decoding reads as the typed one would.
-func jsonValue(data []byte) (json.RawMessage, error) {
-	if len(data) == 0 {
-		return json.RawMessage("null"), nil
-	}
-	var v any
-	if err := kv.Unmarshal(data, &v); err != nil {
-		return nil, err
-	}
-	out, err := json.Marshal(jsonable(v))
-	if err != nil {
-		return nil, fmt.Errorf("encoding as JSON: %w", err)
-	}
-	return out, nil
+// inputJSON and outputJSON convert the stored input or output of a
+// workflow or step to JSON: with the demo's types when it is one of the
+// demo's (their fields in the source document's order), generically
+// otherwise (maps in their stored order, which for a Go struct is its field
+// order), so that a run of any workflow prints without its Go types.
+func inputJSON(name string, data []byte) (json.RawMessage, error) {
+	return viaDemo(demo.InputJSON, name, data)
 }
 
-// jsonable converts what msgpack decodes into what encoding/json accepts
-// (maps with non-string keys).
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = jsonable(e)
-		}
-		return x
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = jsonable(e)
-		}
-		return m
-	case []any:
-		for i, e := range x {
-			x[i] = jsonable(e)
-		}
-		return x
-	default:
-		return v
-	}
-}
-
-// outputJSON converts the stored output of a workflow or step to JSON: with
-// the demo's types when it is one of the demo's (fields in the source
-// document's order), generically otherwise.
 func outputJSON(name string, data []byte) (json.RawMessage, error) {
-	out, err := demo.OutputJSON(name, data)
+	return viaDemo(demo.OutputJSON, name, data)
+}
+
+func viaDemo(typed func(string, []byte) ([]byte, error), name string, data []byte) (json.RawMessage, error) {
+	out, err := typed(name, data)
 	if errors.Is(err, demo.ErrUnknownName) {
-		return jsonValue(data)
+		return jsonpayload.ToJSON(data)
 	}
 	return out, err
+}
+
+// inputFromJSON converts the JSON input of a run to the msgpack it is
+// stored as: strictly through the demo's types for the demo's workflows
+// (unknown fields and wrong types are refused here, with where),
+// generically for any other (objects as maps keyed by their JSON field
+// names, integral numbers as integers), which the worker decodes into the
+// workflow's input type.
+func inputFromJSON(name string, data []byte) ([]byte, error) {
+	in, err := demo.InputFromJSON(name, data)
+	if errors.Is(err, demo.ErrUnknownName) {
+		return jsonpayload.FromJSON(data)
+	}
+	return in, err
 }

@@ -52,7 +52,7 @@ type demoFlags struct {
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f demoFlags
 	fs := newFlagSet("demo", stderr)
-	f.nats.registerEmbedded(fs)
+	f.nats.RegisterEmbedded(fs)
 	fs.BoolVar(&f.json, "json", false, "print one JSON object per scenario (and one for --orders) instead of a table")
 	fs.IntVar(&f.orders, "orders", 0, "after the scenarios, run N random orders with a failure mix and print counts by status")
 	fs.StringVar(&f.data, "data", "", "JetStream store directory of the embedded server (default: a temporary one, removed at exit)")
@@ -89,7 +89,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case external && f.data != "":
 		return usagef("--data is the embedded server's store; it does not go with --nats")
 	}
-	if err := f.nats.validate(); err != nil {
+	if err := f.nats.Validate(); err != nil {
 		return err
 	}
 	if _, err := demo.MixWithPrimaryDown(f.primaryDown); err != nil {
@@ -103,7 +103,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var nc *nats.Conn
 	where := ""
 	if external {
-		if nc, err = f.nats.connect("jetflow-demo"); err != nil {
+		if nc, err = f.nats.Connect("jetflow-demo", 3*time.Second); err != nil {
 			return err
 		}
 		where = "NATS at " + nc.ConnectedUrlRedacted()
@@ -134,7 +134,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	opts := []workflow.Option{workflow.WithPrefix(f.nats.prefix), workflow.WithReplicas(f.nats.replicas), workflow.WithLogger(log)}
+	opts := []workflow.Option{workflow.WithPrefix(f.nats.Prefix), workflow.WithReplicas(f.nats.Replicas), workflow.WithLogger(log)}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	svc := demo.NewServices(nil)
@@ -150,7 +150,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	pr := newDemoProgress(stderr, len(scenarios))
 	env := &demo.Env{
-		Client: client, Services: svc, NC: nc, Prefix: f.nats.prefix,
+		Client: client, Services: svc, NC: nc, Prefix: f.nats.Prefix,
 		IDPrefix:   "demo-" + strconv.FormatInt(time.Now().UnixMilli(), 36),
 		RunTimeout: f.timeout,
 		OnRun:      pr.run,
@@ -158,7 +158,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			pr.line("breaker " + describeTransition(t))
 		},
 	}
-	unwatch, err := pr.watch(nc, f.nats.prefix)
+	unwatch, err := pr.watch(nc, f.nats.Prefix)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ func init() {
 	register(command{name: "history", summary: "print a run's timeline: steps, attempts, durations, errors, compensations", run: runHistory})
 }
 
+// historyJSON is what `history --json` prints; input and output are the
+// run's, as JSON (output null until it ends completed).
 type historyJSON struct {
 	ID        string             `json:"id"`
 	Workflow  string             `json:"workflow"`
@@ -22,6 +24,8 @@ type historyJSON struct {
 	CreatedAt *time.Time         `json:"created_at"`
 	ClosedAt  *time.Time         `json:"closed_at"`
 	Error     *errorJSON         `json:"error,omitempty"`
+	Input     json.RawMessage    `json:"input"`
+	Output    json.RawMessage    `json:"output"`
 	Timeline  []historyEntryJSON `json:"timeline"`
 }
 
@@ -57,6 +61,12 @@ func runHistory(ctx context.Context, args []string) error {
 	if f.json {
 		out := historyJSON{ID: run.ID, Workflow: run.Workflow, Status: string(run.Status), CreatedAt: optTime(run.CreatedAt),
 			ClosedAt: optTime(run.ClosedAt), Error: toErrorJSON(run.Error), Timeline: make([]historyEntryJSON, 0, len(hist))}
+		if out.Input, err = inputJSON(run.Workflow, run.Input); err != nil {
+			return fmt.Errorf("decoding the input of %s: %w", id, err)
+		}
+		if out.Output, err = outputJSON(run.Workflow, run.Output); err != nil {
+			return fmt.Errorf("decoding the output of %s: %w", id, err)
+		}
 		for _, h := range hist {
 			e := historyEntryJSON{HistoryEntry: h, DurationMS: ms(h.Duration())}
 			if len(h.Output) > 0 {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/embedded"
-	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go"
@@ -16,46 +15,6 @@ import (
 
 func init() {
 	register(command{name: "init", summary: "set up (or update) a namespace's streams and buckets, as an administrator", run: runInit})
-}
-
-// limitFlags bound the streams anyone may fill: the events and the
-// dead-letter streams. Workers and `jetflow init` apply them.
-type limitFlags struct {
-	eventsMaxAge   time.Duration
-	eventsMaxBytes string
-	dlqMaxAge      time.Duration
-	dlqMaxBytes    string
-}
-
-func (l *limitFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&l.eventsMaxAge, "events-max-age", workflow.DefaultEventsMaxAge, "status events older than this are dropped")
-	fs.StringVar(&l.eventsMaxBytes, "events-max-bytes", wire.FormatBytes(workflow.DefaultEventsMaxBytes), "size of the event stream, oldest events dropped first (e.g. 512MiB, 2GiB)")
-	fs.DurationVar(&l.dlqMaxAge, "dlq-max-age", workflow.DefaultDeadLetterMaxAge, "parked messages older than this are dropped")
-	fs.StringVar(&l.dlqMaxBytes, "dlq-max-bytes", wire.FormatBytes(workflow.DefaultDeadLetterMaxBytes), "size of the dead-letter stream, oldest dropped first")
-}
-
-// options validates the limits and returns them as workflow options.
-func (l *limitFlags) options() ([]workflow.Option, error) {
-	var sizes [2]int64
-	for i, v := range []struct{ flag, value string }{{"--events-max-bytes", l.eventsMaxBytes}, {"--dlq-max-bytes", l.dlqMaxBytes}} {
-		n, err := wire.ParseBytes(v.value)
-		if err != nil || n <= 0 {
-			return nil, usagef("%s %q: want a size such as 256MiB or 1GiB", v.flag, v.value)
-		}
-		sizes[i] = n
-	}
-	for _, v := range []struct {
-		flag string
-		d    time.Duration
-	}{{"--events-max-age", l.eventsMaxAge}, {"--dlq-max-age", l.dlqMaxAge}} {
-		if v.d <= 0 {
-			return nil, usagef("%s %s: want a duration above 0", v.flag, v.d)
-		}
-	}
-	return []workflow.Option{
-		workflow.WithEventLimits(l.eventsMaxAge, sizes[0]),
-		workflow.WithDeadLetterLimits(l.dlqMaxAge, sizes[1]),
-	}, nil
 }
 
 type changeJSON struct {
@@ -71,8 +30,8 @@ func runInit(ctx context.Context, args []string) error {
 	var asJSON bool
 	var timeout time.Duration
 	fs := newFlagSet("init", os.Stderr)
-	f.register(fs)
-	limits.register(fs)
+	f.Register(fs)
+	limits.Register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of text")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "bound on talking to NATS")
 	ackWait := fs.Duration("ack-wait", 30*time.Second, "the deployment's ack wait, which every worker shares (set only when given)")
@@ -93,24 +52,24 @@ func runInit(ctx context.Context, args []string) error {
 	if err := wantArgs(pos, 0, 0, ""); err != nil {
 		return err
 	}
-	if err := f.validate(); err != nil {
+	if err := f.Validate(); err != nil {
 		return err
 	}
-	opts, err := limits.options()
+	opts, err := limits.Options()
 	if err != nil {
 		return err
 	}
-	nc, err := f.connect("jetflow-init")
+	nc, err := f.Connect("jetflow-init", 3*time.Second)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	opts = append(append(opts, shared...), workflow.WithPrefix(f.prefix), workflow.WithReplicas(f.replicas))
+	opts = append(append(opts, shared...), workflow.WithPrefix(f.Prefix), workflow.WithReplicas(f.Replicas))
 	changes, err := workflow.Deploy(cctx, nc, opts...)
 	if err != nil {
-		return fmt.Errorf("setting up namespace %s: %w", f.prefix, err)
+		return fmt.Errorf("setting up namespace %s: %w", f.Prefix, err)
 	}
 	if asJSON {
 		out := make([]changeJSON, len(changes))
@@ -119,7 +78,7 @@ func runInit(ctx context.Context, args []string) error {
 		}
 		return printJSON(os.Stdout, out)
 	}
-	fmt.Printf("namespace %s on %s:\n", f.prefix, nc.ConnectedUrlRedacted())
+	fmt.Printf("namespace %s on %s:\n", f.Prefix, nc.ConnectedUrlRedacted())
 	for _, c := range changes {
 		line := fmt.Sprintf("  %-6s %-24s %s", c.Kind, c.Name, c.Action)
 		if c.Detail != "" {

@@ -32,15 +32,6 @@ var commands = map[string]command{}
 
 func register(c command) { commands[c.name] = c }
 
-// usageError is a mistake in the command line or its input: exit status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
-}
-
 // exitError carries a chosen exit status (the demo exits 1 when a scenario
 // does not end as expected).
 type exitError struct {

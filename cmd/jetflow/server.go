@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"regexp"
@@ -48,52 +47,29 @@ type serverFlags struct {
 // given: the password is the secret, the name only has to match.
 const defaultClusterUser = "jetflow"
 
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("jetflow "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-// parseFlags parses args and turns a bad flag into a usage error (exit 2);
-// -h prints the flags and exits 0.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(os.Stderr)
-		fmt.Fprintf(os.Stderr, "usage of %s:\n", fs.Name())
-		fs.PrintDefaults()
-		return &exitError{code: 0}
-	}
-	if err != nil {
-		return usagef("%v (see '%s -h')", err, fs.Name())
-	}
-	return nil
-}
-
 func runServer(ctx context.Context, args []string) error {
 	f := serverFlags{
-		token:           secret{flag: "--token", fileFlag: "--token-file", env: "JETFLOW_TOKEN"},
-		password:        secret{flag: "--password", fileFlag: "--password-file", env: "JETFLOW_PASSWORD"},
-		clusterPassword: secret{flag: "--cluster-password", fileFlag: "--cluster-password-file", env: "JETFLOW_CLUSTER_PASSWORD"},
+		token:           secret{Flag: "--token", FileFlag: "--token-file", Env: "JETFLOW_TOKEN"},
+		password:        secret{Flag: "--password", FileFlag: "--password-file", Env: "JETFLOW_PASSWORD"},
+		clusterPassword: secret{Flag: "--cluster-password", FileFlag: "--cluster-password-file", Env: "JETFLOW_CLUSTER_PASSWORD"},
 	}
 	fs := newFlagSet("server", os.Stderr)
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:4222", "client listen address host:port (port 0 picks a free one); beyond loopback it needs client authentication")
 	fs.StringVar(&f.data, "data", "jetflow-data", "JetStream store directory, locked while the server runs (one server per store)")
 	fs.StringVar(&f.sync, "sync", "default", "fsync policy: 'always' fsyncs every write; 'default' every 2 minutes (a power loss can lose acknowledged writes, a process crash cannot)")
-	fs.StringVar(&f.token.value, "token", "", "require this client token (visible in the process list: prefer --token-file or $JETFLOW_TOKEN)")
-	fs.StringVar(&f.token.file, "token-file", "", "read the client token from this file")
+	fs.StringVar(&f.token.Value, "token", "", "require this client token (visible in the process list: prefer --token-file or $JETFLOW_TOKEN)")
+	fs.StringVar(&f.token.File, "token-file", "", "read the client token from this file")
 	fs.StringVar(&f.user, "user", "", "require this user name (with a password)")
-	fs.StringVar(&f.password.value, "password", "", "password of --user (prefer --password-file or $JETFLOW_PASSWORD)")
-	fs.StringVar(&f.password.file, "password-file", "", "read the password of --user from this file")
+	fs.StringVar(&f.password.Value, "password", "", "password of --user (prefer --password-file or $JETFLOW_PASSWORD)")
+	fs.StringVar(&f.password.File, "password-file", "", "read the password of --user from this file")
 	fs.StringVar(&f.config, "config", "", "nats-server configuration file; flags given explicitly override it")
 	fs.StringVar(&f.name, "name", "", "server name, unique in a cluster (default host-port)")
 	fs.StringVar(&f.clusterName, "cluster-name", "", "cluster name (default \"jetflow\" when --cluster-listen is set)")
 	fs.StringVar(&f.clusterListen, "cluster-listen", "", "route listen address host:port; enables cluster mode (needs --routes); beyond loopback it needs a cluster password")
 	fs.StringVar(&f.routes, "routes", "", "routes to the members, comma separated (nats-route://host:port); this server's own address may be listed, a first member may list only itself")
 	fs.StringVar(&f.clusterUser, "cluster-user", "", "route user name (default \""+defaultClusterUser+"\" when a cluster password is set)")
-	fs.StringVar(&f.clusterPassword.value, "cluster-password", "", "route password: members accept only routes that present it, and present it on theirs (prefer --cluster-password-file or $JETFLOW_CLUSTER_PASSWORD)")
-	fs.StringVar(&f.clusterPassword.file, "cluster-password-file", "", "read the route password from this file")
+	fs.StringVar(&f.clusterPassword.Value, "cluster-password", "", "route password: members accept only routes that present it, and present it on theirs (prefer --cluster-password-file or $JETFLOW_CLUSTER_PASSWORD)")
+	fs.StringVar(&f.clusterPassword.File, "cluster-password-file", "", "read the route password from this file")
 	fs.StringVar(&f.http, "http", "", "monitoring address: a port (on 127.0.0.1) or host:port; -1 or port 0 picks a free one (default off)")
 	fs.BoolVar(&f.insecure, "insecure", false, "allow a non-loopback --listen without client authentication")
 	fs.BoolVar(&f.insecureCluster, "insecure-cluster", false, "allow a non-loopback --cluster-listen without a cluster password")
@@ -201,10 +177,10 @@ func (f *serverFlags) options(set map[string]bool) (embedded.Options, error) {
 		Name:               f.name,
 	}
 	var err error
-	if o.Token, err = f.token.resolve(); err != nil {
+	if o.Token, err = f.token.Resolve(); err != nil {
 		return o, err
 	}
-	if o.Password, err = f.password.resolve(); err != nil {
+	if o.Password, err = f.password.Resolve(); err != nil {
 		return o, err
 	}
 	if f.user == "" && o.Password != "" {
@@ -254,7 +230,7 @@ func (f *serverFlags) options(set map[string]bool) (embedded.Options, error) {
 }
 
 func (f *serverFlags) clusterOptions(o *embedded.Options) error {
-	pw, err := f.clusterPassword.resolve()
+	pw, err := f.clusterPassword.Resolve()
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 
-	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/internal/jsonpayload"
 	"github.com/jetflow-dev/jetflow/workflow"
 )
 
@@ -39,7 +37,9 @@ func runSignal(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	payload, err := jsonToMsgpack(data)
+	// The payload becomes a map keyed by the JSON field names, which decodes
+	// into the signal's declared type as its json tags name the fields.
+	payload, err := jsonpayload.FromJSON(data)
 	if err != nil {
 		return usagef("%s: %v", src, err)
 	}
@@ -106,40 +106,4 @@ func sendError(err error, id string) error {
 		return usagef("%v", err)
 	}
 	return notFound(err, id)
-}
-
-// jsonToMsgpack turns a JSON payload into the msgpack a signal carries:
-// objects become maps keyed by their JSON names (which decode into structs
-// whose msgpack tags are those names), integral numbers integers.
-func jsonToMsgpack(data []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %v", err)
-	}
-	if dec.More() {
-		return nil, errors.New("invalid JSON: more than one value")
-	}
-	return kv.Marshal(numbers(v))
-}
-
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	}
-	return v
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/demo"
+	"github.com/jetflow-dev/jetflow/internal/jsonpayload"
+	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
 )
 
@@ -22,6 +24,9 @@ type startJSON struct {
 	ID       string `json:"id"`
 	Workflow string `json:"workflow"`
 	Status   string `json:"status"`
+	// Waiting says why the run cannot move yet (no worker serves its
+	// workflow).
+	Waiting string `json:"waiting,omitempty"`
 }
 
 func runStart(ctx context.Context, args []string) error {
@@ -42,13 +47,14 @@ func runStart(ctx context.Context, args []string) error {
 	if waitTimeout < 0 {
 		return usagef("--wait-timeout %s: want 0 or more", waitTimeout)
 	}
-	known := strings.Join(demo.WorkflowNames(), ", ")
-	if err := wantArgs(pos, 1, 1, "workflow name: jetflow start <Workflow> --id ID --input JSON|@file (workflows: "+known+")"); err != nil {
+	if err := wantArgs(pos, 1, 1, "workflow name: jetflow start <Workflow> --id ID --input JSON|@file (the demo's: "+strings.Join(demo.WorkflowNames(), ", ")+")"); err != nil {
 		return err
 	}
+	// Any workflow name goes: only workers know which they serve, and a
+	// run that none serves waits for one (and says so below).
 	wf := pos[0]
-	if _, err := demo.InputFromJSON(wf, []byte("{}")); errors.Is(err, demo.ErrUnknownName) {
-		return usagef("unknown workflow %q (workflows: %s)", wf, known)
+	if !steps.ValidName(wf) {
+		return usagef("invalid workflow name %q: letters, digits, '-' and '_' only", wf)
 	}
 	if id == "" {
 		id = strings.ToLower(wf) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -63,9 +69,9 @@ func runStart(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	msgpack, err := demo.InputFromJSON(wf, data)
+	msgpack, err := inputFromJSON(wf, data)
 	if err != nil {
-		return inputUsageError(src, data, err)
+		return inputUsageError(src, wf, data, err)
 	}
 	s, err := f.open(ctx)
 	if err != nil {
@@ -96,13 +102,17 @@ func runStart(ctx context.Context, args []string) error {
 		return showResult(ctx, s, &f, id, true, waitTimeout)
 	}
 	if f.json {
-		return printJSON(os.Stdout, startJSON{ID: id, Workflow: wf, Status: string(d.Status)})
+		return printJSON(os.Stdout, startJSON{ID: id, Workflow: wf, Status: string(d.Status), Waiting: d.Waiting})
 	}
 	verb := "started"
 	if d.CreatedAt.Before(called) {
 		verb = "already started"
 	}
 	fmt.Printf("%s %s run %s (status %s)\n", verb, wf, id, d.Status)
+	if d.Waiting != "" {
+		// A typo in the name lands here too: say it where people look.
+		fmt.Fprintf(os.Stderr, "jetflow start: %s\n", d.Waiting)
+	}
 	return nil
 }
 
@@ -140,18 +150,26 @@ func readInput(v string) ([]byte, string, error) {
 
 // inputUsageError says where the JSON input is wrong: line, column and byte
 // offset, with the line itself and a caret under the column.
-func inputUsageError(src string, data []byte, err error) error {
+func inputUsageError(src, workflow string, data []byte, err error) error {
+	var line, col int
+	var cause error
 	var ie *demo.InputError
-	if !errors.As(err, &ie) {
+	var je *jsonpayload.Error
+	switch {
+	case errors.As(err, &ie):
+		line, col, cause = ie.Line, ie.Column, ie.Err
+	case errors.As(err, &je):
+		line, col, cause = je.Line, je.Column, je.Err
+	default:
 		return usagef("%s: %v", src, err)
 	}
-	if ie.Line == 0 {
-		return usagef("%s: invalid %s input: %v", src, ie.Name, ie.Err)
+	if line == 0 {
+		return usagef("%s: invalid %s input: %v", src, workflow, cause)
 	}
-	offset, text := lineAt(data, ie.Line, ie.Column)
-	msg := fmt.Sprintf("%s: invalid %s input at line %d, column %d (byte offset %d): %v", src, ie.Name, ie.Line, ie.Column, offset, ie.Err)
+	offset, text := lineAt(data, line, col)
+	msg := fmt.Sprintf("%s: invalid %s input at line %d, column %d (byte offset %d): %v", src, workflow, line, col, offset, cause)
 	if text != "" && len(text) <= 200 {
-		msg += "\n  " + text + "\n  " + strings.Repeat(" ", max(ie.Column-1, 0)) + "^"
+		msg += "\n  " + text + "\n  " + strings.Repeat(" ", max(col-1, 0)) + "^"
 	}
 	return usagef("%s", msg)
 }

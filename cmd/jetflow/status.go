@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jetflow-dev/jetflow/workflow"
 )
@@ -28,6 +30,10 @@ type statusJSON struct {
 	// Waiting says why the run cannot move (no worker serves it).
 	Waiting string       `json:"waiting,omitempty"`
 	Backoff *backoffJSON `json:"backoff,omitempty"`
+	// Input and Output are the run's, as JSON (output null until it ends
+	// completed).
+	Input  json.RawMessage `json:"input"`
+	Output json.RawMessage `json:"output"`
 }
 
 // backoffJSON is a step between two attempts.
@@ -81,11 +87,24 @@ func runStatus(ctx context.Context, args []string) error {
 	if err != nil {
 		return notFound(err, id)
 	}
+	run, err := s.client.Record(cctx, id)
+	if err != nil {
+		return notFound(err, id)
+	}
+	input, err := inputJSON(run.Workflow, run.Input)
+	if err != nil {
+		return fmt.Errorf("decoding the input of %s: %w", id, err)
+	}
+	output, err := outputJSON(run.Workflow, run.Output)
+	if err != nil {
+		return fmt.Errorf("decoding the output of %s: %w", id, err)
+	}
 	if f.json {
 		return printJSON(os.Stdout, statusJSON{
 			ID: d.ID, Workflow: d.Workflow, Status: string(d.Status),
 			CreatedAt: optTime(d.CreatedAt), StartedAt: optTime(d.StartedAt), UpdatedAt: optTime(d.UpdatedAt), ClosedAt: optTime(d.ClosedAt),
 			CurrentStep: d.CurrentStep, Positions: d.Positions, Error: toErrorJSON(d.Error), Waiting: d.Waiting, Backoff: toBackoffJSON(d.Backoff),
+			Input: input, Output: output,
 		})
 	}
 	fmt.Printf("run       %s\n", d.ID)
@@ -109,6 +128,10 @@ func runStatus(ctx context.Context, args []string) error {
 			b.Step, b.Seq, b.Attempts, b.LastErrorType, b.LastError, stamp(b.NextAttemptAt), human(max(time.Until(b.NextAttemptAt), 0)))
 	}
 	fmt.Printf("positions %d\n", d.Positions)
+	fmt.Printf("input     %s\n", brief(input))
+	if len(run.Output) > 0 {
+		fmt.Printf("output    %s\n", brief(output))
+	}
 	if d.Error != nil {
 		where := ""
 		if d.Error.Step != "" {
@@ -117,4 +140,17 @@ func runStatus(ctx context.Context, args []string) error {
 		fmt.Printf("error     %s: %s%s\n", d.Error.Type, d.Error.Message, where)
 	}
 	return nil
+}
+
+// brief shortens a JSON value for a line of text; --json prints it whole.
+func brief(v json.RawMessage) string {
+	const most = 200
+	if len(v) <= most {
+		return string(v)
+	}
+	cut := most
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes; --json prints it whole)", v[:cut], len(v))
 }

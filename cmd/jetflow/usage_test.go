@@ -22,7 +22,12 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"status without ID", []string{"status", "--nats", nowhere}, []string{"missing run ID"}},
 		{"invalid ID", []string{"status", "a.b", "--nats", nowhere}, []string{`invalid workflow ID "a.b"`, "byte 1"}},
 		{"bad duration", []string{"result", "x", "--wait-timeout", "soon"}, []string{`invalid value "soon" for flag -wait-timeout`}},
-		{"unknown workflow", []string{"start", "Nope", "--input", "{}", "--nats", nowhere}, []string{`unknown workflow "Nope"`, "OrderOrchestration"}},
+		{"invalid workflow name", []string{"start", "No.pe", "--input", "{}", "--nats", nowhere}, []string{`invalid workflow name "No.pe"`}},
+		// A workflow the demo does not know is checked as JSON only: its
+		// types live in its worker.
+		{"JSON syntax, any workflow", []string{"start", "Hello", "--nats", nowhere, "--input", "{\"name\": \"x\",\n \"tags\": [,]}"},
+			[]string{"invalid Hello input at line 2, column 11 (byte offset 24)", "invalid character ','", "\n   \"tags\": [,]}\n            ^"}},
+		{"JSON two values, any workflow", []string{"start", "Hello", "--nats", nowhere, "--input", `{} {}`}, []string{"invalid Hello input at line 1, column 4", "more than one JSON value"}},
 		{"start without input", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere}, []string{"missing --input"}},
 		{"JSON syntax", []string{"start", "OrderOrchestration", "--id", "x", "--nats", nowhere, "--input", "{\"order_id\": \"x\",\n \"items\": [,]}"},
 			[]string{"line 2, column 12 (byte offset 29)", "invalid character ','"}},
