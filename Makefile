@@ -1,7 +1,10 @@
 # jetflow — the README's commands. Everything here installs what it needs
 # through the Go module proxy; nothing else is required but Go.
 GO      ?= go
-PKGS_ENGINE := ./workflow/... ./steps/... ./kv/... ./embedded/... ./internal/...
+PKGS_ENGINE := ./workflow/ ./workflow/workerapp/... ./steps/... ./kv/... ./embedded/... ./internal/...
+# Packages whose tests gain nothing from the race detector (the analyzer's
+# golden files type-check fixture modules: a minute under -race).
+PKGS_PLAIN := ./workflow/analyzer/... ./cmd/...
 # Modules of their own under examples/, built against this checkout (a
 # replace in their go.mod); cmd/jetflow's tests build and run them.
 EXAMPLES := examples/greeting
@@ -23,14 +26,14 @@ test: natscli
 	$(GO) vet ./...
 	@for d in $(EXAMPLES); do (cd $$d && $(GO) vet ./...) || exit 1; done
 	$(GO) test -race -count=1 -timeout 300s $(PKGS_ENGINE)
-	$(GO) test -count=1 -timeout 300s ./cmd/...
+	$(GO) test -count=1 -timeout 300s $(PKGS_PLAIN)
 
 # Go benchmarks (codec, replay, dispatch, end to end), then `jetflow bench`
 # for every figure of the README's Performance table, each in its own
 # process so that peak RSS is its own. BENCH_GROWTH=10000 for a quicker pass.
 BENCH_GROWTH ?= 100000
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./kv/... ./steps/... ./workflow/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./kv/... ./internal/runner/... ./workflow/...
 	@echo "== length: one 10,000-step workflow against a 100-step one; one of 50,000 steps"
 	bin/jetflow bench --shape sequential --steps 10000
 	bin/jetflow bench --shape sequential --steps 50000
