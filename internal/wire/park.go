@@ -38,15 +38,21 @@ func Park(ctx context.Context, e *Env, m jetstream.Msg, kind, name string, reaso
 	hdr := nats.Header{}
 	hdr.Set("Jetflow-Reason", why)
 	hdr.Set("Jetflow-Subject", m.Subject())
+	var opts []jetstream.PublishOpt
 	if md, err := m.Metadata(); err == nil {
-		hdr.Set("Jetflow-Stream-Seq", strconv.FormatUint(md.Sequence.Stream, 10))
+		seq := strconv.FormatUint(md.Sequence.Stream, 10)
+		hdr.Set("Jetflow-Stream-Seq", seq)
+		// Two workers may park the same message (one paused past the ack
+		// wait, then woken): the copy is deduplicated by where it came
+		// from.
+		opts = append(opts, jetstream.WithMsgID("park."+md.Stream+"."+seq))
 	}
 	data := m.Data()
 	if limit := int(e.MaxPayload) - parkHeadroom; e.MaxPayload > 0 && len(data) > limit {
 		hdr.Set("Jetflow-Truncated", strconv.Itoa(len(data)))
 		data = data[:max(limit, 0)]
 	}
-	_, err := e.JS.PublishMsg(ctx, &nats.Msg{Subject: e.Names.DeadLetterSubject(kind, name), Header: hdr, Data: data})
+	_, err := e.JS.PublishMsg(ctx, &nats.Msg{Subject: e.Names.DeadLetterSubject(kind, name), Header: hdr, Data: data}, opts...)
 	if err != nil {
 		log.Warn("jetflow: parking poison message; put back for 2s", "subject", m.Subject(), "err", err)
 		_ = m.NakWithDelay(parkRetry)

@@ -159,3 +159,32 @@ func streamEvents(t *testing.T, env *Env, subject string) []Event {
 		evs = append(evs, ev)
 	}
 }
+
+// A message parked by two workers (one paused past the ack wait, then
+// woken) is kept once in the dead-letter stream.
+func TestParkingTwiceKeepsOneCopy(t *testing.T) {
+	env := startEnv(t)
+	ctx := testContext(t, 20*time.Second)
+	subj := env.Names.WorkflowSubject("order")
+	cons, err := env.JS.CreateOrUpdateConsumer(ctx, env.Names.TaskStream(), ConsumerConfig("wf_order", subj, time.Minute, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Publish(ctx, subj, "", []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	m := fetchOne(t, cons)
+	Park(ctx, env, m, "wf", "order", errPoison, discardLog())
+	Park(ctx, env, m, "wf", "order", errPoison, discardLog())
+	st, err := env.JS.Stream(ctx, env.Names.DeadLetterStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("dead-letter stream holds %d copies, want 1", info.State.Msgs)
+	}
+}
