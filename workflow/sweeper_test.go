@@ -53,11 +53,27 @@ func wantRepair(t *testing.T, ctx context.Context, ch <-chan wire.Event, problem
 	}
 }
 
+// purgeSubject loses what waits on subject, once it is there: the events
+// the tests wait for are announced just before the publish they announce.
 func purgeSubject(t *testing.T, ctx context.Context, js jetstream.JetStream, stream, subject string) {
 	t.Helper()
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for {
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.State.Subjects) > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("nothing was ever published on %s", subject)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
 		t.Fatal(err)
