@@ -22,6 +22,10 @@
 //
 //	return "", steps.NonRetryable("InsufficientStock", "only %d left", n)
 //
+// Any other error is named after its Go type ("NotFound" for a
+// *inventory.NotFound, even wrapped by fmt.Errorf), or "Error" for one made
+// by errors.New or fmt.Errorf: see AsError.
+//
 // Steps run at least once: a worker can die after the effect and before the
 // result is recorded. Their results are recorded exactly once (first write
 // wins), and the idempotency key lets the downstream service apply each

@@ -3,6 +3,7 @@ package steps
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 )
 
@@ -20,6 +21,9 @@ const (
 	// TypeCanceled: the attempt was stopped because its run was canceled
 	// or terminated.
 	TypeCanceled = "Canceled"
+	// TypeError is the type of an error that names none: one made by
+	// errors.New or fmt.Errorf (see AsError).
+	TypeError = "Error"
 )
 
 var (
@@ -45,7 +49,8 @@ var (
 //	return "", steps.NewError("InsufficientStock", "only 2 left")
 //
 // or steps.NonRetryable(...) to stop retrying whatever the policy says.
-// Errors that are not an *Error are recorded with their Go type name as Type.
+// Errors that are not an *Error are recorded with a type named after their
+// Go type (see AsError).
 type Error struct {
 	Type         string
 	Message      string
@@ -85,7 +90,14 @@ func (e *Error) Is(target error) bool {
 }
 
 // AsError converts any error to an *Error: an *Error in its chain is
-// returned as is, anything else gets its Go type name as Type.
+// returned as is; anything else gets the message of err and a type named
+// after the first error in its chain (following Unwrap() error) that is
+// not one of the standard library's plain errors: the name of its Go type
+// without pointer or package, so a *mypkg.NotFound, even wrapped by
+// fmt.Errorf("...: %w", err), is "NotFound". An error made by errors.New
+// or fmt.Errorf alone, or of an unnamed type, is TypeError ("Error").
+// These names are what RetryPolicy.NonRetryableErrorTypes, events, metrics
+// and history show.
 func AsError(err error) *Error {
 	if err == nil {
 		return nil
@@ -94,9 +106,43 @@ func AsError(err error) *Error {
 	if errors.As(err, &se) {
 		return se
 	}
-	return &Error{Type: fmt.Sprintf("%T", err), Message: err.Error()}
+	return &Error{Type: typeName(err), Message: err.Error()}
+}
+
+// typeName names an error that is not an *Error after its Go type.
+func typeName(err error) string {
+	for err != nil {
+		t := reflect.TypeOf(err)
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if !plain(t) {
+			if t.Name() == "" {
+				return TypeError
+			}
+			return t.Name()
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		err = u.Unwrap()
+	}
+	return TypeError
+}
+
+// plain reports whether t is one of the standard library's anonymous
+// error types: errors.New's, fmt.Errorf's (with one %w or several) and
+// errors.Join's. They say nothing of what failed.
+func plain(t reflect.Type) bool {
+	switch t.PkgPath() + "." + t.Name() {
+	case "errors.errorString", "errors.joinError", "fmt.wrapError", "fmt.wrapErrors":
+		return true
+	}
+	return false
 }
 
 func (p RetryPolicy) retryable(e *Error) bool {
 	return !e.NonRetryable && !slices.Contains(p.NonRetryableErrorTypes, e.Type)
 }
+

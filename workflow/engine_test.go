@@ -255,7 +255,7 @@ func TestNonRetryableAndExhausted(t *testing.T) {
 	if stockCalls.Load() != 1 || o.StockAttempts != 1 || o.StockErr != "InsufficientStock" || o.StockExhausted || !o.StockTyped {
 		t.Errorf("non-retryable: calls %d, result %+v; want 1 call, 1 attempt, typed, not exhausted", stockCalls.Load(), o)
 	}
-	if downCalls.Load() != 3 || o.DownAttempts != 3 || !o.DownExhausted || o.DownErr != "*errors.errorString" {
+	if downCalls.Load() != 3 || o.DownAttempts != 3 || !o.DownExhausted || o.DownErr != steps.TypeError {
 		t.Errorf("exhausted: calls %d, result %+v; want 3 calls, 3 attempts, exhausted", downCalls.Load(), o)
 	}
 }

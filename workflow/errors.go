@@ -125,11 +125,31 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
+	if e.Err == nil {
+		return e.text("")
+	}
+	return e.text(e.Err.Error())
+}
+
+// untyped is Error without the step error's type, for a record that keeps
+// the type apart.
+func (e *StepError) untyped() string {
+	if e.Err == nil {
+		return e.text("")
+	}
+	return e.text(e.Err.Message)
+}
+
+func (e *StepError) text(cause string) string {
 	why := "non-retryable"
 	if e.Exhausted {
 		why = "attempts exhausted"
 	}
-	return fmt.Sprintf("jetflow: step %s failed after %d attempt(s) (%s): %v", e.Step, e.Attempts, why, e.Err)
+	s := fmt.Sprintf("jetflow: step %s failed after %d attempt(s) (%s)", e.Step, e.Attempts, why)
+	if cause != "" {
+		s += ": " + cause
+	}
+	return s
 }
 
 // Unwrap returns the step's *steps.Error.

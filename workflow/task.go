@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
@@ -639,7 +640,11 @@ func errorInfo(err error) kv.ErrorInfo {
 	}
 	var sterr *StepError
 	if errors.As(err, &sterr) {
-		return kv.ErrorInfo{Type: sterr.Err.Type, Message: err.Error(), NonRetryable: sterr.Err.NonRetryable, Step: sterr.Step, Seq: sterr.Seq}
+		// The record's Type is the step error's, and everything that
+		// prints the record prints the type before the message: the
+		// message leaves it out, so it is said once.
+		msg := strings.Replace(err.Error(), sterr.Error(), sterr.untyped(), 1)
+		return kv.ErrorInfo{Type: sterr.Err.Type, Message: msg, NonRetryable: sterr.Err.NonRetryable, Step: sterr.Step, Seq: sterr.Seq}
 	}
 	se := steps.AsError(err)
 	return kv.ErrorInfo{Type: se.Type, Message: se.Message, NonRetryable: se.NonRetryable, Details: se.Details}
