@@ -146,3 +146,54 @@ func (p RetryPolicy) retryable(e *Error) bool {
 	return !e.NonRetryable && !slices.Contains(p.NonRetryableErrorTypes, e.Type)
 }
 
+// ErrPayloadDecode matches (errors.Is) every *PayloadDecodeError.
+var ErrPayloadDecode = errors.New("jetflow: payload does not decode")
+
+// PayloadDecodeError is a payload — a step's or workflow's input or output,
+// a signal's payload, a side effect's value — that does not decode into the
+// Go type it is meant for: a field that the type does not have, a value of
+// the wrong kind, an integer out of its field's range. Payloads name struct
+// fields by their json tags (see the README's "Payloads"), so these are the
+// names Field uses.
+//
+// A step whose input does not decode fails at once, non-retryable, with an
+// *Error of type BadInput whose message is this error's.
+type PayloadDecodeError struct {
+	// What names the payload: "the input of step Reserve", "the output of
+	// step Pay", "signal approved".
+	What string
+	// Field leads from the payload's root to the offending value:
+	// "items[2].quantity"; "" when the payload as a whole does not fit.
+	Field string
+	// Type is the Go type wanted at Field or, for an unknown field
+	// (Unknown), the struct type that has no such field.
+	Type string
+	// Got says what the payload holds at Field: "string", "map", "integer
+	// 300, out of range", "unknown field".
+	Got string
+	// Unknown is set when Field names no field of Type.
+	Unknown bool
+	// Err is the codec's own error.
+	Err error
+}
+
+func (e *PayloadDecodeError) Error() string {
+	var why string
+	switch {
+	case e.Unknown:
+		why = fmt.Sprintf("field %q is not in %s", e.Field, e.Type)
+	case e.Got != "" && e.Field != "":
+		why = fmt.Sprintf("at %s: want %s, got %s", e.Field, e.Type, e.Got)
+	case e.Got != "":
+		why = fmt.Sprintf("want %s, got %s", e.Type, e.Got)
+	default:
+		why = fmt.Sprintf("it does not fit %s: %v", e.Type, e.Err)
+	}
+	return "jetflow: " + e.What + " does not decode: " + why
+}
+
+// Is matches ErrPayloadDecode.
+func (e *PayloadDecodeError) Is(target error) bool { return target == ErrPayloadDecode }
+
+// Unwrap returns the codec's error.
+func (e *PayloadDecodeError) Unwrap() error { return e.Err }

@@ -60,7 +60,7 @@ func (r *Run[O]) ID() string { return r.id }
 // workflow gives ErrAlreadyStarted. Invalid IDs give an *InvalidIDError and
 // an input too large for the server a *PayloadTooLargeError.
 func Start[I, O any](ctx context.Context, c *Client, def *Definition[I, O], id string, in I) (*Run[O], error) {
-	data, err := kv.Marshal(in)
+	data, err := kv.MarshalPayload(in)
 	if err != nil {
 		return nil, fmt.Errorf("jetflow: encoding the input of %s: %w", def.Name(), err)
 	}
@@ -75,8 +75,9 @@ func Attach[I, O any](c *Client, def *Definition[I, O], id string) *Run[O] {
 	return &Run[O]{c: c, id: id, workflow: def.Name()}
 }
 
-// StartRaw starts a run of the named workflow with msgpack-encoded input;
-// Start is the typed form.
+// StartRaw starts a run of the named workflow with an input already
+// encoded as msgpack, in the wire format of payloads (see the README's
+// "Payloads"); Start is the typed form.
 func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte) error {
 	if err := ValidateID(id); err != nil {
 		return err
@@ -340,7 +341,8 @@ func closingEvent(subject string) bool {
 }
 
 // Result waits for the run to end and returns its output. A run that ended
-// other than completed gives a *RunError.
+// other than completed gives a *RunError, an output that does not decode
+// into O a *PayloadDecodeError.
 func (r *Run[O]) Result(ctx context.Context) (O, error) {
 	var out O
 	run, err := r.c.Wait(ctx, r.id)
@@ -350,12 +352,12 @@ func (r *Run[O]) Result(ctx context.Context) (O, error) {
 	if run.Status != kv.StatusCompleted {
 		// A compensation_failed run may still carry the workflow's output.
 		if len(run.Output) > 0 {
-			_ = kv.Unmarshal(run.Output, &out)
+			_ = kv.UnmarshalPayload(run.Output, &out)
 		}
 		return out, runError(run)
 	}
-	if err := kv.Unmarshal(run.Output, &out); err != nil {
-		return out, fmt.Errorf("jetflow: decoding the output of %s: %w", r.id, err)
+	if err := decodePayload("the output of run "+r.id, run.Output, &out); err != nil {
+		return out, err
 	}
 	return out, nil
 }

@@ -35,14 +35,15 @@ func Signal[T any](ctx context.Context, c *Client, id string, sig *SignalDef[T],
 	if !steps.ValidName(sig.name) {
 		return fmt.Errorf("%w: signal %q (letters, digits, '-' and '_')", ErrInvalidName, sig.name)
 	}
-	payload, err := kv.Marshal(v)
+	payload, err := kv.MarshalPayload(v)
 	if err != nil {
 		return fmt.Errorf("jetflow: encoding signal %s: %w", sig.name, err)
 	}
 	return c.SignalRaw(ctx, id, sig.name, payload)
 }
 
-// SignalRaw is Signal with a msgpack-encoded payload.
+// SignalRaw is Signal with a payload already encoded as msgpack, in the
+// wire format of payloads (see the README's "Payloads").
 func (c *Client) SignalRaw(ctx context.Context, id, name string, payload []byte) error {
 	if !steps.ValidName(name) {
 		return fmt.Errorf("%w: signal %q (letters, digits, '-' and '_')", ErrInvalidName, name)

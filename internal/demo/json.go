@@ -28,11 +28,11 @@ func codecOf[T any]() codec {
 			if err := decodeStrict(name, data, &v); err != nil {
 				return nil, err
 			}
-			return kv.Marshal(v)
+			return kv.MarshalPayload(v)
 		},
 		toJSON: func(data []byte) ([]byte, error) {
 			var v T
-			if err := kv.Unmarshal(data, &v); err != nil {
+			if err := kv.UnmarshalPayload(data, &v); err != nil {
 				return nil, err
 			}
 			return json.Marshal(v)
