@@ -98,8 +98,9 @@ func TestFiveStepWorkflowCompletes(t *testing.T) {
 	if d.Status != "completed" || d.Positions != 5 {
 		t.Fatalf("describe: got status %s positions %d, want completed 5", d.Status, d.Positions)
 	}
-	// Start is idempotent on the ID.
-	if _, err := workflow.Start(ctx, c, fiveSteps, "five-1", 99); err != nil {
+	// Start is idempotent on the ID and input (another input is refused:
+	// TestStartIDReuse).
+	if _, err := workflow.Start(ctx, c, fiveSteps, "five-1", 10); err != nil {
 		t.Fatalf("second Start: %v", err)
 	}
 	if got, _ := run.Result(ctx); got != 15 {

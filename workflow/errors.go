@@ -15,9 +15,8 @@ var (
 	ErrInvalidOption = errors.New("jetflow: invalid option")
 	// ErrNotFound is returned when no run has the given workflow ID.
 	ErrNotFound = errors.New("jetflow: workflow run not found")
-	// ErrAlreadyStarted is returned by Start when the ID is taken by a run of
-	// another workflow type.
-	ErrAlreadyStarted = errors.New("jetflow: workflow ID already used by another workflow")
+	// ErrAlreadyStarted matches (errors.Is) every *AlreadyStartedError.
+	ErrAlreadyStarted = errors.New("jetflow: workflow ID already used")
 	// ErrPayloadTooLarge matches (errors.Is) every *PayloadTooLargeError.
 	ErrPayloadTooLarge = errors.New("jetflow: payload too large")
 	// ErrNonDeterminism matches (errors.Is) every *NonDeterminismError.
@@ -58,6 +57,32 @@ func notDeployed(err error) error {
 	}
 	return err
 }
+
+// AlreadyStartedError is returned by Start when the ID belongs to a run
+// that the Start may not return nor replace (see IDReusePolicy): a run of
+// another workflow, or one started with another input. It describes that
+// run.
+type AlreadyStartedError struct {
+	WorkflowID string
+	// Workflow and Status are the existing run's.
+	Workflow string
+	Status   string
+	// InputDiffers is set when the existing run's input is not the one
+	// Start was given (compared as decoded values, so the order of a map's
+	// keys does not count).
+	InputDiffers bool
+}
+
+func (e *AlreadyStartedError) Error() string {
+	s := fmt.Sprintf("jetflow: workflow ID %s is taken by a run of %s (%s)", e.WorkflowID, e.Workflow, e.Status)
+	if e.InputDiffers {
+		s += ", started with another input"
+	}
+	return s
+}
+
+// Is matches ErrAlreadyStarted.
+func (e *AlreadyStartedError) Is(target error) bool { return target == ErrAlreadyStarted }
 
 // InvalidIDError says why a workflow ID was refused.
 type InvalidIDError struct {
