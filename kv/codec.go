@@ -25,8 +25,10 @@ type pooledEncoder struct {
 // operators read it with the nats CLI (Breaker).
 type jsonRecord interface{ storedAsJSON() }
 
-// Marshal encodes v as msgpack, the format of every internal value and task,
-// or as JSON for the records operators read directly (Breaker).
+// Marshal encodes one of the engine's own records or task messages as
+// msgpack, fields named by their msgpack tags (or as JSON for the records
+// operators read directly: Breaker). A user's value goes through
+// MarshalPayload instead.
 func Marshal(v any) ([]byte, error) {
 	if _, ok := v.(jsonRecord); ok {
 		data, err := json.Marshal(v)
@@ -44,8 +46,10 @@ func Marshal(v any) ([]byte, error) {
 	return bytes.Clone(pe.buf.Bytes()), nil
 }
 
-// Unmarshal decodes msgpack data (or, for a JSON record, JSON; msgpack never
-// starts with '{' for a record) into v. Any failure wraps ErrCorrupt.
+// Unmarshal decodes one of the engine's records (msgpack, or for a JSON
+// record JSON; msgpack never starts with '{' for a record) into v. Keys it
+// does not know are skipped, so a worker still reads a record a newer one
+// wrote with more fields. Any failure wraps ErrCorrupt.
 func Unmarshal(data []byte, v any) (err error) {
 	defer func() {
 		// msgpack is defensive, but a decoder must never take a worker down.

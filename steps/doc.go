@@ -22,6 +22,14 @@
 //
 //	return "", steps.NonRetryable("InsufficientStock", "only %d left", n)
 //
+// Any other error is named after its Go type ("NotFound" for a
+// *inventory.NotFound, even wrapped by fmt.Errorf), or "Error" for one made
+// by errors.New or fmt.Errorf: see AsError.
+//
+// A step's input and output travel as msgpack with struct fields named by
+// their json tags; an input that does not decode into the step's input type
+// fails the step at once with a BadInput error (see PayloadDecodeError).
+//
 // Steps run at least once: a worker can die after the effect and before the
 // result is recorded. Their results are recorded exactly once (first write
 // wins), and the idempotency key lets the downstream service apply each

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 
@@ -51,20 +52,36 @@ func (d *Definition[I, O]) Name() string { return d.name }
 func (d *Definition[I, O]) Implemented() bool { return d.fn != nil }
 
 // Invoke decodes input, runs the handler and encodes the output. An input
-// that does not decode is a non-retryable error of type BadInput.
+// that does not decode into I (a field I does not have, a value of the
+// wrong type: see PayloadDecodeError) is a non-retryable error of type
+// BadInput, and the handler is not called.
 func (d *Definition[I, O]) Invoke(ctx context.Context, input []byte) ([]byte, error) {
 	if d.fn == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotImplemented, d.name)
 	}
 	var in I
-	if err := kv.Unmarshal(input, &in); err != nil {
-		return nil, NonRetryable(TypeBadInput, "step %s: %v", d.name, err)
+	if err := decodePayload("the input of step "+d.name, input, &in); err != nil {
+		return nil, NonRetryable(TypeBadInput, "%v", err)
 	}
 	out, err := d.fn(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	return kv.Marshal(out)
+	return kv.MarshalPayload(out)
+}
+
+// decodePayload decodes a payload into v, a pointer, and names it what in
+// the *PayloadDecodeError it returns when it does not fit.
+func decodePayload(what string, data []byte, v any) error {
+	err := kv.UnmarshalPayload(data, v)
+	if err == nil {
+		return nil
+	}
+	var pe *kv.PayloadError
+	if errors.As(err, &pe) {
+		return &PayloadDecodeError{What: what, Field: pe.Path, Type: pe.Type, Got: pe.Got, Unknown: pe.Unknown, Err: pe.Err}
+	}
+	return &PayloadDecodeError{What: what, Type: fmt.Sprintf("%T", v), Err: err}
 }
 
 // Validate checks the definition's name.

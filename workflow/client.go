@@ -55,16 +55,29 @@ type Run[O any] struct {
 func (r *Run[O]) ID() string { return r.id }
 
 // Start starts a run of def with the given ID and input. It is idempotent on
-// the ID: starting an ID that already has a run of the same workflow returns
-// that run and starts nothing (whatever its input was); an ID used by another
-// workflow gives ErrAlreadyStarted. Invalid IDs give an *InvalidIDError and
-// an input too large for the server a *PayloadTooLargeError.
-func Start[I, O any](ctx context.Context, c *Client, def *Definition[I, O], id string, in I) (*Run[O], error) {
-	data, err := kv.Marshal(in)
+// the ID: starting an ID that has a run of the same workflow with the same
+// input returns that run and starts nothing, so a caller may retry a Start
+// whose answer it lost. An ID that has a run of another workflow, or one
+// started with another input, gives an *AlreadyStartedError (errors.Is
+// ErrAlreadyStarted) describing that run, unless the run is closed and the
+// option WithIDReusePolicy lets a new run take its ID (see IDReusePolicy).
+// Invalid IDs give an *InvalidIDError and an input too large for the server
+// a *PayloadTooLargeError.
+func Start[I, O any](ctx context.Context, c *Client, def *Definition[I, O], id string, in I, opts ...StartOption) (*Run[O], error) {
+	data, err := kv.MarshalPayload(in)
 	if err != nil {
 		return nil, fmt.Errorf("jetflow: encoding the input of %s: %w", def.Name(), err)
 	}
-	if err := c.StartRaw(ctx, def.Name(), id, data); err != nil {
+	// An input recorded by an older jetflow (fields by Go names) is the
+	// same input when it decodes into I and encodes back as data.
+	canon := func(old []byte) ([]byte, error) {
+		var v I
+		if err := kv.UnmarshalPayload(old, &v); err != nil {
+			return nil, err
+		}
+		return kv.MarshalPayload(v)
+	}
+	if err := c.start(ctx, def.Name(), id, data, canon, opts); err != nil {
 		return nil, err
 	}
 	return &Run[O]{c: c, id: id, workflow: def.Name()}, nil
@@ -75,9 +88,25 @@ func Attach[I, O any](c *Client, def *Definition[I, O], id string) *Run[O] {
 	return &Run[O]{c: c, id: id, workflow: def.Name()}
 }
 
-// StartRaw starts a run of the named workflow with msgpack-encoded input;
-// Start is the typed form.
-func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte) error {
+// StartRaw starts a run of the named workflow with an input already
+// encoded as msgpack, in the wire format of payloads (see the README's
+// "Payloads"); Start is the typed form, and says what happens when the ID
+// has a run already. Inputs are compared as decoded values.
+func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte, opts ...StartOption) error {
+	return c.start(ctx, workflow, id, input, nil, opts)
+}
+
+// maxStartTries bounds the rounds of a Start that keeps finding the ID's
+// record changed under it (other Starts of the same ID racing).
+const maxStartTries = 5
+
+// start is Start and StartRaw: canon, when set, re-encodes an input
+// recorded by an older jetflow for the comparison with input.
+func (c *Client) start(ctx context.Context, workflow, id string, input []byte, canon func([]byte) ([]byte, error), opts []StartOption) error {
+	sc, err := buildStartConfig(opts)
+	if err != nil {
+		return err
+	}
 	if err := ValidateID(id); err != nil {
 		return err
 	}
@@ -96,29 +125,48 @@ func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte
 		return &PayloadTooLargeError{What: "input of " + workflow + " run " + id, Size: len(input), Max: c.env.MaxPayload}
 	}
 	runs, _, _ := kv.BucketNames(c.env.Names.Prefix)
+	inc := run.Inc
 	_, err = kv.Create(ctx, c.env.Buckets.Runs, id, run)
-	if errors.Is(err, kv.ErrExists) {
-		existing, _, gerr := kv.Get[kv.Run](ctx, c.env.Buckets.Runs, id)
+	for try := 1; errors.Is(err, kv.ErrExists) || errors.Is(err, kv.ErrConflict); try++ {
+		if try > maxStartTries {
+			return fmt.Errorf("jetflow: starting %s: its record kept changing: %w", id, err)
+		}
+		existing, rev, gerr := kv.Get[kv.Run](ctx, c.env.Buckets.Runs, id)
+		if errors.Is(gerr, kv.ErrNotFound) {
+			// Purged meanwhile: the ID is free again.
+			_, err = kv.Create(ctx, c.env.Buckets.Runs, id, run)
+			continue
+		}
 		if gerr != nil {
 			return gerr
 		}
-		if existing.Workflow != workflow {
-			return fmt.Errorf("%w: %s is a run of %s", ErrAlreadyStarted, id, existing.Workflow)
+		if kv.Terminal(existing.Status) && sc.reuse.reuses(existing.Status) {
+			// A new run takes the closed run's ID: its record replaces
+			// the closed one's, unless another writer got there first.
+			_, err = kv.Update(ctx, c.env.Buckets.Runs, id, run, rev)
+			continue
+		}
+		differs := !sameInput(existing.Input, input, canon)
+		if existing.Workflow != workflow || differs {
+			return &AlreadyStartedError{WorkflowID: id, Workflow: existing.Workflow, Status: existing.Status, InputDiffers: differs}
 		}
 		if existing.Status != kv.StatusPending {
-			return nil
+			return nil // this very run, started already
 		}
 		// Created but maybe never announced (a crash between the two
 		// writes): publish the start task again.
-	} else if err != nil {
+		inc, err = existing.Inc, nil
+	}
+	if err != nil {
 		return c.env.Explain(ctx, c.deployed(ctx, runs, err), "KV_"+c.env.Buckets.Runs.Bucket())
 	}
 	// The start hint goes on the workflow type's start subject, not on its
 	// workflow tasks' (only workers publish those): a worker reads from it
 	// only which pending run to start. No deduplication ID: a second hint (a
 	// Start retried after a crash) finds the run started and decides
-	// nothing new.
-	hint, err := kv.Marshal(wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonStart})
+	// nothing new. It names the run's incarnation, so that a worker still
+	// holding a closed run of the same ID lets it go.
+	hint, err := kv.Marshal(wire.WorkflowTask{WorkflowID: id, Workflow: workflow, Reason: wire.ReasonStart, Inc: inc})
 	if err != nil {
 		return err
 	}
@@ -129,6 +177,20 @@ func (c *Client) StartRaw(ctx context.Context, workflow, id string, input []byte
 		c.noWorker(ctx, workflow, id)
 	}
 	return nil
+}
+
+// sameInput reports whether a run's recorded input is in: the same bytes or
+// the same decoded value, or (canon) the same once re-encoded from an older
+// jetflow's format.
+func sameInput(recorded, in []byte, canon func([]byte) ([]byte, error)) bool {
+	if kv.SamePayload(recorded, in) {
+		return true
+	}
+	if canon == nil {
+		return false
+	}
+	c, err := canon(recorded)
+	return err == nil && kv.SamePayload(c, in)
 }
 
 // noWorker records and reports that no worker has ever served the run's
@@ -347,7 +409,8 @@ func closingEvent(subject string) bool {
 }
 
 // Result waits for the run to end and returns its output. A run that ended
-// other than completed gives a *RunError.
+// other than completed gives a *RunError, an output that does not decode
+// into O a *PayloadDecodeError.
 func (r *Run[O]) Result(ctx context.Context) (O, error) {
 	var out O
 	run, err := r.c.wait(ctx, r.id)
@@ -357,12 +420,12 @@ func (r *Run[O]) Result(ctx context.Context) (O, error) {
 	if run.Status != kv.StatusCompleted {
 		// A compensation_failed run may still carry the workflow's output.
 		if len(run.Output) > 0 {
-			_ = kv.Unmarshal(run.Output, &out)
+			_ = kv.UnmarshalPayload(run.Output, &out)
 		}
 		return out, runError(run)
 	}
-	if err := kv.Unmarshal(run.Output, &out); err != nil {
-		return out, fmt.Errorf("jetflow: decoding the output of %s: %w", r.id, err)
+	if err := decodePayload("the output of run "+r.id, run.Output, &out); err != nil {
+		return out, err
 	}
 	return out, nil
 }

@@ -20,7 +20,7 @@ import (
 // write of the run record, so it is atomic, and Status, Result and History
 // follow the workflow ID to the newest execution.
 func ContinueAsNew[I any](ctx Context, in I) error {
-	data, err := kv.Marshal(in)
+	data, err := kv.MarshalPayload(in)
 	if err != nil {
 		return fmt.Errorf("jetflow: encoding the input of the next execution: %w", err)
 	}

@@ -31,12 +31,12 @@ type Registrable interface {
 
 func (d *Definition[I, O]) execute(ctx Context, input []byte) ([]byte, error) {
 	var in I
-	if err := kv.Unmarshal(input, &in); err != nil {
-		return nil, steps.NonRetryable(steps.TypeBadInput, "the input of workflow %s does not decode: %v", d.name, err)
+	if err := decodePayload("the input of workflow "+d.name, input, &in); err != nil {
+		return nil, steps.NonRetryable(steps.TypeBadInput, "%v", err)
 	}
 	out, err := d.fn(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	return kv.Marshal(out)
+	return kv.MarshalPayload(out)
 }

@@ -34,7 +34,13 @@
 //	run, _ := workflow.Start(ctx, c, Order, "order-1001", input)
 //	out, err := run.Result(ctx)
 //
-// Start is idempotent on the workflow ID. Every worker shares one durable
+// Start is idempotent on the workflow ID: the same ID and input return the
+// run started first; another input, or another workflow, gets an
+// *AlreadyStartedError, and the ID of a closed run goes to a new run only
+// when WithIDReusePolicy says so. Inputs and outputs travel as msgpack with
+// struct fields named by their json tags, so JSON from any client maps onto
+// them; one that does not fit its type is a *PayloadDecodeError, never a
+// zero value. Every worker shares one durable
 // consumer per workflow type and per step, so adding workers adds capacity,
 // and a worker may serve only some steps.
 //

@@ -98,8 +98,9 @@ func TestFiveStepWorkflowCompletes(t *testing.T) {
 	if d.Status != "completed" || d.Positions != 5 {
 		t.Fatalf("describe: got status %s positions %d, want completed 5", d.Status, d.Positions)
 	}
-	// Start is idempotent on the ID.
-	if _, err := workflow.Start(ctx, c, fiveSteps, "five-1", 99); err != nil {
+	// Start is idempotent on the ID and input (another input is refused:
+	// TestStartIDReuse).
+	if _, err := workflow.Start(ctx, c, fiveSteps, "five-1", 10); err != nil {
 		t.Fatalf("second Start: %v", err)
 	}
 	if got, _ := run.Result(ctx); got != 15 {
@@ -255,7 +256,7 @@ func TestNonRetryableAndExhausted(t *testing.T) {
 	if stockCalls.Load() != 1 || o.StockAttempts != 1 || o.StockErr != "InsufficientStock" || o.StockExhausted || !o.StockTyped {
 		t.Errorf("non-retryable: calls %d, result %+v; want 1 call, 1 attempt, typed, not exhausted", stockCalls.Load(), o)
 	}
-	if downCalls.Load() != 3 || o.DownAttempts != 3 || !o.DownExhausted || o.DownErr != "*errors.errorString" {
+	if downCalls.Load() != 3 || o.DownAttempts != 3 || !o.DownExhausted || o.DownErr != steps.TypeError {
 		t.Errorf("exhausted: calls %d, result %+v; want 3 calls, 3 attempts, exhausted", downCalls.Load(), o)
 	}
 }

@@ -15,9 +15,8 @@ var (
 	ErrInvalidOption = errors.New("jetflow: invalid option")
 	// ErrNotFound is returned when no run has the given workflow ID.
 	ErrNotFound = errors.New("jetflow: workflow run not found")
-	// ErrAlreadyStarted is returned by Start when the ID is taken by a run of
-	// another workflow type.
-	ErrAlreadyStarted = errors.New("jetflow: workflow ID already used by another workflow")
+	// ErrAlreadyStarted matches (errors.Is) every *AlreadyStartedError.
+	ErrAlreadyStarted = errors.New("jetflow: workflow ID already used")
 	// ErrPayloadTooLarge matches (errors.Is) every *PayloadTooLargeError.
 	ErrPayloadTooLarge = errors.New("jetflow: payload too large")
 	// ErrNonDeterminism matches (errors.Is) every *NonDeterminismError.
@@ -61,6 +60,32 @@ func notDeployed(err error) error {
 	}
 	return err
 }
+
+// AlreadyStartedError is returned by Start when the ID belongs to a run
+// that the Start may not return nor replace (see IDReusePolicy): a run of
+// another workflow, or one started with another input. It describes that
+// run.
+type AlreadyStartedError struct {
+	WorkflowID string
+	// Workflow and Status are the existing run's.
+	Workflow string
+	Status   string
+	// InputDiffers is set when the existing run's input is not the one
+	// Start was given (compared as decoded values, so the order of a map's
+	// keys does not count).
+	InputDiffers bool
+}
+
+func (e *AlreadyStartedError) Error() string {
+	s := fmt.Sprintf("jetflow: workflow ID %s is taken by a run of %s (%s)", e.WorkflowID, e.Workflow, e.Status)
+	if e.InputDiffers {
+		s += ", started with another input"
+	}
+	return s
+}
+
+// Is matches ErrAlreadyStarted.
+func (e *AlreadyStartedError) Is(target error) bool { return target == ErrAlreadyStarted }
 
 // InvalidIDError says why a workflow ID was refused.
 type InvalidIDError struct {
@@ -128,11 +153,31 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
+	if e.Err == nil {
+		return e.text("")
+	}
+	return e.text(e.Err.Error())
+}
+
+// untyped is Error without the step error's type, for a record that keeps
+// the type apart.
+func (e *StepError) untyped() string {
+	if e.Err == nil {
+		return e.text("")
+	}
+	return e.text(e.Err.Message)
+}
+
+func (e *StepError) text(cause string) string {
 	why := "non-retryable"
 	if e.Exhausted {
 		why = "attempts exhausted"
 	}
-	return fmt.Sprintf("jetflow: step %s failed after %d attempt(s) (%s): %v", e.Step, e.Attempts, why, e.Err)
+	s := fmt.Sprintf("jetflow: step %s failed after %d attempt(s) (%s)", e.Step, e.Attempts, why)
+	if cause != "" {
+		s += ": " + cause
+	}
+	return s
 }
 
 // Unwrap returns the step's *steps.Error.

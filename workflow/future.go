@@ -28,8 +28,9 @@ func (f Future[T]) slot() *slot { return f.s }
 // IsReady reports whether Get would return without waiting.
 func (f Future[T]) IsReady() bool { return f.s != nil && f.s.ready }
 
-// Get returns the step's output, or a *StepError when the step failed for
-// good. Inside workflow code only: when the result is not known yet, the
+// Get returns the step's output, a *StepError when the step failed for
+// good, or a *PayloadDecodeError when its output does not decode into T.
+// Inside workflow code only: when the result is not known yet, the
 // code waits here (the run stays in the worker's memory, or is rebuilt from
 // its history if the worker lets it go).
 func (f Future[T]) Get(ctx Context) (T, error) {
@@ -56,8 +57,8 @@ func (f Future[T]) Get(ctx Context) (T, error) {
 	}
 	var out T
 	if s.kind == kv.KindStep && !f.discard {
-		if err := kv.Unmarshal(r.Output, &out); err != nil {
-			return zero, fmt.Errorf("jetflow: decoding the result of step %s: %w", s.name, err)
+		if err := decodePayload("the output of step "+s.name, r.Output, &out); err != nil {
+			return zero, err
 		}
 	}
 	return out, nil
@@ -97,7 +98,7 @@ func scheduleStep(ctx Context, name string, validate func() error, in any) *slot
 		return s
 	}
 	var refused *steps.Error
-	data, err := kv.Marshal(in)
+	data, err := kv.MarshalPayload(in)
 	switch {
 	case validate() != nil:
 		refused = steps.NonRetryable(TypeInvalidName, "%q is not a valid step name (letters, digits, '-' and '_')", name)
@@ -185,7 +186,7 @@ func SideEffect[T any](ctx Context, fn func() T) T {
 		data = rec.Value
 	} else {
 		var err error
-		if data, err = kv.Marshal(fn()); err != nil {
+		if data, err = kv.MarshalPayload(fn()); err != nil {
 			e.fail(fmt.Errorf("jetflow: encoding a side effect: %w", err))
 		}
 		if limit := e.w.env.MaxPayload / 4; limit > 0 && int64(len(data)) > limit {
@@ -194,8 +195,8 @@ func SideEffect[T any](ctx Context, fn func() T) T {
 		e.decide(kv.Decision{Seq: seq, Kind: kv.KindSideEffect, Name: "SideEffect", Value: data})
 	}
 	var out T
-	if err := kv.Unmarshal(data, &out); err != nil {
-		e.fail(fmt.Errorf("jetflow: decoding a side effect: %w", err))
+	if err := decodePayload("the value of side effect "+fmt.Sprint(seq), data, &out); err != nil {
+		e.fail(err)
 	}
 	return out
 }

@@ -78,14 +78,14 @@ func (s *SignalDef[T]) TryReceive(ctx Context) (v T, ok bool, err error) {
 
 func decodeSignal[T any](name string, sig kv.SignalIn) (T, error) {
 	var v T
-	if err := kv.Unmarshal(sig.Payload, &v); err != nil {
+	if err := decodePayload("signal "+name, sig.Payload, &v); err != nil {
 		return v, &SignalPayloadError{Signal: name, Err: err}
 	}
 	return v, nil
 }
 
 // SignalPayloadError is a signal whose payload does not decode into the type
-// its SignalDef declares.
+// its SignalDef declares; it wraps the *PayloadDecodeError that says where.
 type SignalPayloadError struct {
 	Signal string
 	Err    error

@@ -35,14 +35,15 @@ func Signal[T any](ctx context.Context, c *Client, id string, sig *SignalDef[T],
 	if !steps.ValidName(sig.name) {
 		return fmt.Errorf("%w: signal %q (letters, digits, '-' and '_')", ErrInvalidName, sig.name)
 	}
-	payload, err := kv.Marshal(v)
+	payload, err := kv.MarshalPayload(v)
 	if err != nil {
 		return fmt.Errorf("jetflow: encoding signal %s: %w", sig.name, err)
 	}
 	return c.SignalRaw(ctx, id, sig.name, payload)
 }
 
-// SignalRaw is Signal with a msgpack-encoded payload.
+// SignalRaw is Signal with a payload already encoded as msgpack, in the
+// wire format of payloads (see the README's "Payloads").
 func (c *Client) SignalRaw(ctx context.Context, id, name string, payload []byte) error {
 	if !steps.ValidName(name) {
 		return fmt.Errorf("%w: signal %q (letters, digits, '-' and '_')", ErrInvalidName, name)
@@ -50,11 +51,16 @@ func (c *Client) SignalRaw(ctx context.Context, id, name string, payload []byte)
 	return c.send(ctx, id, name, payload)
 }
 
-// SignalWithStart starts the run (as Start does: nothing new when the ID
-// already has a run of def) and sends it the signal, which it receives
-// before anything else happens to it.
-func SignalWithStart[I, O, T any](ctx context.Context, c *Client, def *Definition[I, O], id string, in I, sig *SignalDef[T], v T) (*Run[O], error) {
-	run, err := Start(ctx, c, def, id, in)
+// SignalWithStart sends the signal to the run id of def, starting it first
+// with in when the ID has no open run (as Start does, with opts); a run
+// that starts here receives the signal before anything else happens to it.
+// An open run of def is signaled whatever its input was.
+func SignalWithStart[I, O, T any](ctx context.Context, c *Client, def *Definition[I, O], id string, in I, sig *SignalDef[T], v T, opts ...StartOption) (*Run[O], error) {
+	run, err := Start(ctx, c, def, id, in, opts...)
+	var ae *AlreadyStartedError
+	if errors.As(err, &ae) && ae.Workflow == def.Name() && !kv.Terminal(ae.Status) {
+		run, err = Attach(c, def, id), nil
+	}
 	if err != nil {
 		return nil, err
 	}

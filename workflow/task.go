@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
@@ -33,8 +34,11 @@ type wakeup struct {
 	early     time.Time
 	earlyTask *wire.WorkflowTask
 	earlySubj string
-	done      chan struct{}
-	err       error
+	// inc is the incarnation a start hint names: a cached run of another
+	// incarnation is a closed run whose ID a new run has taken.
+	inc  string
+	done chan struct{}
+	err  error
 }
 
 // logConflict is logged for every history conflict (the chaos harness
@@ -145,6 +149,10 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items []*wakeup) error {
 	w.thawed()
 	x := w.runs.current(ent)
+	if x != nil && otherIncarnation(x, items) {
+		w.runs.set(ent, nil)
+		x = nil
+	}
 	if x == nil {
 		var err error
 		if x, err = w.load(ctx, def, ent.id, ent.reread); err != nil || x == nil {
@@ -173,6 +181,17 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 		w.runs.set(ent, nil)
 	}
 	return nil
+}
+
+// otherIncarnation reports whether a wake-up is for another run of the ID
+// than the one x holds.
+func otherIncarnation(x *execution, items []*wakeup) bool {
+	for _, it := range items {
+		if it.inc != "" && it.inc != x.run.Inc {
+			return true
+		}
+	}
+	return false
 }
 
 // decide hands the wake-ups to the code and lets it run until it waits.
@@ -639,7 +658,11 @@ func errorInfo(err error) kv.ErrorInfo {
 	}
 	var sterr *StepError
 	if errors.As(err, &sterr) {
-		return kv.ErrorInfo{Type: sterr.Err.Type, Message: err.Error(), NonRetryable: sterr.Err.NonRetryable, Step: sterr.Step, Seq: sterr.Seq}
+		// The record's Type is the step error's, and everything that
+		// prints the record prints the type before the message: the
+		// message leaves it out, so it is said once.
+		msg := strings.Replace(err.Error(), sterr.Error(), sterr.untyped(), 1)
+		return kv.ErrorInfo{Type: sterr.Err.Type, Message: msg, NonRetryable: sterr.Err.NonRetryable, Step: sterr.Step, Seq: sterr.Seq}
 	}
 	se := steps.AsError(err)
 	return kv.ErrorInfo{Type: se.Type, Message: se.Message, NonRetryable: se.NonRetryable, Details: se.Details}

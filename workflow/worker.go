@@ -326,7 +326,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		// Clients publish here, and may not publish workflow tasks: a start
 		// hint can only ask for the pending run it names to start, whatever
 		// else it says.
-		t = wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: def.Name(), Reason: wire.ReasonStart}
+		t = wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: def.Name(), Reason: wire.ReasonStart, Inc: t.Inc}
 	}
 	if t.Reason == wire.ReasonPurge {
 		if err := w.purge(ctx, &t); err != nil {
@@ -351,7 +351,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 			return
 		}
 	}
-	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq}
+	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, inc: t.Inc}
 	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
 		n := 1
 		if md, merr := m.Metadata(); merr == nil {
@@ -436,7 +436,7 @@ func (w *Worker) schedulePurge(ctx context.Context, run *kv.Run, exec int, close
 	if w.cfg.retention <= 0 {
 		return nil
 	}
-	data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonPurge, Exec: exec})
+	data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonPurge, Exec: exec, Inc: run.Inc})
 	if err != nil {
 		return err
 	}
@@ -447,7 +447,9 @@ func (w *Worker) schedulePurge(ctx context.Context, run *kv.Run, exec int, close
 
 // purge removes a closed run: its step results and history, its events,
 // then its record (last, so a purge cut short is finished by the redelivered
-// task). A purge of one finished execution removes only its keys.
+// task). A purge of one finished execution removes only its keys. A purge of
+// a run whose ID a new run has taken since (IDReusePolicy) removes only the
+// keys of the closed run's incarnation.
 func (w *Worker) purge(ctx context.Context, t *wire.WorkflowTask) error {
 	run, _, err := kv.Get[kv.Run](ctx, w.env.Buckets.Runs, t.WorkflowID)
 	if errors.Is(err, kv.ErrNotFound) {
@@ -455,6 +457,16 @@ func (w *Worker) purge(ctx context.Context, t *wire.WorkflowTask) error {
 	}
 	if err != nil && !errors.Is(err, kv.ErrCorrupt) {
 		return err
+	}
+	if err == nil && t.Inc != "" && run.Inc != t.Inc {
+		return w.env.PurgeIncarnation(ctx, t.WorkflowID, t.Inc)
+	}
+	if err == nil && t.Inc == "" && run.Inc != "" && kv.Terminal(run.Status) && t.Exec == 0 &&
+		time.Since(run.ClosedAt)+time.Minute < w.cfg.retention {
+		// A purge published by an older worker, which does not say whose
+		// it is, for a run that closed too recently to be its own: the ID
+		// was reused. The run gets its own purge (one schedule per run).
+		return w.schedulePurge(ctx, &run, 0, run.ClosedAt)
 	}
 	if t.Exec > 0 {
 		if err == nil && max(run.Exec, 1) > t.Exec {

@@ -138,7 +138,7 @@ func (ch *checker) checkOrder(ctx context.Context, v *verdict, o *run, got demo.
 	status := string(run.Status)
 	if status == kv.StatusCompleted {
 		var out demo.OrderOutput
-		if err := kv.Unmarshal(run.Output, &out); err != nil {
+		if err := kv.UnmarshalPayload(run.Output, &out); err != nil {
 			v.addLost(1, "%s (%s): output does not decode: %v", o.id, o.kind, err)
 			return nil
 		}

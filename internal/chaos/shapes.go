@@ -150,7 +150,7 @@ func (ch *checker) checkShape(ctx context.Context, v *verdict, r *run, effects [
 			n = s.fan.Width
 		}
 		var out demo.Tallied
-		if err := kv.Unmarshal(rec.Output, &out); err != nil {
+		if err := kv.UnmarshalPayload(rec.Output, &out); err != nil {
 			v.addLost(1, "%s (%s): output does not decode: %v", r.id, r.kind, err)
 			return nil
 		}
@@ -165,7 +165,7 @@ func (ch *checker) checkShape(ctx context.Context, v *verdict, r *run, effects [
 		compareCounts(v, r, counted, want)
 	case s.race != nil:
 		var out demo.StepOrTimerOutput
-		if err := kv.Unmarshal(rec.Output, &out); err != nil {
+		if err := kv.UnmarshalPayload(rec.Output, &out); err != nil {
 			v.addLost(1, "%s (%s): output does not decode: %v", r.id, r.kind, err)
 			return nil
 		}

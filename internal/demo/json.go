@@ -28,11 +28,11 @@ func codecOf[T any]() codec {
 			if err := decodeStrict(name, data, &v); err != nil {
 				return nil, err
 			}
-			return kv.Marshal(v)
+			return kv.MarshalPayload(v)
 		},
 		toJSON: func(data []byte) ([]byte, error) {
 			var v T
-			if err := kv.Unmarshal(data, &v); err != nil {
+			if err := kv.UnmarshalPayload(data, &v); err != nil {
 				return nil, err
 			}
 			return json.Marshal(v)
@@ -70,7 +70,8 @@ var (
 // StartJSON starts a run of the named demo workflow with a JSON input (the
 // source document's field names), after checking the JSON strictly: syntax,
 // types and unknown fields give an *InputError saying where. Start is
-// idempotent on the ID, as workflow.Start is; an unknown workflow gives
+// idempotent on the ID and input, as workflow.Start is (another input for a
+// taken ID gives a *workflow.AlreadyStartedError); an unknown workflow gives
 // ErrUnknownName.
 func StartJSON(ctx context.Context, c *workflow.Client, workflowName, id string, data []byte) error {
 	in, err := InputFromJSON(workflowName, data)

@@ -332,7 +332,8 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 				return
 			}
 			ev := base
-			ev.Event, ev.Error, ev.ErrorType = wire.EventStepRetrying, se.Error(), se.Type
+			// The type has a field of its own: the message is said once.
+			ev.Event, ev.Error, ev.ErrorType = wire.EventStepRetrying, se.Message, se.Type
 			ev.RetryInMS = float64(next.Sub(now).Microseconds()) / 1000
 			r.env.Emit(ev)
 			_ = m.Ack()

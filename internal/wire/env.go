@@ -158,6 +158,27 @@ func (e *Env) PurgeRun(ctx context.Context, workflow, id string) error {
 	return nil
 }
 
+// PurgeIncarnation removes the step results, history, retry records and
+// breaker claims of every execution of one incarnation of a run (keys
+// "<id>.<inc>" and below): what a closed run leaves behind once a new run
+// has taken its ID. Its record, replaced by the new run's, and its events,
+// on the same subjects as the new run's, are left alone.
+func (e *Env) PurgeIncarnation(ctx context.Context, id, inc string) error {
+	if inc == "" {
+		return fmt.Errorf("jetflow: purging an incarnation of %s: no incarnation", id)
+	}
+	_, steps, _ := kv.BucketNames(e.Names.Prefix)
+	st, err := e.StepsStream(ctx)
+	if err != nil {
+		return err
+	}
+	subj := "$KV." + steps + "." + kv.ExecKey(id, inc, 1) + ".>"
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+		return fmt.Errorf("jetflow: purging %s: %w", subj, err)
+	}
+	return nil
+}
+
 // StepsStream is the stream behind the steps bucket (results, history
 // batches, breaker claims).
 func (e *Env) StepsStream(ctx context.Context) (jetstream.Stream, error) {

@@ -47,4 +47,8 @@ type WorkflowTask struct {
 	// Owner is the instance of the worker that held the run when the task
 	// was published (a hint: another worker forwards the task to it).
 	Owner string `msgpack:"ow,omitempty"`
+	// Inc is the incarnation (kv.Run.Inc) of the run the task is for, on
+	// start hints and purges: the ID may have been given to a new run
+	// since (workflow.IDReusePolicy). Empty on tasks of older workers.
+	Inc string `msgpack:"i,omitempty"`
 }
