@@ -92,7 +92,7 @@ func WithReplicas(n int) Option {
 // WithMemoryStorage keeps streams and buckets in memory: for benchmarks and
 // throw-away tests, never for runs that must survive a server restart.
 func WithMemoryStorage() Option {
-	return func(c *config) error { c.memory = true; return nil }
+	return func(c *config) error { c.memory = true; c.mark("storage"); return nil }
 }
 
 // WithLogger sets the logger (default slog.Default()).

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Settings of one worker (WithName, WithWorkflowConcurrency,
@@ -62,6 +63,24 @@ func (e *SettingConflictError) Is(target error) bool { return target == ErrSetti
 // set them, and refuses a conflict. With update (Deploy), cfg's explicit
 // settings replace the recorded ones instead.
 func adoptShared(ctx context.Context, env *wire.Env, cfg *config, update bool) error {
+	if cfg.set["storage"] {
+		// Storage cannot change in place: a worker asking for memory on a
+		// deployment on disk (or the other way) says so.
+		st, err := env.Stream(ctx, env.Names.TaskStream())
+		if err != nil {
+			return err
+		}
+		if have := st.CachedInfo().Config.Storage; (have == jetstream.MemoryStorage) != cfg.memory {
+			ours, inForce := "file", "file"
+			if cfg.memory {
+				ours = "memory"
+			}
+			if have == jetstream.MemoryStorage {
+				inForce = "memory"
+			}
+			return &SettingConflictError{Setting: "the storage", Ours: ours, InForce: inForce, By: "whoever created " + env.Names.TaskStream()}
+		}
+	}
 	mine := sharedSettings{AckWait: cfg.ackWait, Retention: cfg.retention, HasRetention: true, By: cfg.name, At: time.Now().UTC()}
 	for try := 0; try < 5; try++ {
 		rec, rev, err := kv.Get[sharedSettings](ctx, env.Buckets.Runs, deploymentKey)

@@ -46,6 +46,11 @@ func TestSharedSettingsAreTheDeployments(t *testing.T) {
 	if _, err := workflow.Deploy(context.Background(), nc, workflow.WithAckWait(7*time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	// Storage cannot change in place: asking for memory on a deployment on
+	// disk is refused too.
+	if _, err := newWorker(workflow.WithMemoryStorage()); !errors.As(err, &conflict) || conflict.Ours != "memory" || conflict.InForce != "file" {
+		t.Fatalf("a worker asking for memory storage on disk: got %v", err)
+	}
 	third, err := newWorker(workflow.WithAckWait(7 * time.Second))
 	if err != nil {
 		t.Fatalf("after Deploy changed it: %v", err)
