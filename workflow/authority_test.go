@@ -69,6 +69,30 @@ func waitParked(t *testing.T, ctx context.Context, js jetstream.JetStream, filte
 	}
 }
 
+// waitConsumerEmpty waits until a task consumer holds nothing pending or
+// waiting.
+func waitConsumerEmpty(t *testing.T, ctx context.Context, js jetstream.JetStream, consumer string) {
+	t.Helper()
+	cons, err := js.Consumer(ctx, "JETFLOW_TASKS", consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumAckPending == 0 && info.NumPending == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("consumer %s still holds %d pending and %d waiting", consumer, info.NumAckPending, info.NumPending)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func runRecord(t *testing.T, ctx context.Context, js jetstream.JetStream, id string) kv.Run {
 	t.Helper()
 	b, err := kv.Open(ctx, js, kv.Config{})
@@ -246,25 +270,8 @@ func TestFutureDatedTasksDoNotHoldReadyOnes(t *testing.T) {
 		t.Fatalf("got %d, %v; want 5", got, err)
 	}
 	waitParked(t, ctx, js, "jetflow.dlq.step.AddOne", forged)
-	cons, err := js.Consumer(ctx, "JETFLOW_TASKS", "step_AddOne")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		// The last parked message's termination may still be on its way.
-		info, err := cons.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.NumAckPending == 0 && info.NumPending == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("step consumer still holds %d pending and %d waiting", info.NumAckPending, info.NumPending)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	// The last parked message's termination may still be on its way.
+	waitConsumerEmpty(t, ctx, js, "step_AddOne")
 }
 
 // Tasks that are impossible on their face are parked, and their handler
@@ -533,24 +540,7 @@ func TestEarlyTimerTasksDoNotFireOrWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, ctx, timers)
-	cons, err := js.Consumer(ctx, "JETFLOW_TASKS", "wf_ForgeNap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		info, err := cons.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.NumAckPending == 0 && info.NumPending == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("workflow consumer still holds %d pending and %d waiting", info.NumAckPending, info.NumPending)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	waitConsumerEmpty(t, ctx, js, "wf_ForgeNap")
 	d, err := c.Describe(ctx, "napper-1")
 	if err != nil || d.Status != "running" {
 		t.Fatalf("run: %+v, %v; want still asleep", d, err)
