@@ -85,6 +85,9 @@ type Run struct {
 	// Inc is the run's incarnation (see NewIncarnation), chosen at Start:
 	// it scopes the run's keys in the steps bucket (ExecKey).
 	Inc string `msgpack:"inc,omitempty"`
+	// Reuse counts the runs that had this ID before (WithIDReusePolicy);
+	// steps' idempotency keys carry it.
+	Reuse int `msgpack:"ru,omitempty"`
 	// SigSeq is the last signal the executions before the current one
 	// received (a continue-as-new hands it on).
 	SigSeq uint64 `msgpack:"sq,omitempty"`

@@ -143,6 +143,10 @@ func (c *Client) start(ctx context.Context, workflow, id string, input []byte, c
 		if kv.Terminal(existing.Status) && sc.reuse.reuses(existing.Status) {
 			// A new run takes the closed run's ID: its record replaces
 			// the closed one's, unless another writer got there first.
+			// It counts the reuse, which its idempotency keys carry, so
+			// that a service deduplicating on them does not take its
+			// steps for the old run's.
+			run.Reuse = existing.Reuse + 1
 			_, err = kv.Update(ctx, c.env.Buckets.Runs, id, run, rev)
 			continue
 		}

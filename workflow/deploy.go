@@ -15,7 +15,7 @@ import (
 
 // DeployChange is what Deploy did to one stream or bucket.
 type DeployChange struct {
-	// Kind is "stream" or "bucket".
+	// Kind is "stream", "bucket" or "setting" (a shared setting recorded).
 	Kind string
 	Name string
 	// Action is "created", "updated" or "unchanged".
@@ -51,6 +51,13 @@ func Deploy(ctx context.Context, nc *nats.Conn, opts ...Option) ([]DeployChange,
 	out := make([]DeployChange, len(env.Changes))
 	for i, c := range env.Changes {
 		out[i] = DeployChange(c)
+	}
+	// Say what the deployment's shared settings are now.
+	if cfg.set["ackWait"] {
+		out = append(out, DeployChange{Kind: "setting", Name: "ack wait", Action: "recorded", Detail: cfg.ackWait.String()})
+	}
+	if cfg.set["retention"] {
+		out = append(out, DeployChange{Kind: "setting", Name: "retention", Action: "recorded", Detail: cfg.retention.String()})
 	}
 	return out, nil
 }

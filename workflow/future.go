@@ -119,7 +119,7 @@ func scheduleStep(ctx Context, name string, validate func() error, in any) *slot
 		at = rec.At
 	}
 	t := runner.NewTask(e.run.Workflow, e.run.ID, name, seq, data, st.opts, at)
-	t.Exec, t.Inc = e.run.Exec, e.run.Inc
+	t.Exec, t.Inc, t.Reuse = e.run.Exec, e.run.Inc, e.run.Reuse
 	t.Compensation = e.compensating
 	if rec == nil {
 		// The step's policy and a digest of its input are recorded with

@@ -1,6 +1,7 @@
 package workflow_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -331,5 +332,38 @@ func TestOlderPurgeSparesAReusedID(t *testing.T) {
 	}
 	if d, err := c.Describe(ctx, "legacy-1"); err != nil || d.Status != "completed" {
 		t.Fatalf("got %+v, %v; want the new run kept", d, err)
+	}
+}
+
+// A run that takes a closed run's ID gives its steps idempotency keys of its
+// own: a service deduplicating on them must not return the old run's effect
+// for the new input.
+func TestReusedIDGetsItsOwnIdempotencyKeys(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	keys := make(chan string, 4)
+	keyed := steps.New("Keyed", func(ctx context.Context, n int) (int, error) {
+		keys <- steps.IdempotencyKey(ctx)
+		return n, nil
+	})
+	once := workflow.New("KeyedOnce", func(ctx workflow.Context, n int) (int, error) {
+		return workflow.ExecuteStep(ctx, keyed, n).Get(ctx)
+	})
+	startWorker(t, nc, []workflow.Registrable{once}, []steps.Handler{keyed})
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	var got []string
+	for i, opts := range [][]workflow.StartOption{nil, {workflow.WithIDReusePolicy(workflow.AllowDuplicate)}, {workflow.WithIDReusePolicy(workflow.AllowDuplicate)}} {
+		run, err := workflow.Start(ctx, c, once, "keyed-1", i, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run.Result(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, <-keys)
+	}
+	if want := []string{"keyed-1/1", "keyed-1~1/1", "keyed-1~2/1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("idempotency keys %v, want %v", got, want)
 	}
 }

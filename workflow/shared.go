@@ -81,7 +81,11 @@ func adoptShared(ctx context.Context, env *wire.Env, cfg *config, update bool) e
 			return &SettingConflictError{Setting: "the storage", Ours: ours, InForce: inForce, By: "whoever created " + env.Names.TaskStream()}
 		}
 	}
-	mine := sharedSettings{AckWait: cfg.ackWait, Retention: cfg.retention, HasRetention: true, By: cfg.name, At: time.Now().UTC()}
+	by := cfg.name
+	if by == "" {
+		by = "Deploy (jetflow init)"
+	}
+	mine := sharedSettings{AckWait: cfg.ackWait, Retention: cfg.retention, HasRetention: true, By: by, At: time.Now().UTC()}
 	for try := 0; try < 5; try++ {
 		rec, rev, err := kv.Get[sharedSettings](ctx, env.Buckets.Runs, deploymentKey)
 		if errors.Is(err, kv.ErrNotFound) {

@@ -92,7 +92,8 @@ type SignalPayloadError struct {
 }
 
 func (e *SignalPayloadError) Error() string {
-	return fmt.Sprintf("jetflow: the payload of signal %s does not decode: %v", e.Signal, e.Err)
+	// The wrapped error names the signal already.
+	return e.Err.Error()
 }
 
 func (e *SignalPayloadError) Unwrap() error { return e.Err }

@@ -21,7 +21,7 @@ type RunClosedError struct {
 }
 
 func (e *RunClosedError) Error() string {
-	return fmt.Sprintf("jetflow: run %s is %s: it takes no more signals", e.WorkflowID, e.Status)
+	return fmt.Sprintf("jetflow: run %s has ended (%s): nothing more can be sent to it", e.WorkflowID, e.Status)
 }
 
 // Is matches ErrRunClosed.

@@ -38,7 +38,7 @@ func runStart(ctx context.Context, args []string) error {
 	f.register(fs)
 	fs.StringVar(&id, "id", "", "workflow ID: letters, digits, '-', '_', '='; starting an ID again with the same input finds its run, with another input fails (default: generated)")
 	fs.StringVar(&input, "input", "", "the input as JSON, or @file, or @- for standard input")
-	fs.BoolVar(&wait, "wait", false, "wait for the run to end and print its result as `result` does")
+	fs.BoolVar(&wait, "wait", false, "wait for the run to end and print its result as the result command does")
 	fs.DurationVar(&waitTimeout, "wait-timeout", 0, "bound on --wait (0 = until interrupted); exit status 3 when the run is not over by then")
 	pos, err := parseArgs(fs, args)
 	if err != nil {

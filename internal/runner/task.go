@@ -35,6 +35,9 @@ type Task struct {
 	Owner string `msgpack:"ow,omitempty"`
 	// Inc is the run's incarnation (kv.Run.Inc), part of its keys.
 	Inc string `msgpack:"i,omitempty"`
+	// Reuse is the run's reuse count of its ID (kv.Run.Reuse), part of its
+	// idempotency key.
+	Reuse int `msgpack:"ru,omitempty"`
 	// Batch is the history batch that recorded the decision to run this
 	// step: the runner reads the step's policy and input digest from there
 	// (the options above are a copy and are not trusted).
@@ -51,8 +54,14 @@ func (t *Task) ResultKey() string { return kv.StepKey(t.ExecKey(), t.Seq) }
 // (or "<workflowID>.x<n>/<seq>" in the n-th execution after continue-as-new).
 // The run's incarnation is not part of it: it names the effect the workflow
 // asks for, whatever the keys the engine keeps it under.
+// A run that reused the ID of closed ones (WithIDReusePolicy) has
+// "<workflowID>~<n>/<seq>": its effects are not the old runs'.
 func (t *Task) IdempotencyKey() string {
-	return kv.ExecKey(t.WorkflowID, "", t.Exec) + "/" + strconv.Itoa(t.Seq)
+	id := t.WorkflowID
+	if t.Reuse > 0 {
+		id += "~" + strconv.Itoa(t.Reuse)
+	}
+	return kv.ExecKey(id, "", t.Exec) + "/" + strconv.Itoa(t.Seq)
 }
 
 // NewTask builds the first attempt of a step with resolved options.
