@@ -27,6 +27,8 @@ type startJSON struct {
 	// Waiting says why the run cannot move yet (no worker serves its
 	// workflow).
 	Waiting string `json:"waiting,omitempty"`
+	// AlreadyStarted says the ID had this run already (same input).
+	AlreadyStarted bool `json:"already_started,omitempty"`
 }
 
 func runStart(ctx context.Context, args []string) error {
@@ -102,7 +104,7 @@ func runStart(ctx context.Context, args []string) error {
 		return showResult(ctx, s, &f, id, true, waitTimeout)
 	}
 	if f.json {
-		return printJSON(os.Stdout, startJSON{ID: id, Workflow: wf, Status: string(d.Status), Waiting: d.Waiting})
+		return printJSON(os.Stdout, startJSON{ID: id, Workflow: wf, Status: string(d.Status), Waiting: d.Waiting, AlreadyStarted: d.CreatedAt.Before(called)})
 	}
 	verb := "started"
 	if d.CreatedAt.Before(called) {
