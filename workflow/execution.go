@@ -95,6 +95,8 @@ type execution struct {
 	// ended at once (with its reason).
 	cancel    *CanceledError
 	terminate *string
+	// queries are the run's query handlers (SetQueryHandler).
+	queries map[string]func() ([]byte, error)
 }
 
 // slot is the outcome of one position, shared by the futures that read it.

@@ -231,6 +231,15 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 		stopServing := context.AfterFunc(ctx, func() { _ = sub.Unsubscribe() })
 		defer stopServing()
 		defer func() { _ = sub.Unsubscribe() }()
+		for _, def := range wfs {
+			qsub, err := w.serveQueries(work, def)
+			if err != nil {
+				return fmt.Errorf("jetflow: serving queries: %w", err)
+			}
+			stopQueries := context.AfterFunc(ctx, func() { _ = qsub.Unsubscribe() })
+			defer stopQueries()
+			defer func() { _ = qsub.Unsubscribe() }()
+		}
 	}
 	var wg sync.WaitGroup
 	w.alive()

@@ -107,3 +107,43 @@ func sendError(err error, id string) error {
 	}
 	return notFound(err, id)
 }
+
+func init() {
+	register(command{name: "query", summary: "ask a running workflow a query and print the answer as JSON: query ID NAME", run: runQuery})
+}
+
+func runQuery(ctx context.Context, args []string) error {
+	var f clientFlags
+	fs := newFlagSet("query", os.Stderr)
+	f.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 2, 2, "run ID and query name: jetflow query ID NAME"); err != nil {
+		return err
+	}
+	id, name := pos[0], pos[1]
+	if err := workflow.ValidateID(id); err != nil {
+		return usagef("%v", err)
+	}
+	s, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	data, err := s.client.QueryRaw(cctx, id, name)
+	if err != nil {
+		if errors.Is(err, workflow.ErrQuery) {
+			return &exitError{code: 1, msg: err.Error()}
+		}
+		return sendError(err, id)
+	}
+	out, err := jsonpayload.ToJSON(data)
+	if err != nil {
+		return fmt.Errorf("decoding the answer: %w", err)
+	}
+	return printJSON(os.Stdout, out)
+}

@@ -34,6 +34,9 @@ func TestCLICancelTerminateSignal(t *testing.T) {
 	if _, errOut, code := cli(t, 20*time.Second, "signal", "cli-cancel-1", "bad.name", "--nats", url); code != 2 || !strings.Contains(errOut, "invalid") {
 		t.Fatalf("signal with a bad name: exit %d: %s", code, errOut)
 	}
+	if _, errOut, code := cli(t, 20*time.Second, "query", "cli-cancel-1", "progress", "--nats", url); code != 1 || !strings.Contains(errOut, "no worker serves workflow OrderOrchestration") {
+		t.Fatalf("query with no worker: exit %d: %s", code, errOut)
+	}
 	if _, errOut, code := cli(t, 20*time.Second, "signal", "cli-cancel-1", "go", "--input", "{nope", "--nats", url); code != 2 || !strings.Contains(errOut, "invalid JSON") {
 		t.Fatalf("signal with bad JSON: exit %d: %s", code, errOut)
 	}

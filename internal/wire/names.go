@@ -45,6 +45,12 @@ func (n Names) SignalSubject(workflow, workflowID, inc string) string {
 // SignalFilter matches the signals of every run of one workflow type.
 func (n Names) SignalFilter(workflow string) string { return n.Prefix + ".signal." + workflow + ".>" }
 
+// QuerySubject is the core (not stored) subject on which the workers of a
+// workflow type answer queries about one of its runs (a queue group).
+func (n Names) QuerySubject(workflow, workflowID string) string {
+	return n.Prefix + ".query." + workflow + "." + workflowID
+}
+
 // HaltSubject is the core (not stored) subject on which runners hear that a
 // run was canceled or terminated, so they cancel its attempts in flight.
 func (n Names) HaltSubject(execKey string) string { return n.Prefix + ".halt." + execKey }

@@ -124,7 +124,7 @@ func (n Names) Permissions(role string, opt PermissionOptions) (Permissions, err
 		// Signals, cancel and terminate: a message on the run's signal
 		// subject (a hint the worker reads in order from the stream).
 		pub = append(pub, "$KV."+runs+".>", n.StartSubject(">"), n.StatusSubject("*", "*", EventNoWorker),
-			js+"CONSUMER.INFO."+tasks+".*", p+".signal.>")
+			js+"CONSUMER.INFO."+tasks+".*", p+".signal.>", p+".query.>")
 		readerDeny(p+".wf.>", p+".step.>", p+".sched.>", p+".dlq.>", p+".own.>", "$KV."+steps+".>", "$KV."+breakers+".>")
 	case RoleWorker:
 		// Tasks: consume (durable pull consumers on the task stream, acks
@@ -169,7 +169,7 @@ func (n Names) Permissions(role string, opt PermissionOptions) (Permissions, err
 		// Wake-ups: a core request to the worker that holds a run, and the
 		// answer to one (allow_responses, not a right on every inbox);
 		// halts of canceled runs' attempts.
-		sub = append(sub, "_INBOX.>", p+".own.*", p+".halt.>")
+		sub = append(sub, "_INBOX.>", p+".own.*", p+".halt.>", p+".query.>")
 		resp = true
 	case RoleAdmin:
 		pub = append(pub, p+".>", js+"INFO", js+"STREAM.NAMES", js+"STREAM.LIST")

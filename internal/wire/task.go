@@ -21,6 +21,21 @@ const (
 	ReasonSignal = "signal"
 )
 
+// QueryMsg asks a run a query (a core request on its query subject);
+// QueryReply is the answer.
+type QueryMsg struct {
+	WorkflowID string `msgpack:"id"`
+	Name       string `msgpack:"n"`
+}
+
+// QueryReply carries the handler's value (payload encoding) or why there
+// is none; Closed is the status of a run that has ended.
+type QueryReply struct {
+	Value  []byte `msgpack:"v,omitempty"`
+	Error  string `msgpack:"e,omitempty"`
+	Closed string `msgpack:"c,omitempty"`
+}
+
 // SignalMsg is a signal on its run's signal subject.
 type SignalMsg struct {
 	WorkflowID string `msgpack:"id"`
