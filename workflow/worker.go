@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/twogen"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
@@ -39,7 +40,7 @@ type Worker struct {
 	issued issuedTasks
 	// early are the timers this worker put back into the server's schedule
 	// for their recorded time, by run/exec/seq.
-	early  earlyTimers
+	early  *twogen.Map[string, time.Time]
 	runner *runner.Runner
 
 	defaultStepOptions steps.Options
@@ -111,6 +112,8 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 		env:                env,
 		log:                cfg.logger,
 		runs:               newRunCache(cfg.cacheSize),
+		issued:             newIssuedTasks(),
+		early:              newEarlyTimers(),
 		instance:           newInstance(),
 		born:               time.Now(),
 		defaultStepOptions: cfg.defaultStepOptions,
@@ -355,7 +358,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		// A timer task this worker already put back for its recorded time
 		// (copies of it, forged or not, need no workflow task).
 		earlyKey = t.WorkflowID + "/" + strconv.Itoa(t.Exec) + "/" + strconv.Itoa(t.Seq)
-		if at, ok := w.early.get(earlyKey); ok && time.Until(at) > time.Second {
+		if at, ok := w.early.Get(earlyKey); ok && time.Until(at) > time.Second {
 			_ = m.Ack()
 			return
 		}
@@ -397,7 +400,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 			_ = m.NakWithDelay(time.Second)
 			return
 		}
-		w.early.put(earlyKey, wk.early)
+		w.early.Put(earlyKey, wk.early)
 	}
 	_ = m.Ack()
 }

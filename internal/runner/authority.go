@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
@@ -162,7 +161,7 @@ func (r *Runner) decision(ctx context.Context, t *Task) (*kv.Decision, error) {
 		return r.scanHistory(ctx, t)
 	}
 	key := kv.HistoryKey(t.ExecKey(), t.Batch)
-	b, ok := r.batches.get(key)
+	b, ok := r.batches.Get(key)
 	if !ok {
 		got, err := wire.GetConfirmed[kv.Batch](ctx, r.env, r.env.Buckets.Steps, key)
 		if errors.Is(err, kv.ErrNotFound) {
@@ -172,7 +171,7 @@ func (r *Runner) decision(ctx context.Context, t *Task) (*kv.Decision, error) {
 			return nil, err
 		}
 		b = &got
-		r.batches.put(key, b)
+		r.batches.Put(key, b)
 	}
 	for i := range b.Decisions {
 		if b.Decisions[i].Seq == t.Seq {
@@ -263,36 +262,4 @@ func (r *Runner) due(ctx context.Context, m jetstream.Msg, t *Task) bool {
 		_ = m.Ack()
 	}
 	return false
-}
-
-// batchCache keeps the history batches the runner read to check tasks: a
-// fan-out's tasks all name the same few batches. Batches never change.
-type batchCache struct {
-	mu  sync.Mutex
-	cur map[string]*kv.Batch
-	old map[string]*kv.Batch
-}
-
-const batchCacheSize = 256
-
-func (c *batchCache) get(key string) (*kv.Batch, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b, ok := c.cur[key]; ok {
-		return b, true
-	}
-	b, ok := c.old[key]
-	return b, ok
-}
-
-func (c *batchCache) put(key string, b *kv.Batch) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.cur) >= batchCacheSize {
-		c.old, c.cur = c.cur, nil
-	}
-	if c.cur == nil {
-		c.cur = map[string]*kv.Batch{}
-	}
-	c.cur[key] = b
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/twogen"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
@@ -31,8 +32,9 @@ type Runner struct {
 
 	// breakers is this worker's access to the shared circuit breakers.
 	breakers *breakers
-	// batches caches the history batches read to check tasks.
-	batches batchCache
+	// batches caches the history batches read to check tasks: a fan-out's
+	// tasks all name the same few batches, and batches never change.
+	batches *twogen.Map[string, *kv.Batch]
 	// halts are the attempts in flight by execution key, to cancel when
 	// their run is canceled or terminated (see haltRuns).
 	haltMu sync.Mutex
@@ -80,7 +82,7 @@ func NewRunner(env *wire.Env, cfg RunnerConfig) *Runner {
 		cfg.Logger = slog.Default()
 	}
 	return &Runner{env: env, log: cfg.Logger, worker: cfg.Worker, slots: cfg.Concurrency, ackWait: cfg.AckWait, handlers: map[string]steps.Handler{},
-		breakers: newBreakers(env, cfg.Worker, cfg.Logger)}
+		breakers: newBreakers(env, cfg.Worker, cfg.Logger), batches: twogen.New[string, *kv.Batch](256)}
 }
 
 // Register adds a step. It fails for an invalid name, a step declared with
