@@ -11,6 +11,7 @@ import (
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Client starts runs and reads their state. It is safe for concurrent use.
@@ -254,7 +255,7 @@ func (c *Client) Describe(ctx context.Context, id string) (Description, error) {
 		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, Exec: max(run.Exec, 1), Error: failureOf(run.Error), Waiting: run.Waiting}
 	// The record changes only when the run starts and ends; where it
 	// stands in between is in its last history batch.
-	if b, ok := c.lastBatch(ctx, kv.ExecKey(id, run.Inc, run.Exec)); ok {
+	if b, ok, _ := lastBatch(ctx, c.env, kv.ExecKey(id, run.Inc, run.Exec)); ok {
 		d.Positions, d.UpdatedAt = b.Seq, b.At
 		if !kv.Terminal(run.Status) {
 			d.CurrentStep = b.WaitingOn
@@ -289,18 +290,24 @@ func (c *Client) backoff(ctx context.Context, ek string) *Backoff {
 }
 
 // lastBatch reads the newest history batch of an execution.
-func (c *Client) lastBatch(ctx context.Context, ek string) (kv.Batch, bool) {
-	var b kv.Batch
-	_, bucket, _ := kv.BucketNames(c.env.Names.Prefix)
-	st, err := c.env.StepsStream(ctx)
+// lastBatch is the newest history batch of an execution; found is false
+// when it has none.
+func lastBatch(ctx context.Context, env *wire.Env, ek string) (b kv.Batch, found bool, err error) {
+	st, err := env.StepsStream(ctx)
 	if err != nil {
-		return b, false
+		return b, false, err
 	}
-	m, err := st.GetLastMsgForSubject(ctx, "$KV."+bucket+"."+ek+".h.*")
-	if err != nil || kv.Unmarshal(m.Data, &b) != nil {
-		return b, false
+	m, err := st.GetLastMsgForSubject(ctx, "$KV."+env.Buckets.Steps.Bucket()+"."+ek+".h.*")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return b, false, nil
 	}
-	return b, true
+	if err != nil {
+		return b, false, err
+	}
+	if err := kv.Unmarshal(m.Data, &b); err != nil {
+		return b, false, err
+	}
+	return b, true, nil
 }
 
 // Record returns the run's record: its input and, once it ended, its output

@@ -14,6 +14,9 @@ func TestPublicValuesMatchTheEngine(t *testing.T) {
 			t.Errorf("%s: Closed %v, engine says %v", s, s.Closed(), kv.Terminal(string(s)))
 		}
 	}
+	if MaxIDLength != kv.MaxIDLength {
+		t.Error("MaxIDLength differs from the engine's")
+	}
 	if DefaultEventsMaxAge != wire.DefaultEventsMaxAge || DefaultEventsMaxBytes != wire.DefaultEventsMaxBytes ||
 		DefaultDeadLetterMaxAge != wire.DefaultDeadLetterMaxAge || DefaultDeadLetterMaxBytes != wire.DefaultDeadLetterMaxBytes {
 		t.Error("stream limit defaults differ from the engine's")

@@ -169,7 +169,7 @@ func (s *sweeper) check(ctx context.Context, run *kv.Run) []Finding {
 	now := time.Now()
 	exec := max(run.Exec, 1)
 	ek := kv.ExecKey(run.ID, run.Inc, exec)
-	last, hasHistory, err := s.lastBatch(ctx, ek)
+	last, hasHistory, err := lastBatch(ctx, s.env, ek)
 	if err != nil {
 		s.log.Warn("jetflow: sweeper reading a history", "workflow_id", run.ID, "err", err)
 		return nil
@@ -324,26 +324,6 @@ func (s *sweeper) act(ctx context.Context, f Finding, task wire.WorkflowTask) Fi
 	s.env.Emit(ev)
 	s.log.Warn("jetflow: sweeper found a run owed progress", "workflow_id", f.WorkflowID, "problem", f.Problem, "detail", f.Detail, "repaired", f.Repaired)
 	return f
-}
-
-// lastBatch is the newest history batch of an execution.
-func (s *sweeper) lastBatch(ctx context.Context, ek string) (kv.Batch, bool, error) {
-	var b kv.Batch
-	st, err := s.env.StepsStream(ctx)
-	if err != nil {
-		return b, false, err
-	}
-	m, err := st.GetLastMsgForSubject(ctx, "$KV."+s.env.Buckets.Steps.Bucket()+"."+ek+".h.*")
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return b, false, nil
-	}
-	if err != nil {
-		return b, false, err
-	}
-	if err := kv.Unmarshal(m.Data, &b); err != nil {
-		return b, false, err
-	}
-	return b, true, nil
 }
 
 // dropSchedule removes the schedule of a delayed task (a timer, attempt 0,

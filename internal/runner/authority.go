@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
@@ -122,27 +121,16 @@ func impossible(h steps.Handler, t *Task) string {
 	switch {
 	case t.Step != h.Name():
 		return fmt.Sprintf("a task of step %q on the subject of step %s", t.Step, h.Name())
-	case !validID(t.WorkflowID):
+	case kv.IDProblem(t.WorkflowID) != "":
 		return fmt.Sprintf("workflow ID %q", t.WorkflowID)
 	case !steps.ValidName(t.Workflow):
 		return fmt.Sprintf("workflow type %q", t.Workflow)
-	case t.Inc != "" && !validID(t.Inc):
+	case t.Inc != "" && kv.IDProblem(t.Inc) != "":
 		return fmt.Sprintf("incarnation %q", t.Inc)
 	case t.Seq <= 0 || t.Attempt <= 0 || t.Exec < 0 || t.Batch < 0:
 		return fmt.Sprintf("position %d, attempt %d, execution %d, batch %d", t.Seq, t.Attempt, t.Exec, t.Batch)
 	}
 	return ""
-}
-
-// validID is workflow.ValidateID's rule (letters, digits, '-', '_', '=';
-// 1 to 256 bytes), which this package cannot import.
-func validID(id string) bool {
-	if id == "" || len(id) > 256 {
-		return false
-	}
-	return strings.IndexFunc(id, func(c rune) bool {
-		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '=')
-	}) < 0
 }
 
 // issued is the task as this process published it, if it did.
