@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 
@@ -22,16 +23,9 @@ func runSignal(ctx context.Context, args []string) error {
 	fs := newFlagSet("signal", os.Stderr)
 	f.register(fs)
 	fs.StringVar(&input, "input", "null", "the signal's payload as JSON, or @file, or @- for standard input")
-	pos, err := parseArgs(fs, args)
+	id, name, err := idAndName(fs, args, "run ID and signal name: jetflow signal ID NAME --input JSON")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(pos, 2, 2, "run ID and signal name: jetflow signal ID NAME --input JSON"); err != nil {
-		return err
-	}
-	id, name := pos[0], pos[1]
-	if err := workflow.ValidateID(id); err != nil {
-		return usagef("%v", err)
 	}
 	data, src, err := readInput(input)
 	if err != nil {
@@ -116,16 +110,9 @@ func runQuery(ctx context.Context, args []string) error {
 	var f clientFlags
 	fs := newFlagSet("query", os.Stderr)
 	f.register(fs)
-	pos, err := parseArgs(fs, args)
+	id, name, err := idAndName(fs, args, "run ID and query name: jetflow query ID NAME")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(pos, 2, 2, "run ID and query name: jetflow query ID NAME"); err != nil {
-		return err
-	}
-	id, name := pos[0], pos[1]
-	if err := workflow.ValidateID(id); err != nil {
-		return usagef("%v", err)
 	}
 	s, err := f.open(ctx)
 	if err != nil {
@@ -146,4 +133,20 @@ func runQuery(ctx context.Context, args []string) error {
 		return fmt.Errorf("decoding the answer: %w", err)
 	}
 	return printJSON(os.Stdout, out)
+}
+
+// idAndName parses a command's flags and its two arguments, a run ID and a
+// name (of a signal, a query).
+func idAndName(fs *flag.FlagSet, args []string, usage string) (id, name string, err error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", "", err
+	}
+	if err := wantArgs(pos, 2, 2, usage); err != nil {
+		return "", "", err
+	}
+	if err := workflow.ValidateID(pos[0]); err != nil {
+		return "", "", usagef("%v", err)
+	}
+	return pos[0], pos[1], nil
 }
