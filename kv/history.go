@@ -16,9 +16,39 @@ const FormatHistory = 2
 
 // Kinds of positions beyond steps, timers and side effects.
 const (
-	// KindChild is reserved for child workflows.
+	// KindChild is a child workflow the code started; its result is the
+	// child run's outcome.
 	KindChild = "child"
 )
+
+// ChildStart is the decision to start a child workflow (a KindChild
+// Decision's Value): the child's ID, its input and what happens to it when
+// the parent closes first.
+type ChildStart struct {
+	ID     string `msgpack:"id"`
+	Input  []byte `msgpack:"in,omitempty"`
+	Policy int    `msgpack:"p,omitempty"`
+}
+
+// ParentLink is a child run's link to the run that started it: where to
+// record the child's outcome (the parent execution's position Seq) and the
+// parent's close policy for it. Owner is the instance of the worker that
+// held the parent (a hint for the wake-up).
+type ParentLink struct {
+	ID       string `msgpack:"id"`
+	Workflow string `msgpack:"wf"`
+	Inc      string `msgpack:"i,omitempty"`
+	Exec     int    `msgpack:"x,omitempty"`
+	Seq      int    `msgpack:"s"`
+	Policy   int    `msgpack:"p,omitempty"`
+	Owner    string `msgpack:"ow,omitempty"`
+}
+
+// Same reports whether l and o name the same position of the same parent
+// execution.
+func (l *ParentLink) Same(o *ParentLink) bool {
+	return l != nil && o != nil && l.ID == o.ID && l.Inc == o.Inc && max(l.Exec, 1) == max(o.Exec, 1) && l.Seq == o.Seq
+}
 
 // Decision is one position the workflow code claimed, in the order it made
 // them: a step it scheduled, a timer it started, a side effect it recorded.

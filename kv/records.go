@@ -102,6 +102,8 @@ type Run struct {
 	// Waiting says why the run cannot move, when jetflow knows: no worker
 	// serves its workflow type, or the step it waits on.
 	Waiting string `msgpack:"wt,omitempty"`
+	// Parent is set on a child workflow's run: the run that started it.
+	Parent *ParentLink `msgpack:"pa,omitempty"`
 }
 
 // Result is what the steps bucket holds for one position of a run: the
@@ -118,6 +120,10 @@ type Result struct {
 	StartedAt   time.Time `msgpack:"sa,omitempty"`
 	CompletedAt time.Time `msgpack:"ca"`
 	Worker      string    `msgpack:"w,omitempty"`
+	// Ref is a child workflow's ID, and Status the status its run ended
+	// with (KindChild results only).
+	Ref    string `msgpack:"rf,omitempty"`
+	Status string `msgpack:"st,omitempty"`
 }
 
 // StepKey is the key of position seq of a run in the steps bucket.

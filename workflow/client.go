@@ -231,6 +231,9 @@ type Description struct {
 	Waiting string
 	// Backoff is set while a step of the run waits to be tried again.
 	Backoff *Backoff
+	// Parent is the ID of the run that started this one as a child
+	// workflow; empty for a run started from outside.
+	Parent string
 }
 
 // Backoff is a step between two attempts: how many it had, why the last
@@ -252,7 +255,8 @@ func (c *Client) Describe(ctx context.Context, id string) (Description, error) {
 		return Description{}, err
 	}
 	d := Description{ID: run.ID, Workflow: run.Workflow, Status: Status(run.Status), CreatedAt: run.CreatedAt, StartedAt: run.StartedAt,
-		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, Exec: max(run.Exec, 1), Error: failureOf(run.Error), Waiting: run.Waiting}
+		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, Exec: max(run.Exec, 1), Error: failureOf(run.Error), Waiting: run.Waiting,
+		Parent: parentOf(&run)}
 	// The record changes only when the run starts and ends; where it
 	// stands in between is in its last history batch.
 	if b, ok, _ := lastBatch(ctx, c.env, kv.ExecKey(id, run.Inc, run.Exec)); ok {
@@ -451,6 +455,11 @@ func runError(run kv.Run) error {
 		return re
 	}
 	switch run.Error.Type {
+	case "Canceled":
+		if run.Status == kv.StatusCanceled {
+			re.Cause = canceledFrom(run.Error.Message)
+			return re
+		}
 	case "NonDeterminism":
 		nd := &NonDeterminismError{}
 		if kv.Unmarshal(run.Error.Details, nd) == nil {
@@ -466,4 +475,10 @@ func runError(run kv.Run) error {
 	}
 	re.Cause = &steps.Error{Type: run.Error.Type, Message: run.Error.Message, NonRetryable: run.Error.NonRetryable, Details: run.Error.Details}
 	return re
+}
+
+// canceledFrom is the *CanceledError a canceled run recorded as msg.
+func canceledFrom(msg string) *CanceledError {
+	reason, _ := strings.CutPrefix(msg, (&CanceledError{}).Error())
+	return &CanceledError{Reason: strings.TrimPrefix(reason, ": ")}
 }

@@ -21,6 +21,7 @@ type Context interface {
 type wctx struct {
 	e            *execution
 	opts         steps.Options
+	child        ChildOptions
 	disconnected bool
 }
 

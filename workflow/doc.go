@@ -92,6 +92,27 @@
 //		AddFuture(timeout, func() { err = ErrTooSlow }).
 //		Select(ctx)
 //
+// # Talking to a running workflow
+//
+// A SignalDef (NewSignal) is a typed message a run receives: Receive in
+// workflow code, Signal or SignalWithStart from outside. Signals are
+// durable, received in the order the server accepted them, each once into
+// the history. Client.Cancel asks a run to stop: ctx.Err() and what the code
+// waits on return a *CanceledError, and compensations run in a
+// NewDisconnectedContext (Saga.Compensate does by itself); Client.Terminate
+// ends it at once. SetQueryHandler answers Query without changing the run.
+//
+// # Child workflows
+//
+// ExecuteChild starts another workflow as a run of its own and returns a
+// ChildFuture; a replaying parent never starts it twice. WithChildOptions
+// sets its ID and ParentClosePolicy (terminate, the default; cancel;
+// abandon): what happens to it when the parent is canceled or ends first.
+// A child that did not complete reaches the parent as a *ChildError.
+//
+//	ctx = workflow.WithChildOptions(ctx, workflow.ChildOptions{ID: "pay-" + in.OrderID})
+//	receipt, err := workflow.ExecuteChild(ctx, PaymentWithFallback, pay).Get(ctx)
+//
 // # Long and endless workflows
 //
 // One execution's history holds at most MaxHistoryEvents events; a run that

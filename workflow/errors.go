@@ -198,15 +198,24 @@ func (e *StepError) Is(target error) bool {
 	return false
 }
 
-// Error types of a step refused before it was scheduled.
+// Error types of a step or child workflow refused before it was scheduled.
 const (
 	TypePayloadTooLarge = steps.TypePayloadTooLarge
 	TypeInvalidName     = "InvalidName"
+	// TypeInvalidID: a child workflow ID that is not a valid workflow ID.
+	TypeInvalidID = "InvalidID"
+	// TypeInvalidOption: a child workflow option out of range.
+	TypeInvalidOption = "InvalidOption"
+	// TypeAlreadyStarted: a child workflow ID that has a run the parent
+	// did not start.
+	TypeAlreadyStarted = "AlreadyStarted"
 )
 
 // RunError is what Result returns for a run that did not complete: the run's
-// final status and its error. It unwraps to the cause (*NonDeterminismError,
-// or a *steps.Error carrying the workflow's error type and message).
+// final status and its error. It unwraps to the cause (a *CanceledError for
+// a canceled run, so errors.Is(err, ErrCanceled) holds; a
+// *NonDeterminismError or *CompensationError; otherwise a *steps.Error
+// carrying the workflow's error type and message).
 type RunError struct {
 	WorkflowID string
 	Status     string

@@ -50,7 +50,11 @@ type execution struct {
 	deliveries []int
 	newSteps   []runner.Task
 	newTimers  []timerReq
-	events     []wire.Event
+	// newChildren are the positions of children to start, childCancels
+	// those of children to ask to cancel (the run was canceled).
+	newChildren  []int
+	childCancels []int
+	events       []wire.Event
 	// batches is how many history batches are recorded; events counts the
 	// decisions and deliveries in them, against MaxHistoryEvents.
 	batches    int
@@ -113,6 +117,8 @@ type slot struct {
 	// rebuilt from history can publish it again.
 	task *runner.Task
 	at   time.Time
+	// child is a child workflow's start decision, kept until it resolves.
+	child *kv.ChildStart
 }
 
 type timerReq struct {
@@ -275,7 +281,7 @@ func (e *execution) deliver(seq int, res *kv.Result) bool {
 		}
 		return false
 	}
-	s.res, s.task = res, nil
+	s.res, s.task, s.child = res, nil, nil
 	e.resolve(s)
 	if res.CompletedAt.After(e.now) {
 		e.now = res.CompletedAt

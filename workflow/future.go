@@ -51,13 +51,20 @@ func (f Future[T]) Get(ctx Context) (T, error) {
 	if r == nil {
 		return zero, nil
 	}
+	if r.Error != nil && s.kind == kv.KindChild {
+		return zero, childError(s, r)
+	}
 	if r.Error != nil {
 		return zero, &StepError{Step: s.name, Seq: s.seq, Attempts: r.Attempts, Exhausted: r.Error.Exhausted,
 			Err: &steps.Error{Type: r.Error.Type, Message: r.Error.Message, NonRetryable: r.Error.NonRetryable, Details: r.Error.Details}}
 	}
 	var out T
-	if s.kind == kv.KindStep && !f.discard {
-		if err := decodePayload("the output of step "+s.name, r.Output, &out); err != nil {
+	if (s.kind == kv.KindStep || s.kind == kv.KindChild) && !f.discard {
+		what := "the output of step " + s.name
+		if s.kind == kv.KindChild {
+			what = "the output of child workflow " + s.name + " " + r.Ref
+		}
+		if err := decodePayload(what, r.Output, &out); err != nil {
 			return zero, err
 		}
 	}

@@ -31,6 +31,10 @@ type HistoryEntry struct {
 	FireAt time.Time `json:"fire_at,omitzero"`
 	// Worker is the worker that recorded the result.
 	Worker string `json:"worker,omitempty"`
+	// ChildID is a child workflow's ID, and ChildStatus the status its run
+	// ended with (kind "child").
+	ChildID     string `json:"child_id,omitempty"`
+	ChildStatus string `json:"child_status,omitempty"`
 	// Output is the recorded output of a step or side effect, msgpack-encoded.
 	Output []byte `json:"-"`
 }
@@ -96,6 +100,12 @@ func (c *Client) historyOf(ctx context.Context, run *kv.Run, exec int) ([]Histor
 				e.ScheduledAt = d.At
 			case d.Kind == kv.KindSideEffect:
 				e.Done, e.Output, e.CompletedAt = true, d.Value, b.At
+			case d.Kind == kv.KindChild:
+				var c kv.ChildStart
+				if kv.Unmarshal(d.Value, &c) == nil {
+					e.ChildID = c.ID
+				}
+				e.ScheduledAt = d.At
 			}
 			if d.Refused != nil {
 				e.Done, e.CompletedAt = true, b.At
@@ -107,6 +117,9 @@ func (c *Client) historyOf(ctx context.Context, run *kv.Run, exec int) ([]Histor
 				e.ScheduledAt, e.StartedAt, e.CompletedAt = r.ScheduledAt, r.StartedAt, r.CompletedAt
 				e.Worker = r.Worker
 				e.Output = r.Output
+				if r.Kind == kv.KindChild {
+					e.ChildID, e.ChildStatus = r.Ref, r.Status
+				}
 				if r.Error != nil {
 					e.Error = &HistoryError{Type: r.Error.Type, Message: r.Error.Message, NonRetryable: r.Error.NonRetryable, Exhausted: r.Error.Exhausted}
 				}

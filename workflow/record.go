@@ -59,11 +59,22 @@ type Record struct {
 	ClosedAt  time.Time
 	// Waiting says why the run cannot move, when jetflow knows.
 	Waiting string
+	// Parent is the ID of the run that started this one as a child
+	// workflow (ExecuteChild); empty for a run started from outside.
+	Parent string
 }
 
 func recordOf(run kv.Run) Record {
 	return Record{ID: run.ID, Workflow: run.Workflow, Status: Status(run.Status), Input: run.Input, Output: run.Output, Error: failureOf(run.Error),
-		Exec: max(run.Exec, 1), CreatedAt: run.CreatedAt, StartedAt: run.StartedAt, ClosedAt: run.ClosedAt, Waiting: run.Waiting}
+		Exec: max(run.Exec, 1), CreatedAt: run.CreatedAt, StartedAt: run.StartedAt, ClosedAt: run.ClosedAt, Waiting: run.Waiting,
+		Parent: parentOf(&run)}
+}
+
+func parentOf(run *kv.Run) string {
+	if run.Parent == nil {
+		return ""
+	}
+	return run.Parent.ID
 }
 
 func failureOf(e *kv.ErrorInfo) *Failure {

@@ -89,7 +89,14 @@ func (w *Worker) load(ctx context.Context, def Registrable, id string, reread bo
 			x.newSteps = append(x.newSteps, t)
 		case s.kind == kv.KindTimer:
 			x.newTimers = append(x.newTimers, timerReq{seq: seq, at: s.at})
+		case s.child != nil:
+			x.newChildren = append(x.newChildren, seq)
 		}
+	}
+	if x.cancel != nil && x.closing == nil {
+		// The worker that received the cancellation may have died before
+		// passing it on.
+		x.cancelChildren()
 	}
 	return x, nil
 }

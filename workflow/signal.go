@@ -250,6 +250,9 @@ func (w *Worker) receiveSignals(ctx context.Context, x *execution) (int, error) 
 			ev.Event, ev.Error = wire.EventTerminateRequested, string(sig.Payload)
 		}
 		x.emit(ev)
+		if sig.Name == kv.SignalCancel && !wasCanceled && !wasTerminated {
+			x.cancelChildren()
+		}
 		if sig.Name == kv.SignalCancel && !wasCanceled && !wasTerminated || sig.Name == kv.SignalTerminate && !wasTerminated {
 			// Attempts in flight are told at once (core NATS: a runner
 			// that misses it finishes the attempt, whose result the run

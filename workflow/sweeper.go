@@ -29,6 +29,9 @@ import (
 //   - a result the run saw that is gone: the run is rebuilt, which runs the
 //     step again with the same idempotency key;
 //   - a timer past due whose schedule is gone: it is fired;
+//   - a child workflow decided and never started: the run is rebuilt, which
+//     starts it; a child that ended without its outcome recorded in the
+//     run: the outcome is recorded from the child's record;
 //   - a step without a result whose task is gone (no message for it queued
 //     or in flight: its step's consumer is idle), or a retry past due whose
 //     schedule is gone: the run is rebuilt, which publishes the step again
@@ -40,14 +43,20 @@ import (
 
 // Problems the sweeper reports.
 const (
-	ProblemNotStarted     = "not_started"
-	ProblemWakeLost       = "wake_lost"
-	ProblemResultMissing  = "result_missing"
-	ProblemTimerLost      = "timer_lost"
-	ProblemStepLost       = "step_task_lost"
-	ProblemRetryLost      = "retry_lost"
-	ProblemCorruptRecord  = "corrupt_record"
-	ProblemCorruptHistory = "corrupt_history"
+	ProblemNotStarted    = "not_started"
+	ProblemWakeLost      = "wake_lost"
+	ProblemResultMissing = "result_missing"
+	ProblemTimerLost     = "timer_lost"
+	ProblemStepLost      = "step_task_lost"
+	ProblemRetryLost     = "retry_lost"
+	// ProblemChildLost: a child workflow the run started has no run
+	// record (its start was lost); the repair starts it.
+	ProblemChildLost = "child_lost"
+	// ProblemChildResultLost: a child workflow ended, and the run has no
+	// record of its outcome; the repair records it from the child's record.
+	ProblemChildResultLost = "child_result_lost"
+	ProblemCorruptRecord   = "corrupt_record"
+	ProblemCorruptHistory  = "corrupt_history"
 )
 
 // Finding is one run the sweeper found owed progress.
@@ -232,7 +241,7 @@ func (s *sweeper) checkHistory(ctx context.Context, run *kv.Run, ek string, h *h
 			return nil, until // closed in its history; the record follows
 		}
 		for _, d := range b.Decisions {
-			if d.Refused == nil && (d.Kind == kv.KindStep || d.Kind == kv.KindTimer) {
+			if d.Refused == nil && (d.Kind == kv.KindStep || d.Kind == kv.KindTimer || d.Kind == kv.KindChild) {
 				decided[d.Seq] = d
 			}
 		}
@@ -268,6 +277,16 @@ func (s *sweeper) checkHistory(ctx context.Context, run *kv.Run, ek string, h *h
 			f.Problem = ProblemWakeLost
 			f.Detail = fmt.Sprintf("%s %s (position %d) has a result the run never saw", d.Kind, d.Name, seq)
 			found = append(found, s.act(ctx, f, wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonResult, Seq: seq, Exec: exec}))
+			continue
+		}
+		if d.Kind == kv.KindChild {
+			if now.Sub(d.At) < s.grace {
+				due(d.At)
+				continue
+			}
+			if cf, ok := s.checkChild(ctx, run, ek, d, f); ok {
+				found = append(found, cf)
+			}
 			continue
 		}
 		if d.Kind == kv.KindTimer {
@@ -316,6 +335,11 @@ func (s *sweeper) act(ctx context.Context, f Finding, task wire.WorkflowTask) Fi
 			f.Repaired = true
 		}
 	}
+	return s.report(f)
+}
+
+// report publishes a finding as an event and logs it.
+func (s *sweeper) report(f Finding) Finding {
 	ev := wire.Event{Event: wire.EventStuck, Workflow: f.Workflow, WorkflowID: f.WorkflowID, Seq: f.Seq, Step: f.Step,
 		Error: f.Problem + ": " + f.Detail, ErrorType: f.Problem, Worker: s.name}
 	if f.Repaired {
@@ -448,4 +472,40 @@ func (c *Client) Doctor(ctx context.Context, grace time.Duration, repair bool) (
 		}
 		cursor = next
 	}
+}
+
+// checkChild looks at the child a run started at d and has no outcome of:
+// a child with no record was never started (repaired by rebuilding the
+// parent, which starts it); a child that ended has its outcome recorded
+// again from its record. A child still running is fine: the sweep looks at
+// it on its own.
+func (s *sweeper) checkChild(ctx context.Context, run *kv.Run, ek string, d kv.Decision, f Finding) (Finding, bool) {
+	var c kv.ChildStart
+	if err := kv.Unmarshal(d.Value, &c); err != nil {
+		f.Problem, f.Detail = ProblemCorruptHistory, fmt.Sprintf("the child decision at position %d does not decode: %v", d.Seq, err)
+		return f, true
+	}
+	link := &kv.ParentLink{ID: run.ID, Inc: run.Inc, Exec: max(run.Exec, 1), Seq: d.Seq}
+	child, _, err := kv.Get[kv.Run](ctx, s.env.Buckets.Runs, c.ID)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		f.Problem = ProblemChildLost
+		f.Detail = fmt.Sprintf("child workflow %s %s (position %d) was decided %s ago and has no run", d.Name, c.ID, d.Seq, time.Since(d.At).Round(time.Second))
+		return s.act(ctx, f, wire.WorkflowTask{WorkflowID: run.ID, Workflow: run.Workflow, Reason: wire.ReasonRepair, Exec: max(run.Exec, 1)}), true
+	case err != nil, !child.Parent.Same(link), !kv.Terminal(child.Status):
+		// Unreadable now, someone else's run (the parent's own start
+		// records that), or still running.
+		return f, false
+	}
+	f.Problem = ProblemChildResultLost
+	f.Detail = fmt.Sprintf("child workflow %s %s (position %d) ended %s and the run has no record of it", d.Name, c.ID, d.Seq, child.Status)
+	if s.repair {
+		cl := &kv.Closing{Status: child.Status, Output: child.Output, Error: child.Error}
+		if err := notifyParent(ctx, s.env, &child, cl, child.ClosedAt, s.name); err != nil {
+			s.log.Warn("jetflow: sweeper recording a child's outcome", "workflow_id", run.ID, "child", c.ID, "err", err)
+		} else {
+			f.Repaired = true
+		}
+	}
+	return s.report(f), true
 }

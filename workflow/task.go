@@ -462,6 +462,20 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 	if err := w.env.WaitAcks(ctx, acks); err != nil {
 		return err
 	}
+	for _, seq := range x.newChildren {
+		if s := x.pending[seq]; s != nil && s.child != nil {
+			if err := w.startChild(ctx, x, s); err != nil {
+				return err
+			}
+		}
+	}
+	for _, seq := range x.childCancels {
+		if s := x.pending[seq]; s != nil && s.child != nil {
+			if err := w.signalChild(ctx, x, s, kv.SignalCancel, "parent "+x.run.ID+" canceled"); err != nil {
+				return err
+			}
+		}
+	}
 	n := w.env.Names
 	for _, tr := range x.newTimers {
 		if x.pending[tr.seq] == nil {
@@ -500,6 +514,7 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 		announce(ev)
 	}
 	x.newSteps, x.newTimers, x.events, x.freshIDs = nil, nil, nil, false
+	x.newChildren, x.childCancels = nil, nil
 	return nil
 }
 
@@ -560,6 +575,16 @@ func (w *Worker) closeRun(ctx context.Context, x *execution) error {
 	cl := x.closing
 	now := time.Now().UTC()
 	exec := max(x.run.Exec, 1)
+	// Both before the record says the run ended, so that a crash in
+	// between is finished by whoever closes the run again.
+	if err := w.closeChildren(ctx, x, cl); err != nil {
+		return err
+	}
+	if x.run.Parent != nil && cl.Status != kv.StatusContinuedAsNew {
+		if err := notifyParent(ctx, w.env, &x.run, cl, now, w.cfg.name); err != nil {
+			return err
+		}
+	}
 	var closed kv.Run
 	changed := false
 	_, _, err := w.updateRunFrom(ctx, x.run.ID, &x.run, x.rev, func(r *kv.Run) bool {
@@ -643,6 +668,10 @@ func errorInfo(err error) kv.ErrorInfo {
 	var hl *HistoryLimitError
 	if errors.As(err, &hl) {
 		return kv.ErrorInfo{Type: "HistoryLimit", Message: hl.Error(), NonRetryable: true}
+	}
+	var child *ChildError
+	if errors.As(err, &child) && !errors.Is(err, ErrCanceled) {
+		return kv.ErrorInfo{Type: TypeChildFailed, Message: child.Error(), NonRetryable: true}
 	}
 	var cancel *CanceledError
 	if errors.As(err, &cancel) {

@@ -27,6 +27,8 @@ type historyJSON struct {
 	Input     json.RawMessage    `json:"input"`
 	Output    json.RawMessage    `json:"output"`
 	Timeline  []historyEntryJSON `json:"timeline"`
+	// Parent is the run that started this one as a child workflow.
+	Parent string `json:"parent,omitempty"`
 }
 
 type historyEntryJSON struct {
@@ -60,7 +62,7 @@ func runHistory(ctx context.Context, args []string) error {
 	}
 	if f.json {
 		out := historyJSON{ID: run.ID, Workflow: run.Workflow, Status: string(run.Status), CreatedAt: optTime(run.CreatedAt),
-			ClosedAt: optTime(run.ClosedAt), Error: toErrorJSON(run.Error), Timeline: make([]historyEntryJSON, 0, len(hist))}
+			ClosedAt: optTime(run.ClosedAt), Error: toErrorJSON(run.Error), Timeline: make([]historyEntryJSON, 0, len(hist)), Parent: run.Parent}
 		if out.Input, err = inputJSON(run.Workflow, run.Input); err != nil {
 			return fmt.Errorf("decoding the input of %s: %w", id, err)
 		}
@@ -83,6 +85,9 @@ func runHistory(ctx context.Context, args []string) error {
 	if !run.ClosedAt.IsZero() {
 		fmt.Printf("  took %s", human(run.ClosedAt.Sub(run.CreatedAt)))
 	}
+	if run.Parent != "" {
+		fmt.Printf("  child of %s", run.Parent)
+	}
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tSTEP\tATTEMPTS\tSTARTED\tDURATION\tOUTCOME\tWORKER")
@@ -94,6 +99,9 @@ func runHistory(ctx context.Context, args []string) error {
 		case h.Kind != "step":
 			name = h.Kind + " " + name
 		}
+		if h.ChildID != "" {
+			name += " → " + h.ChildID
+		}
 		attempts := "-"
 		if h.Attempts > 0 {
 			attempts = fmt.Sprint(h.Attempts)
@@ -104,6 +112,8 @@ func runHistory(ctx context.Context, args []string) error {
 			outcome = "waiting until " + stamp(h.FireAt)
 		case !h.Done:
 			outcome = "running"
+		case h.Error != nil && h.ChildStatus != "":
+			outcome = h.ChildStatus + ": " + h.Error.Type + ": " + h.Error.Message
 		case h.Error != nil:
 			outcome = "failed: " + h.Error.Type + ": " + h.Error.Message
 			if h.Error.Exhausted {

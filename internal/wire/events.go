@@ -34,6 +34,9 @@ const (
 	EventCanceled           = "canceled"
 	EventTerminateRequested = "terminate_requested"
 	EventTerminated         = "terminated"
+	// Child workflows, on the parent's subjects (ChildID names the child).
+	EventChildStarted   = "child_started"
+	EventChildCompleted = "child_completed"
 )
 
 // Event is one status change of a run, published as JSON so that
@@ -55,6 +58,9 @@ type Event struct {
 	ErrorType    string  `json:"error_type,omitempty"`
 	Compensation bool    `json:"compensation,omitempty"`
 	Worker       string  `json:"worker,omitempty"`
+	// ChildID is the child workflow of a child_started or child_completed
+	// event.
+	ChildID string `json:"child_id,omitempty"`
 }
 
 // Emit publishes ev on its status subject. Events are fire-and-forget core

@@ -132,6 +132,9 @@ func (n Names) Permissions(role string, opt PermissionOptions) (Permissions, err
 		// ones as message schedules), park poison ones, report.
 		pub = append(pub, n.WorkflowSubject(">"), n.StepSubject(">"), p+".sched.>", p+".dlq.>",
 			p+".status.>", p+".breaker.>", p+".own.>", p+".halt.>")
+		// Child workflows: the start hint of a child, and the cancel or
+		// terminate its parent's close policy sends it.
+		pub = append(pub, n.StartSubject(">"), p+".signal.>")
 		// Signals read in order from the task stream; schedules checked and
 		// dropped by the sweeper; results confirmed with the steps
 		// bucket's leader before a task is parked.

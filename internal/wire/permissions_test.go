@@ -39,8 +39,8 @@ func TestPermissionsOfEachRole(t *testing.T) {
 		responses            bool
 	}{
 		{role: RoleWorker,
-			pub:       []string{"jetflow.wf.>", "jetflow.step.>", "jetflow.sched.>", "$KV.jetflow_steps.>", "$JS.API.STREAM.CREATE.JETFLOW_TASKS", "$JS.API.STREAM.UPDATE.JETFLOW_EVENTS", "$JS.API.STREAM.PURGE.KV_jetflow_steps", "$JS.ACK.JETFLOW_TASKS.>", "jetflow.own.>"},
-			notPub:    []string{"jetflow.start.>", "$JS.API.STREAM.DELETE.JETFLOW_TASKS", "$JS.API.>"},
+			pub:       []string{"jetflow.wf.>", "jetflow.step.>", "jetflow.sched.>", "$KV.jetflow_steps.>", "$JS.API.STREAM.CREATE.JETFLOW_TASKS", "$JS.API.STREAM.UPDATE.JETFLOW_EVENTS", "$JS.API.STREAM.PURGE.KV_jetflow_steps", "$JS.ACK.JETFLOW_TASKS.>", "jetflow.own.>", "jetflow.start.>", "jetflow.signal.>"},
+			notPub:    []string{"jetflow.>", "$JS.API.STREAM.DELETE.JETFLOW_TASKS", "$JS.API.>"},
 			sub:       []string{"_INBOX.>", "jetflow.own.*"},
 			responses: true},
 		{role: RoleClient,
