@@ -39,6 +39,9 @@ const (
 	KindTimer      = "timer"
 	KindSideEffect = "side_effect"
 	KindSignal     = "signal"
+	// KindVersion is a change point the code passed (workflow.GetVersion):
+	// its Name is the change ID, its Value the version taken.
+	KindVersion = "version"
 )
 
 // Command is one decision of a workflow, in the order the code made it. Replay

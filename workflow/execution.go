@@ -101,6 +101,8 @@ type execution struct {
 	terminate *string
 	// queries are the run's query handlers (SetQueryHandler).
 	queries map[string]func() ([]byte, error)
+	// versions are the versions taken at change points (GetVersion).
+	versions map[string]Version
 }
 
 // slot is the outcome of one position, shared by the futures that read it.

@@ -35,6 +35,9 @@ type HistoryEntry struct {
 	// ended with (kind "child").
 	ChildID     string `json:"child_id,omitempty"`
 	ChildStatus string `json:"child_status,omitempty"`
+	// Version is the version a run took at a change point (kind
+	// "version", named by the change ID; see GetVersion).
+	Version *Version `json:"version,omitempty"`
 	// Output is the recorded output of a step or side effect, msgpack-encoded.
 	Output []byte `json:"-"`
 }
@@ -100,6 +103,12 @@ func (c *Client) historyOf(ctx context.Context, run *kv.Run, exec int) ([]Histor
 				e.ScheduledAt = d.At
 			case d.Kind == kv.KindSideEffect:
 				e.Done, e.Output, e.CompletedAt = true, d.Value, b.At
+			case d.Kind == kv.KindVersion:
+				e.Done, e.CompletedAt = true, b.At
+				var v Version
+				if kv.Unmarshal(d.Value, &v) == nil {
+					e.Version = &v
+				}
 			case d.Kind == kv.KindChild:
 				var c kv.ChildStart
 				if kv.Unmarshal(d.Value, &c) == nil {

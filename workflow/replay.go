@@ -207,6 +207,16 @@ func (x *execution) replayHistory(h *history) error {
 			break
 		}
 	}
+	// A replay that stopped early (a termination, a fatal error) goes on
+	// after the last batch recorded, not in the middle, and an ending
+	// recorded later is the run's ending.
+	for _, b := range h.batches[x.batches:] {
+		x.batches++
+		x.histEvents += len(b.Signals) + len(b.Deliveries) + len(b.Decisions)
+		if b.Closing != nil {
+			x.closing, x.closingRecorded = b.Closing, true
+		}
+	}
 	x.deliveries = nil
 	if x.fatal == nil && !x.done && x.closing == nil && x.matched < len(x.recorded) {
 		d := x.recorded[x.matched]

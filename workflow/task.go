@@ -665,6 +665,10 @@ func errorInfo(err error) kv.ErrorInfo {
 		d, _ := kv.Marshal(ce)
 		return kv.ErrorInfo{Type: "CompensationFailed", Message: ce.Error(), NonRetryable: true, Step: ce.Step, Seq: ce.Seq, Details: d}
 	}
+	var ve *VersionError
+	if errors.As(err, &ve) {
+		return kv.ErrorInfo{Type: TypeUnsupportedVersion, Message: ve.Error(), NonRetryable: true}
+	}
 	var hl *HistoryLimitError
 	if errors.As(err, &hl) {
 		return kv.ErrorInfo{Type: "HistoryLimit", Message: hl.Error(), NonRetryable: true}

@@ -108,6 +108,8 @@ func runHistory(ctx context.Context, args []string) error {
 		}
 		outcome := "ok"
 		switch {
+		case h.Version != nil:
+			outcome = fmt.Sprintf("took version %d", *h.Version)
 		case !h.Done && h.Kind == "timer":
 			outcome = "waiting until " + stamp(h.FireAt)
 		case !h.Done:
