@@ -2,9 +2,9 @@ package main
 
 // The worker process of the signal and cancellation tests: the test binary
 // re-run as a worker binary (package workerapp, as a user's own would be)
-// that serves two workflows the demo does not have. Parcel waits for
-// signals; Trip books, then waits in a step that never ends on its own, so a
-// test can SIGKILL its worker mid-step. Their steps record their effects in
+// that serves workflows the demo does not have. Parcel waits for signals;
+// Trip books, then waits in a step that never ends on its own, so a test can
+// SIGKILL its worker mid-step; Journey runs a Trip as its child. Their steps record their effects in
 // a bucket of their own, keyed by idempotency key, that outlives the
 // processes.
 
@@ -128,6 +128,19 @@ var tripWorkflow = workflow.New("Trip", func(ctx workflow.Context, in tripInput)
 	return paid, nil
 })
 
+// Journey runs a Trip as a child workflow, under the parent close policy
+// its input names, and ends with it.
+type journeyInput struct {
+	Traveller string `json:"traveller"`
+	Policy    int    `json:"policy"`
+}
+
+var journeyWorkflow = workflow.New("Journey", func(ctx workflow.Context, in journeyInput) (string, error) {
+	ctx = workflow.WithChildOptions(ctx, workflow.ChildOptions{ID: "trip-of-" + workflow.GetInfo(ctx).WorkflowID,
+		ParentClosePolicy: workflow.ParentClosePolicy(in.Policy)})
+	return workflow.ExecuteChild(ctx, tripWorkflow, tripInput{Traveller: in.Traveller}).Get(ctx)
+})
+
 // procsEffect is one effect of a step, stored under the attempt's
 // idempotency key: a retried attempt records nothing more, a step scheduled
 // twice records twice.
@@ -213,7 +226,7 @@ func TestHelperProcsWorker(t *testing.T) {
 	ctx, cancel := testenv.HelperDone(context.Background())
 	defer cancel()
 	app := workerapp.New("procs-worker")
-	app.Register(parcelWorkflow, tripWorkflow)
+	app.Register(parcelWorkflow, tripWorkflow, journeyWorkflow)
 	app.Setup(func(ctx context.Context, env workerapp.Env) error {
 		js, err := jetstream.New(env.Conn)
 		if err != nil {

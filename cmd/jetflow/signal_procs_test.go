@@ -317,3 +317,84 @@ func failureText(f *workflow.Failure) string {
 	}
 	return f.Type + ": " + f.Message
 }
+
+// A child whose parent is canceled follows the parent close policy, with
+// real processes: cancel (here with the worker SIGKILLed first) cancels the
+// child, which undoes its bookings once each; terminate ends it with its
+// bookings left as they are; abandon leaves it running.
+func TestProcsChildFollowsItsParentsPolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	_, url := startServer(t)
+	e := connectEngine(t, url)
+	ctx := procsContext(t)
+	started := make(chan *nats.Msg, 64)
+	sub, err := e.nc.ChanSubscribe("jetflow.status.Trip.*."+wire.EventStepStarted, started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	worker := startProcsWorker(t, url, "journey-w1")
+	cases := []struct {
+		policy  workflow.ParentClosePolicy
+		kill    bool
+		status  workflow.Status
+		effects map[string]int
+	}{
+		{workflow.ParentCloseCancel, true, workflow.StatusCanceled, map[string]int{"book_flight": 1, "book_hotel": 1, "cancel_hotel": 1, "cancel_flight": 1}},
+		{workflow.ParentCloseTerminate, false, workflow.StatusTerminated, map[string]int{"book_flight": 1, "book_hotel": 1}},
+		{workflow.ParentCloseAbandon, false, workflow.StatusRunning, map[string]int{"book_flight": 1, "book_hotel": 1}},
+	}
+	for i, tc := range cases {
+		parent := "journey-" + tc.policy.String()
+		child := "trip-of-" + parent
+		if _, err := workflow.Start(ctx, e.client, journeyWorkflow, parent, journeyInput{Traveller: "ada", Policy: int(tc.policy)}); err != nil {
+			t.Fatal(err)
+		}
+		for running := false; !running; {
+			select {
+			case m := <-started:
+				var ev wire.Event
+				if err := json.Unmarshal(m.Data, &ev); err != nil {
+					t.Fatalf("step_started event %q: %v", m.Data, err)
+				}
+				running = ev.Step == awaitPayment.Name() && ev.WorkflowID == child
+			case <-ctx.Done():
+				t.Fatalf("%s: the payment step never started:\n%s", child, worker.Output())
+			}
+		}
+		if tc.kill {
+			_ = worker.Kill()
+		}
+		if out, errOut, code := cli(t, 20*time.Second, "cancel", parent, "--reason", "trip called off", "--nats", url); code != 0 {
+			t.Fatalf("cancel %s: exit %d: %s%s", parent, code, out, errOut)
+		}
+		if tc.kill {
+			worker = startProcsWorker(t, url, fmt.Sprintf("journey-w%d", i+2))
+		}
+		rec, err := e.client.Wait(ctx, parent)
+		if err != nil || rec.Status != workflow.StatusCanceled {
+			t.Fatalf("%s: %s, %v; want canceled", parent, rec.Status, err)
+		}
+		var crec workflow.Record
+		if tc.status == workflow.StatusRunning {
+			crec, err = e.client.Record(ctx, child)
+		} else {
+			crec, err = e.client.Wait(ctx, child)
+		}
+		if err != nil || crec.Status != tc.status || crec.Parent != parent {
+			t.Fatalf("%s under %s: status %s, parent %q, %v; want %s", child, tc.policy, crec.Status, crec.Parent, err, tc.status)
+		}
+		if got := procsEffects(t, e.js, child); !maps.Equal(got, tc.effects) {
+			t.Errorf("%s under %s: effects %v; want %v", child, tc.policy, got, tc.effects)
+		}
+	}
+	// The abandoned child still takes orders of its own.
+	if out, errOut, code := cli(t, 20*time.Second, "cancel", "trip-of-journey-abandon", "--nats", url); code != 0 {
+		t.Fatalf("cancel the abandoned child: exit %d: %s%s", code, out, errOut)
+	}
+	if rec, err := e.client.Wait(ctx, "trip-of-journey-abandon"); err != nil || rec.Status != workflow.StatusCanceled {
+		t.Fatalf("abandoned child after its own cancel: %s, %v", rec.Status, err)
+	}
+}
