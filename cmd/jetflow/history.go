@@ -29,6 +29,8 @@ type historyJSON struct {
 	Timeline  []historyEntryJSON `json:"timeline"`
 	// Parent is the run that started this one as a child workflow.
 	Parent string `json:"parent,omitempty"`
+	// Replay is what a replay test needs (workflow.ReplayHistory).
+	Replay *workflow.RunHistory `json:"replay,omitempty"`
 }
 
 type historyEntryJSON struct {
@@ -68,6 +70,9 @@ func runHistory(ctx context.Context, args []string) error {
 		}
 		if out.Output, err = outputJSON(run.Workflow, run.Output); err != nil {
 			return fmt.Errorf("decoding the output of %s: %w", id, err)
+		}
+		if out.Replay, err = s.client.ExportHistory(cctx, id); err != nil {
+			return notFound(err, id)
 		}
 		for _, h := range hist {
 			e := historyEntryJSON{HistoryEntry: h, DurationMS: ms(h.Duration())}

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -98,6 +100,15 @@ func TestAcceptanceWatchAndHistory(t *testing.T) {
 	want := "ValidateOrder/1 ReserveInventory/1 ProcessPayment/1/InsufficientFunds FallbackPayment/1/InsufficientFunds ReleaseInventory/1/compensation"
 	if strings.Join(got, " ") != want || h.Status != "completed" {
 		t.Errorf("history --json: status %s, timeline %s; want completed, %s", h.Status, strings.Join(got, " "), want)
+	}
+
+	// The saved history replays against the demo's code, offline.
+	saved := filepath.Join(t.TempDir(), "w-broke.json")
+	if err := os.WriteFile(saved, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := cli(t, 20*time.Second, "replay", saved); code != 0 || !strings.Contains(out, "ok    "+saved) {
+		t.Errorf("replay of the saved history: exit %d: %s%s", code, out, errOut)
 	}
 
 	// Watching a finished run replays its events and ends by itself.

@@ -28,6 +28,7 @@ import (
 type App struct {
 	program string
 	out     io.Writer
+	stdout  io.Writer
 	fs      *flag.FlagSet
 	f       flags
 
@@ -75,7 +76,7 @@ type Env struct {
 // NATS connection go by ("orders-worker"). Its flags are registered at once,
 // so Flags can add to them or change their defaults.
 func New(program string) *App {
-	a := &App{program: program, out: os.Stderr}
+	a := &App{program: program, out: os.Stderr, stdout: os.Stdout}
 	a.fs = cli.NewFlagSet(program, os.Stderr)
 	f := &a.f
 	f.nats.Register(a.fs)
@@ -109,10 +110,11 @@ func (a *App) RegisterSteps(handlers ...steps.Handler) { a.steps = append(a.step
 // values are read when Main or Run parses the command line.
 func (a *App) Flags() *flag.FlagSet { return a.fs }
 
-// SetOutput sets where the logs, -h and Main's errors go (standard error
+// SetOutput sets where the logs, -h, Main's errors and the replay
+// command's report go (standard error, and standard output for the report,
 // by default).
 func (a *App) SetOutput(w io.Writer) {
-	a.out = w
+	a.out, a.stdout = w, w
 	a.fs.SetOutput(w)
 }
 
@@ -169,7 +171,19 @@ func (a *App) Main(args []string) int {
 // The worker logs through the logger the flags describe, which Run also
 // makes slog's default. A bad flag gives an error matching ErrUsage; -h
 // prints the flags and returns flag.ErrHelp.
+//
+// `replay FILE...` as the first arguments replays saved histories against
+// the registered workflows instead (see the package doc); it prints a line
+// per file on standard output and returns an error matching
+// ErrReplayFailed when one does not replay.
 func (a *App) Run(ctx context.Context, args []string) error {
+	if isReplay(args) {
+		err := a.replay(args[1:], a.stdout)
+		if errors.Is(err, ErrReplayFailed) {
+			return err
+		}
+		return asUsage(err)
+	}
 	return asUsage(a.run(ctx, args))
 }
 
