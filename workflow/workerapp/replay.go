@@ -70,4 +70,3 @@ func replayFile(file, only string, defs map[string]workflow.Registrable) error {
 
 // isReplay reports whether args ask for the replay command.
 func isReplay(args []string) bool { return len(args) > 0 && args[0] == "replay" }
-
