@@ -63,11 +63,18 @@ func shipUnversioned(ctx workflow.Context, in string) (string, error) {
 // scheduling C (no worker serves C yet), then replaces the worker with one
 // running newCode, which rebuilds the run when C's result comes in. It
 // returns the old run's outcome and a new run's.
-func deployChange(t *testing.T, newCode func(workflow.Context, string) (string, error)) (oldOut string, oldErr error, newOut string, c *workflow.Client, ctx context.Context) {
+type deployed struct {
+	oldOut, newOut string
+	oldErr         error
+	c              *workflow.Client
+	ctx            context.Context
+}
+
+func deployChange(t *testing.T, newCode func(workflow.Context, string) (string, error)) deployed {
 	srv := testenv.Start(t, false)
 	nc := srv.Conn()
-	c = newClient(t, nc)
-	ctx = testenv.Context(t, 20*time.Second)
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
 	_, stop := startWorker(t, nc, []workflow.Registrable{workflow.New("Ship", shipOld)}, []steps.Handler{stepA})
 	old, err := workflow.Start(ctx, c, workflow.New("Ship", shipOld), "ship-old", "")
 	if err != nil {
@@ -77,28 +84,29 @@ func deployChange(t *testing.T, newCode func(workflow.Context, string) (string, 
 	stop()
 	def := workflow.New("Ship", newCode)
 	startWorker(t, nc, []workflow.Registrable{def}, []steps.Handler{stepA, stepB, stepC})
-	oldOut, oldErr = old.Result(ctx)
+	d := deployed{c: c, ctx: ctx}
+	d.oldOut, d.oldErr = old.Result(ctx)
 	fresh, err := workflow.Start(ctx, c, def, "ship-new", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if newOut, err = fresh.Result(ctx); err != nil {
+	if d.newOut, err = fresh.Result(ctx); err != nil {
 		t.Fatalf("new run: %v", err)
 	}
-	return oldOut, oldErr, newOut, c, ctx
+	return d
 }
 
 // With GetVersion, a run in flight replays the path it took and a new run
 // takes the new one; the version taken is in the new run's history.
 func TestGetVersionKeepsRunsInFlightOnTheirPath(t *testing.T) {
-	oldOut, oldErr, newOut, c, ctx := deployChange(t, shipVersioned)
-	if oldErr != nil || oldOut != "PathAPathC" {
-		t.Fatalf("old run: %q, %v; want PathAPathC", oldOut, oldErr)
+	d := deployChange(t, shipVersioned)
+	if d.oldErr != nil || d.oldOut != "PathAPathC" {
+		t.Fatalf("old run: %q, %v; want PathAPathC", d.oldOut, d.oldErr)
 	}
-	if newOut != "PathAPathBPathC" {
-		t.Fatalf("new run: %q; want PathAPathBPathC", newOut)
+	if d.newOut != "PathAPathBPathC" {
+		t.Fatalf("new run: %q; want PathAPathBPathC", d.newOut)
 	}
-	hist, err := c.History(ctx, "ship-new")
+	hist, err := d.c.History(d.ctx, "ship-new")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,12 +124,12 @@ func TestGetVersionKeepsRunsInFlightOnTheirPath(t *testing.T) {
 // The same change without a version breaks the run in flight: the test
 // above would not pass by luck.
 func TestChangeWithoutVersionBreaksRunsInFlight(t *testing.T) {
-	_, oldErr, newOut, _, _ := deployChange(t, shipUnversioned)
-	if !errors.Is(oldErr, workflow.ErrNonDeterminism) {
-		t.Fatalf("old run: %v; want a non-determinism error", oldErr)
+	d := deployChange(t, shipUnversioned)
+	if !errors.Is(d.oldErr, workflow.ErrNonDeterminism) {
+		t.Fatalf("old run: %v; want a non-determinism error", d.oldErr)
 	}
-	if newOut != "PathAPathBPathC" {
-		t.Fatalf("new run: %q", newOut)
+	if d.newOut != "PathAPathBPathC" {
+		t.Fatalf("new run: %q", d.newOut)
 	}
 }
 
