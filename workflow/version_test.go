@@ -59,10 +59,7 @@ func shipUnversioned(ctx workflow.Context, in string) (string, error) {
 	return workflow.ExecuteStep(ctx, stepC, out).Get(ctx)
 }
 
-// deployChange starts a run under the old code and lets it get as far as
-// scheduling C (no worker serves C yet), then replaces the worker with one
-// running newCode, which rebuilds the run when C's result comes in. It
-// returns the old run's outcome and a new run's.
+// deployed is what deployChange saw.
 type deployed struct {
 	oldOut, newOut string
 	oldErr         error
@@ -70,6 +67,10 @@ type deployed struct {
 	ctx            context.Context
 }
 
+// deployChange starts a run under the old code and lets it get as far as
+// scheduling C (no worker serves C yet), then replaces the worker with one
+// running newCode, which rebuilds the run when C's result comes in. It
+// returns the old run's outcome and a new run's.
 func deployChange(t *testing.T, newCode func(workflow.Context, string) (string, error)) deployed {
 	srv := testenv.Start(t, false)
 	nc := srv.Conn()
