@@ -94,8 +94,8 @@ func rollingDeploy(t *testing.T, code string, n int) (runs []rollingRun, newWork
 			continue
 		}
 		sendSignal(t, w, syscall.SIGTERM)
-		if code, _ := waitExit(t, w, 15*time.Second); code != 0 {
-			t.Fatalf("old-w%d after SIGTERM: exit %d; want 0 (drained)", i+1, code)
+		if exit, _ := waitExit(t, w, 15*time.Second); exit != 0 {
+			t.Fatalf("old-w%d after SIGTERM: exit %d; want 0 (drained)", i+1, exit)
 		}
 	}
 	deployed := time.Now()
