@@ -38,7 +38,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(procsWorkerEnv) != "" {
+	if os.Getenv(procsWorkerEnv) != "" || os.Getenv(rollingWorkerEnv) != "" {
 		// A worker process of a test (SIGKILLed, as a rule): it builds
 		// nothing, and leaves no directory behind.
 		os.Exit(m.Run())
