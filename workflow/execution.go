@@ -181,6 +181,10 @@ func (e *execution) main() {
 	e.out, e.err, returned = out, err, true
 	if e.fatal == nil && e.matched < len(e.recorded) {
 		d := e.recorded[e.matched]
+		if d.Kind == kv.KindVersion {
+			e.fatal = &codeBehindError{WorkflowID: e.run.ID, ChangeID: d.Name, Seq: d.Seq}
+			return
+		}
 		e.fatal = &NonDeterminismError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Seq: d.Seq,
 			Expected: d.Kind + " " + d.Name, Found: "the workflow returning"}
 	}
@@ -242,6 +246,9 @@ func (e *execution) claim(kind, name string) (int, *kv.Decision) {
 		d := &e.recorded[e.matched]
 		e.matched++
 		if d.Seq != e.seq || d.Kind != kind || d.Name != name {
+			if d.Kind == kv.KindVersion {
+				e.fail(&codeBehindError{WorkflowID: e.run.ID, ChangeID: d.Name, Seq: d.Seq})
+			}
 			e.fail(&NonDeterminismError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, Seq: e.seq,
 				Expected: d.Kind + " " + d.Name, Found: kind + " " + name})
 		}

@@ -220,8 +220,15 @@ func (x *execution) replayHistory(h *history) error {
 	x.deliveries = nil
 	if x.fatal == nil && !x.done && x.closing == nil && x.matched < len(x.recorded) {
 		d := x.recorded[x.matched]
+		if d.Kind == kv.KindVersion {
+			return &codeBehindError{WorkflowID: x.run.ID, ChangeID: d.Name, Seq: d.Seq}
+		}
 		x.fatal = &NonDeterminismError{Workflow: x.run.Workflow, WorkflowID: x.run.ID, Seq: d.Seq,
 			Expected: d.Kind + " " + d.Name, Found: "the workflow waiting on " + x.blockedOn}
+	}
+	var behind *codeBehindError
+	if x.closing == nil && errors.As(x.fatal, &behind) {
+		return behind
 	}
 	if x.closing == nil && (x.done || x.fatal != nil) {
 		x.closing = x.closingOf()

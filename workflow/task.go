@@ -279,6 +279,10 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 	if run {
 		x.step()
 	}
+	var behind *codeBehindError
+	if errors.As(x.fatal, &behind) {
+		return behind
+	}
 	if x.done || x.fatal != nil {
 		x.closing = x.closingOf()
 	}

@@ -83,8 +83,13 @@ func Patched(ctx Context, changeID string) bool {
 }
 
 // supported returns v, or fails the run when the code no longer supports it.
+// A version above maxSupported was taken by newer code than this worker's:
+// the task is left to a worker that has it (see codeBehindError).
 func (e *execution) supported(changeID string, v, minSupported, maxSupported Version) Version {
-	if v < minSupported || v > maxSupported {
+	if v > maxSupported {
+		e.fail(&codeBehindError{WorkflowID: e.run.ID, ChangeID: changeID, Version: v, Max: maxSupported})
+	}
+	if v < minSupported {
 		e.fail(&VersionError{Workflow: e.run.Workflow, WorkflowID: e.run.ID, ChangeID: changeID, Version: v, Min: minSupported, Max: maxSupported})
 	}
 	return v
@@ -113,3 +118,25 @@ func (e *VersionError) Error() string {
 // TypeUnsupportedVersion is the error type of a run that failed with a
 // *VersionError.
 const TypeUnsupportedVersion = "UnsupportedVersion"
+
+// codeBehindError is a run whose history was made by newer code than this
+// worker's: it took a version of a change this code does not know (a
+// rollback, or an old worker still up during a rolling deployment). The
+// run is not failed: the task fails and is retried, with backoff, until a
+// worker with the newer code takes it.
+type codeBehindError struct {
+	WorkflowID string
+	ChangeID   string
+	Seq        int
+	Version    Version
+	Max        Version
+}
+
+func (e *codeBehindError) Error() string {
+	if e.Seq > 0 {
+		return fmt.Sprintf("jetflow: run %s recorded change %q at position %d, which this worker's code does not make: its code is older than the run's; leaving the run to a worker with newer code",
+			e.WorkflowID, e.ChangeID, e.Seq)
+	}
+	return fmt.Sprintf("jetflow: run %s took version %d of change %q and this worker's code knows versions up to %d: its code is older than the run's; leaving the run to a worker with newer code",
+		e.WorkflowID, e.Version, e.ChangeID, e.Max)
+}

@@ -165,3 +165,64 @@ func TestUnsupportedVersionFailsTheRun(t *testing.T) {
 		t.Fatalf("got %v, %+v; want UnsupportedVersion naming version 1", err, rec.Error)
 	}
 }
+
+// A run that took a version is never failed by a worker whose code is older
+// (a rollback, or an old worker still up during a rolling deployment): its
+// tasks fail there and are retried until a worker with the newer code takes
+// the run, which then completes on the path it took.
+func TestOlderCodeLeavesANewerRunAlone(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	v1 := workflow.New("Ship", shipVersioned)
+	_, stop := startWorker(t, nc, []workflow.Registrable{v1}, []steps.Handler{stepA, stepB})
+	run, err := workflow.Start(ctx, c, v1, "ship-rollback", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPositions(t, ctx, c, "ship-rollback", 4) // A, the version, B, C scheduled
+	stop()
+
+	// The old code, with C: C runs and its result wakes the run there.
+	refused := make(chan error, 16)
+	old, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Hooks.WorkflowTask = func(_ string, _ time.Duration, err error) {
+		if err != nil {
+			select {
+			case refused <- err:
+			default:
+			}
+		}
+	}
+	if err := old.RegisterWorkflow(workflow.New("Ship", shipOld)); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.RegisterStep(stepC); err != nil {
+		t.Fatal(err)
+	}
+	octx, ostop := context.WithCancel(ctx)
+	odone := make(chan struct{})
+	go func() { defer close(odone); _ = old.Run(octx) }()
+	select {
+	case err := <-refused:
+		if !strings.Contains(err.Error(), "older than the run's") {
+			t.Fatalf("the old worker's task failed with %v; want it to say its code is older", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the old worker never tried the run")
+	}
+	if d, err := c.Describe(ctx, "ship-rollback"); err != nil || d.Status != workflow.StatusRunning {
+		t.Fatalf("after the old worker's try: %s, %v; want the run still running", d.Status, err)
+	}
+	ostop()
+	<-odone
+
+	startWorker(t, nc, []workflow.Registrable{v1}, []steps.Handler{stepA, stepB, stepC})
+	if out, err := run.Result(ctx); err != nil || out != "PathAPathBPathC" {
+		t.Fatalf("got %q, %v; want the new path completed", out, err)
+	}
+}
