@@ -197,6 +197,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !f.json && len(results) > 0 {
 		printScenarioTable(stdout, results)
 		printBreakerReport(stdout, results)
+		printTalkReports(stdout, results)
 		printBreakerStates(ctx, stdout, client)
 		fmt.Fprintf(stdout, "\n%d of %d scenarios ended as expected in %s.\n", len(results)-len(failed), len(results), time.Since(start).Round(10*time.Millisecond))
 	}
@@ -502,6 +503,33 @@ func printBreakerReport(w io.Writer, results []demo.Result) {
 		}
 		for _, t := range b.Transitions {
 			fmt.Fprintf(w, "    %s  %s\n", t.At.Local().Format("15:04:05.000"), describeTransition(t))
+		}
+	}
+}
+
+// printTalkReports prints the orders of the scenarios that run several
+// (await_3ds) and what terminate_stuck saw of its stuck step.
+func printTalkReports(w io.Writer, results []demo.Result) {
+	for _, r := range results {
+		if len(r.Orders) > 0 {
+			fmt.Fprintf(w, "\n%s scenario:\n", r.Scenario)
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "  ORDER\tSENT\tSTATUS\tCOMPENSATIONS\tLEDGER")
+			for _, o := range r.Orders {
+				sent, comps := o.Sent, strings.Join(o.Compensations, " → ")
+				if sent == "" {
+					sent = "nothing"
+				}
+				if comps == "" {
+					comps = "-"
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", o.WorkflowID, sent, o.Status, comps, o.Effects.Summary())
+			}
+			_ = tw.Flush()
+		}
+		if s := r.Stuck; s != nil {
+			fmt.Fprintf(w, "\n%s scenario: %s failed %d attempts (%s) and kept retrying; terminated; its service had %d calls when the run ended and %d after %s more\n",
+				r.Scenario, s.Step, s.AttemptsBefore, s.LastError, s.CallsAtEnd, s.CallsAfter, time.Duration(s.WatchedMS*float64(time.Millisecond)))
 		}
 	}
 }
