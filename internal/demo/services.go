@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -94,6 +95,18 @@ func (s *Services) Idle(ctx context.Context, orderID string) error {
 	}
 }
 
+// abandoned says whether the caller gave up on the call before it was
+// made: a run canceled meanwhile gets a non-retryable Canceled, as the
+// engine records it, so the call is neither retried nor counted against a
+// breaker.
+func abandoned(ctx context.Context) error {
+	err := ctx.Err()
+	if errors.Is(err, context.Canceled) {
+		return steps.NonRetryable(steps.TypeCanceled, "call abandoned: its run was canceled")
+	}
+	return err
+}
+
 // effect records a forward step's effect. When the key holds a void, the
 // order was canceled while this step ran and the cancel came first: the
 // step has no effect, and says so.
@@ -171,7 +184,7 @@ func (s *Services) ValidateOrderHandler(ctx context.Context, in OrderInput) (Val
 func (s *Services) ReserveInventoryHandler(ctx context.Context, in OrderInput) (string, error) {
 	s.called(ReserveInventory.Name())
 	defer s.enter(in.OrderID)()
-	if err := ctx.Err(); err != nil {
+	if err := abandoned(ctx); err != nil {
 		return "", err
 	}
 	key := s.key(ctx)
@@ -233,7 +246,7 @@ func (s *Services) FallbackPaymentHandler(ctx context.Context, in PaymentInput) 
 }
 
 func (s *Services) charge(ctx context.Context, in PaymentInput, channel, prefix string) (PaymentOutput, error) {
-	if err := ctx.Err(); err != nil {
+	if err := abandoned(ctx); err != nil {
 		return PaymentOutput{}, err
 	}
 	if strings.HasPrefix(in.UserID, BrokeUserPrefix) {
@@ -278,7 +291,7 @@ func (s *Services) CreateShipmentHandler(ctx context.Context, in OrderInput) (st
 	if in.has(FaultShippingDown) {
 		return "", steps.NewError(ErrTypeCarrierUnavailable, "carrier API: connection refused (simulated)")
 	}
-	if err := ctx.Err(); err != nil {
+	if err := abandoned(ctx); err != nil {
 		return "", err
 	}
 	key := s.key(ctx)
@@ -293,7 +306,7 @@ func (s *Services) CreateShipmentHandler(ctx context.Context, in OrderInput) (st
 func (s *Services) SendNotificationHandler(ctx context.Context, in OrderInput) (struct{}, error) {
 	s.called(SendNotification.Name())
 	defer s.enter(in.OrderID)()
-	if err := ctx.Err(); err != nil {
+	if err := abandoned(ctx); err != nil {
 		return struct{}{}, err
 	}
 	key := s.key(ctx)

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"errors"
+	"time"
 
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
@@ -47,6 +48,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 
 	// 1. 验证订单 (validate the order)
 	validation, err := workflow.ExecuteStep(ctx, ValidateOrder, input).Get(ctx)
+	awaitCancel(ctx, err)
 	if ctx.Err() != nil {
 		// Canceled (jetflow cancel): nothing to undo yet.
 		return canceled(nil)
@@ -61,6 +63,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	// 2. 预留库存 (reserve the inventory)
 	reserve := workflow.ExecuteStep(workflow.WithStepOptions(ctx, reserveOptions()), ReserveInventory, input)
 	reservationID, err := reserve.Get(ctx)
+	awaitCancel(ctx, err)
 	if ctx.Err() != nil {
 		if err == nil {
 			workflow.AddCompensation(saga, ReleaseInventory, reservationID)
@@ -120,6 +123,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	// 4. 创建发货单 (create the shipment)
 	ship := workflow.ExecuteStep(workflow.WithStepOptions(ctx, shipmentOptions(input)), CreateShipment, input)
 	shipmentID, err := ship.Get(ctx)
+	awaitCancel(ctx, err)
 	if ctx.Err() != nil && err != nil {
 		// Canceled before it shipped: call back a shipment that went
 		// through meanwhile, refund, then release.
@@ -166,6 +170,7 @@ func payWithFallback(ctx workflow.Context, input PaymentInput) (out PaymentOutpu
 	// 尝试主支付渠道 (the primary channel)
 	primary := workflow.ExecuteStep(workflow.WithStepOptions(ctx, primaryPaymentOptions(input.Breaker)), ProcessPayment, input)
 	result, err := primary.Get(ctx)
+	awaitCancel(ctx, err)
 	if err == nil || ctx.Err() != nil {
 		return result, primary.Seq(), err
 	}
@@ -175,5 +180,24 @@ func payWithFallback(ctx workflow.Context, input PaymentInput) (out PaymentOutpu
 	// 尝试备用支付渠道 (the fallback channel)
 	fallback := workflow.ExecuteStep(workflow.WithStepOptions(ctx, fallbackPaymentOptions()), FallbackPayment, input)
 	result, err = fallback.Get(ctx)
+	awaitCancel(ctx, err)
 	return result, fallback.Seq(), err
 }
+
+// awaitCancel waits, when err says the engine stopped the step because its
+// run was canceled, until the code sees the cancel too. The stopped step's
+// failure can reach the code before the cancel does (a worker that has
+// not read the cancel yet delivers it), and taken for an ordinary failure
+// it would end the order shipment_failed, or out_of_stock, with the effect
+// the step may have had left standing. The wait is a timer the cancel cuts
+// short at once; a terminate ends the run anyway.
+func awaitCancel(ctx workflow.Context, err error) {
+	var se *workflow.StepError
+	if ctx.Err() == nil && errors.As(err, &se) && se.Err != nil && se.Err.Type == steps.TypeCanceled {
+		_ = workflow.Sleep(ctx, cancelWait)
+	}
+}
+
+// cancelWait bounds awaitCancel: a cancel is durable and comes within a
+// workflow task or two; this is only there so that no order waits forever.
+const cancelWait = time.Hour
