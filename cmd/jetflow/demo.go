@@ -43,6 +43,10 @@ type demoFlags struct {
 	// primary payment channel is down, and that channel's breaker policy.
 	primaryDown int
 	breaker     string
+	// cancel and threeDS are the shares of --orders canceled at a random
+	// point and requiring 3-D Secure.
+	cancel  int
+	threeDS int
 }
 
 // runDemo runs the scenarios (and --orders random orders) on an embedded
@@ -64,6 +68,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&f.primaryDown, "primary-down", demo.DefaultPrimaryDown, "percentage of --orders whose primary payment channel is down (0 to 68, taken from the healthy orders)")
 	fs.StringVar(&f.breaker, "breaker", demo.BreakerConsecutive, "policy of the primary payment channel's breaker for --orders: "+
 		demo.BreakerConsecutive+" ("+demo.DescribeBreaker(demo.BreakerConsecutive)+") or "+demo.BreakerRate+" ("+demo.DescribeBreaker(demo.BreakerRate)+")")
+	fs.IntVar(&f.cancel, "cancel", demo.DefaultCancelPercent, fmt.Sprintf("percentage of --orders canceled at a random point (up to %s after they start)", demo.MaxCancelDelay))
+	fs.IntVar(&f.threeDS, "3ds", demo.Default3DSPercent, "percentage of --orders requiring a 3-D Secure confirmation (half approved, a quarter declined, a quarter never answered)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -86,6 +92,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--run-timeout %s: want a positive duration", f.timeout)
 	case !slices.Contains(demo.BreakerPolicies(), f.breaker):
 		return usagef("--breaker %q: want %s", f.breaker, strings.Join(demo.BreakerPolicies(), " or "))
+	case f.cancel < 0 || f.cancel > 100:
+		return usagef("--cancel %d: want 0 to 100", f.cancel)
+	case f.threeDS < 0 || f.threeDS > 100:
+		return usagef("--3ds %d: want 0 to 100", f.threeDS)
 	case external && f.data != "":
 		return usagef("--data is the embedded server's store; it does not go with --nats")
 	}
@@ -197,6 +207,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !f.json && len(results) > 0 {
 		printScenarioTable(stdout, results)
 		printBreakerReport(stdout, results)
+		printTalkReports(stdout, results)
 		printBreakerStates(ctx, stdout, client)
 		fmt.Fprintf(stdout, "\n%d of %d scenarios ended as expected in %s.\n", len(results)-len(failed), len(results), time.Since(start).Round(10*time.Millisecond))
 	}
@@ -211,6 +222,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			breaker = "" // the document's input, as the scenarios run it
 		}
 		rep, err := env.RunOrders(ctx, f.orders, demo.OrdersOptions{Seed: f.seed, Concurrency: 32, PrimaryDown: &f.primaryDown, Breaker: breaker,
+			CancelPercent: &f.cancel, ThreeDSPercent: &f.threeDS,
 			Progress: func(done, _ int) { p.tick(done) }})
 		p.done()
 		if err != nil {
@@ -506,6 +518,33 @@ func printBreakerReport(w io.Writer, results []demo.Result) {
 	}
 }
 
+// printTalkReports prints the orders of the scenarios that run several
+// (await_3ds) and what terminate_stuck saw of its stuck step.
+func printTalkReports(w io.Writer, results []demo.Result) {
+	for _, r := range results {
+		if len(r.Orders) > 0 {
+			fmt.Fprintf(w, "\n%s scenario:\n", r.Scenario)
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "  ORDER\tSENT\tSTATUS\tCOMPENSATIONS\tLEDGER")
+			for _, o := range r.Orders {
+				sent, comps := o.Sent, strings.Join(o.Compensations, " → ")
+				if sent == "" {
+					sent = "nothing"
+				}
+				if comps == "" {
+					comps = "-"
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", o.WorkflowID, sent, o.Status, comps, o.Effects.Summary())
+			}
+			_ = tw.Flush()
+		}
+		if s := r.Stuck; s != nil {
+			fmt.Fprintf(w, "\n%s scenario: %s failed %d attempts (%s) and kept retrying; terminated; its service had %d calls when the run ended and %d after %s more\n",
+				r.Scenario, s.Step, s.AttemptsBefore, s.LastError, s.CallsAtEnd, s.CallsAfter, time.Duration(s.WatchedMS*float64(time.Millisecond)))
+		}
+	}
+}
+
 func printBreakerStates(ctx context.Context, w io.Writer, c *workflow.Client) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -516,6 +555,29 @@ func printBreakerStates(ctx context.Context, w io.Writer, c *workflow.Client) {
 	fmt.Fprintln(w, "\nbreakers now (jetflow breakers):")
 	for _, s := range states {
 		fmt.Fprintf(w, "  %s: %s, %d consecutive failures, opened %d time(s)\n", s.Name, s.State, s.Failures, s.Opens)
+	}
+}
+
+// printTalk says what the orders were sent and how they took it.
+func printTalk(w io.Writer, t demo.TalkReport, l demo.Counts) {
+	if t.CancelsSent > 0 {
+		late := make([]string, 0, len(t.TooLate))
+		for st, n := range t.TooLate {
+			late = append(late, fmt.Sprintf("%d %s", n, st))
+		}
+		sort.Strings(late)
+		s := fmt.Sprintf("  cancels: %d sent at a random point (%d %% of orders): %d canceled and compensated", t.CancelsSent, t.CancelPercent, t.Canceled)
+		if len(late) > 0 {
+			s += fmt.Sprintf(", %d too late (%s)", t.CancelsSent-t.Canceled, strings.Join(late, ", "))
+		}
+		s += fmt.Sprintf("; %d caught a step in flight, %d effect(s) voided before they were made, %d shipment(s) called back", t.InFlight, l.Voided, l.ShipmentsCanceled)
+		if t.NotificationsStopped > 0 {
+			s += fmt.Sprintf("; %d notification(s) of completed orders stopped", t.NotificationsStopped)
+		}
+		fmt.Fprintln(w, s)
+	}
+	if n := t.Approved + t.Declined + t.Unanswered; n > 0 {
+		fmt.Fprintf(w, "  3-D Secure: %d orders (%d %%): %d approved, %d declined, %d never answered\n", n, t.ThreeDSPercent, t.Approved, t.Declined, t.Unanswered)
 	}
 }
 
@@ -550,8 +612,13 @@ func printOrdersReport(w io.Writer, rep demo.OrdersReport) {
 		opens = fmt.Sprintf("opened %d time(s) during these orders", pay.Opens)
 	}
 	fmt.Fprintf(w, "  breaker %s (%s: %s): %s\n", demo.PrimaryBreakerName, pay.Breaker, pay.Policy, opens)
+	printTalk(w, rep.Talk, l)
 	if len(rep.Unexpected) == 0 {
-		fmt.Fprintln(w, "  every order ended as its recipe says, each effect once")
+		fmt.Fprint(w, "  every order ended as its recipe says, each effect once")
+		if rep.Talk.Canceled > 0 {
+			fmt.Fprint(w, "; every canceled order undid each effect it had made")
+		}
+		fmt.Fprintln(w)
 		return
 	}
 	fmt.Fprintf(w, "  %d not as expected:\n", len(rep.Unexpected))

@@ -15,8 +15,8 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/testenv"
 )
 
-// TestDemoJSON runs `jetflow demo --json` in-process and checks the eight
-// scenarios end as issue 3's table says.
+// TestDemoJSON runs `jetflow demo --json` in-process and checks the
+// scenarios end as issue 3's and issue 10's tables say.
 func TestDemoJSON(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -66,6 +66,9 @@ func TestDemoJSON(t *testing.T) {
 		{"shipment_failed", "shipment_failed", true, false, []string{"RefundPayment", "ReleaseInventory"}, map[string]int{"RefundPayment": 1, "ReleaseInventory": 1}},
 		{"payment_fallback", "completed", true, true, []string{}, map[string]int{"ProcessPayment": 2, "FallbackPayment": 1}},
 		{"breaker", "completed", true, true, []string{}, map[string]int{"ProcessPayment": 1}},
+		{"customer_cancels", "canceled", false, false, []string{"RefundPayment", "ReleaseInventory"}, map[string]int{"ProcessPayment": 1, "RefundPayment": 1, "ReleaseInventory": 1, "CreateShipment": 0}},
+		{"await_3ds", "completed", true, true, []string{}, map[string]int{"ProcessPayment": 1}},
+		{"terminate_stuck", "terminated", false, false, []string{}, map[string]int{"ProcessPayment": 1}},
 	} {
 		r := got[tt.scenario]
 		if r.Status != tt.status || set(r.TransactionID) != tt.tx || set(r.ShipmentID) != tt.ship {
@@ -87,6 +90,13 @@ func TestDemoJSON(t *testing.T) {
 	if b == nil || len(b.Transitions) != 3 || b.PrimaryCallsWhileOpen != 0 || b.ProbeCalls != 1 {
 		t.Errorf("breaker report %+v: want open, half_open, closed, no primary call while open, one probe", b)
 	}
+	if o := got["await_3ds"].Orders; len(o) != 2 || o[0].Status != "completed" || o[0].Sent == "" ||
+		o[1].Status != "payment_failed" || o[1].Sent != "" || !slices.Equal(o[1].Compensations, []string{"ReleaseInventory"}) || o[1].Effects.Charged != 0 {
+		t.Errorf("await_3ds orders %+v: want one confirmed and completed, one never confirmed, payment_failed, released, never charged", o)
+	}
+	if s := got["terminate_stuck"].Stuck; s == nil || s.AttemptsBefore < 3 || s.LastError != demo.ErrTypeCarrierUnavailable || s.CallsAfter != s.CallsAtEnd || s.CallsAtEnd < s.AttemptsBefore {
+		t.Errorf("terminate_stuck report %+v: want 3 or more failed attempts before the terminate and no call after the run ended", s)
+	}
 	if !strings.Contains(stderr.String(), "payment-primary: closed → open") {
 		t.Errorf("stderr does not show the breaker transitions:\n%s", stderr.String())
 	}
@@ -94,21 +104,23 @@ func TestDemoJSON(t *testing.T) {
 
 // TestDemoTableAndOrders: the human-readable table and the random orders on
 // an external server (--nats), exit status 0, with the primary channel's
-// breaker under the failure-rate policy and how the charges split.
+// breaker under the failure-rate policy and how the charges split, and
+// cancels and 3-D Secure answers mixed in.
 func TestDemoTableAndOrders(t *testing.T) {
 	srv := testenv.Start(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	args := []string{"--nats", srv.ClientURL(), "--scenarios", "happy_path,shipment_failed", "--orders", "40", "--seed", "7",
-		"--breaker", "rate", "--primary-down", "20"}
+		"--breaker", "rate", "--primary-down", "20", "--cancel", "30", "--3ds", "30"}
 	if err := runDemo(ctx, args, &stdout, &stderr); err != nil {
 		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
 	for _, want := range []string{"SCENARIO", "happy_path", "shipment_failed", "RefundPayment → ReleaseInventory", "2 of 2 scenarios ended as expected", "40 random orders (seed 7)",
 		"% of charges on the primary", "(20 % of orders had the primary down)", "breaker payment-primary (rate: 50 % failures of at least 20 calls in 10s, open 2s): opened ",
-		"every order ended as its recipe says"} {
+		"every order ended as its recipe says", "every canceled order undid each effect it had made",
+		"cancels: ", "sent at a random point (30 % of orders)", "3-D Secure: ", "(30 %)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -123,6 +135,8 @@ func TestDemoBadFlags(t *testing.T) {
 		{"--breaker", "sometimes"},
 		{"--primary-down", "69"},
 		{"--primary-down", "-1"},
+		{"--cancel", "101"},
+		{"--3ds", "-1"},
 		{"--nats", "nats://127.0.0.1:1", "--data", "x"},
 		{"extra"},
 		{"--no-such-flag"},

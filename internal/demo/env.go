@@ -124,6 +124,13 @@ func (o OrderRun) Channel() string {
 // is set when the run could not be started or read; a run that ended
 // otherwise than completed is not an error.
 func (e *Env) RunOrder(ctx context.Context, scenario, id string, in OrderInput) OrderRun {
+	return e.runOrder(ctx, scenario, id, in, nil)
+}
+
+// runOrder is RunOrder with act, when set, called once the run has
+// started: it talks to the running order (signals it, cancels it). Its
+// error is the OrderRun's Err.
+func (e *Env) runOrder(ctx context.Context, scenario, id string, in OrderInput, act func(ctx context.Context) error) OrderRun {
 	o := OrderRun{WorkflowID: id, Input: in}
 	if e.OnRun != nil {
 		e.OnRun(scenario, id)
@@ -138,6 +145,10 @@ func (e *Env) RunOrder(ctx context.Context, scenario, id string, in OrderInput) 
 	if err != nil {
 		o.Err = fmt.Errorf("starting %s: %w", id, err)
 		return o
+	}
+	var actErr error
+	if act != nil {
+		actErr = act(rctx)
 	}
 	out, err := run.Result(rctx)
 	var re *workflow.RunError
@@ -157,6 +168,13 @@ func (e *Env) RunOrder(ctx context.Context, scenario, id string, in OrderInput) 
 	defer hcancel()
 	if o.History, err = e.Client.History(hctx, id); err != nil {
 		o.Err = fmt.Errorf("reading the history of %s: %w", id, err)
+	}
+	if actErr != nil && o.Err == nil {
+		o.Err = fmt.Errorf("%s: %w", id, actErr)
+	}
+	// An attempt a cancel interrupted may still be recording its effect.
+	if err := e.Services.Idle(hctx, in.OrderID); err != nil && o.Err == nil {
+		o.Err = err
 	}
 	if effects, err := e.Services.Ledger.Effects(hctx); err == nil {
 		o.Effects = Count(ForOrder(effects, in.OrderID))
@@ -183,7 +201,11 @@ func WantEffects(status string) (Counts, bool) {
 }
 
 // CheckEffects compares an order's effects with what its status calls for.
+// A canceled order must have undone each effect it had (CheckCanceled).
 func CheckEffects(status string, got Counts) []string {
+	if status == StatusCanceled {
+		return CheckCanceled(got)
+	}
 	want, ok := WantEffects(status)
 	if !ok {
 		return nil
@@ -200,5 +222,38 @@ func CheckEffects(status string, got Counts) []string {
 	cmp("refunded", got.Refunded, want.Refunded)
 	cmp("shipped", got.Shipped, want.Shipped)
 	cmp("notified", got.Notified, want.Notified)
+	return problems
+}
+
+// CheckCanceled checks the effects of a canceled order: each at most once,
+// each undone (reserved → released, charged → refunded in full, shipped →
+// called back), and no notification. Where the cancel came decides which
+// effects there are; a step that was running then may have had its effect
+// or been voided.
+func CheckCanceled(got Counts) []string {
+	var problems []string
+	for _, k := range []struct {
+		what string
+		n    int
+	}{{"reserved", got.Reserved}, {"released", got.Released}, {"charged", got.Charged}, {"refunded", got.Refunded},
+		{"shipped", got.Shipped}, {"called back", got.ShipmentsCanceled}, {"notified", got.Notified}} {
+		if k.n > 1 {
+			problems = append(problems, fmt.Sprintf("ledger: %s %d times, want at most once", k.what, k.n))
+		}
+	}
+	undone := func(did, undid string, d, u int) {
+		if d != u {
+			problems = append(problems, fmt.Sprintf("ledger: %s %d times and %s %d times, want as many", did, d, undid, u))
+		}
+	}
+	undone("reserved", "released", got.Reserved, got.Released)
+	undone("charged", "refunded", got.Charged, got.Refunded)
+	undone("shipped", "called back", got.Shipped, got.ShipmentsCanceled)
+	if got.RefundedAmount != got.ChargedAmount {
+		problems = append(problems, fmt.Sprintf("ledger: refunded %.2f of %.2f charged", got.RefundedAmount, got.ChargedAmount))
+	}
+	if got.Notified != 0 {
+		problems = append(problems, fmt.Sprintf("ledger: notified %d times, want 0", got.Notified))
+	}
 	return problems
 }

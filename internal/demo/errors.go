@@ -11,6 +11,9 @@ var (
 	ErrUnknownName = errors.New("demo: unknown workflow or step")
 	// ErrBadInput matches (errors.Is) every *InputError.
 	ErrBadInput = errors.New("demo: invalid JSON input")
+	// ErrNotConfirmed is the payment failure of an order whose 3-D Secure
+	// confirmation was declined or did not come in time.
+	ErrNotConfirmed = errors.New("demo: payment not confirmed (3-D Secure)")
 )
 
 // InputError says what is wrong with a JSON input and where.

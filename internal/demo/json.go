@@ -52,6 +52,9 @@ var (
 		RefundPayment.Name():       codecOf[string](),
 		CreateShipment.Name():      codecOf[OrderInput](),
 		SendNotification.Name():    codecOf[OrderInput](),
+		VoidReservation.Name():     codecOf[PendingStep](),
+		VoidPayment.Name():         codecOf[PendingStep](),
+		VoidShipment.Name():        codecOf[PendingStep](),
 	}
 	outputCodecs = map[string]codec{
 		OrderOrchestration.Name():  codecOf[OrderOutput](),
@@ -64,6 +67,9 @@ var (
 		RefundPayment.Name():       codecOf[struct{}](),
 		CreateShipment.Name():      codecOf[string](),
 		SendNotification.Name():    codecOf[struct{}](),
+		VoidReservation.Name():     codecOf[struct{}](),
+		VoidPayment.Name():         codecOf[struct{}](),
+		VoidShipment.Name():        codecOf[struct{}](),
 	}
 )
 

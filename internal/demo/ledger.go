@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -16,6 +17,13 @@ const (
 	EffectRefund  = "refund"
 	EffectShip    = "ship"
 	EffectNotify  = "notify"
+	// EffectCancelShipment calls back a shipment booked for an order that
+	// was canceled meanwhile.
+	EffectCancelShipment = "cancel_shipment"
+	// EffectVoid is recorded under the idempotency key of a step that was
+	// running when its order was canceled, before that step could record
+	// its own effect: the key is taken, so the step, when it comes, has none.
+	EffectVoid = "void"
 )
 
 // Effect is one thing a simulated service did, recorded once per
@@ -51,16 +59,20 @@ type Ledger interface {
 
 // Counts are the effects of a ledger (or of one order), by kind.
 type Counts struct {
-	Reserved        int     `json:"reserved"`
-	Released        int     `json:"released"`
-	Charged         int     `json:"charged"`
-	ChargedPrimary  int     `json:"charged_primary"`
-	ChargedFallback int     `json:"charged_fallback"`
-	Refunded        int     `json:"refunded"`
-	Shipped         int     `json:"shipped"`
-	Notified        int     `json:"notified"`
-	ChargedAmount   float64 `json:"charged_amount"`
-	RefundedAmount  float64 `json:"refunded_amount"`
+	Reserved        int `json:"reserved"`
+	Released        int `json:"released"`
+	Charged         int `json:"charged"`
+	ChargedPrimary  int `json:"charged_primary"`
+	ChargedFallback int `json:"charged_fallback"`
+	Refunded        int `json:"refunded"`
+	Shipped         int `json:"shipped"`
+	Notified        int `json:"notified"`
+	// ShipmentsCanceled and Voided count what canceled orders undid (see
+	// EffectCancelShipment and EffectVoid).
+	ShipmentsCanceled int     `json:"shipments_canceled"`
+	Voided            int     `json:"voided"`
+	ChargedAmount     float64 `json:"charged_amount"`
+	RefundedAmount    float64 `json:"refunded_amount"`
 }
 
 // Count adds up effects by kind.
@@ -87,10 +99,36 @@ func Count(effects []Effect) Counts {
 			c.Shipped++
 		case EffectNotify:
 			c.Notified++
+		case EffectCancelShipment:
+			c.ShipmentsCanceled++
+		case EffectVoid:
+			c.Voided++
 		}
 	}
 	c.ChargedAmount, c.RefundedAmount = cents(c.ChargedAmount), cents(c.RefundedAmount)
 	return c
+}
+
+// Summary says the counts in words ("reserved 1, released 1"), the zero
+// ones and the amounts left out.
+func (c Counts) Summary() string {
+	s := ""
+	for _, k := range []struct {
+		what string
+		n    int
+	}{{"reserved", c.Reserved}, {"released", c.Released}, {"charged", c.Charged}, {"refunded", c.Refunded}, {"shipped", c.Shipped},
+		{"called back", c.ShipmentsCanceled}, {"notified", c.Notified}, {"voided", c.Voided}} {
+		if k.n > 0 {
+			if s != "" {
+				s += ", "
+			}
+			s += fmt.Sprintf("%s %d", k.what, k.n)
+		}
+	}
+	if s == "" {
+		return "nothing"
+	}
+	return s
 }
 
 func cents(x float64) float64 { return math.Round(x*100) / 100 }

@@ -1,5 +1,7 @@
 package demo
 
+import "time"
+
 // Run statuses of OrderOrchestration, as the source document names them.
 const (
 	StatusCompleted        = "completed"
@@ -25,6 +27,10 @@ const (
 	FaultShippingDown = "shipping_down"
 )
 
+// Default3DSTimeout is how long an order that requires 3-D Secure waits for
+// the customer's confirmation when its input names no timeout.
+const Default3DSTimeout = 15 * time.Minute
+
 // Data that the simulated services treat as business outcomes.
 const (
 	// SoldOutPrefix starts the product IDs that have no stock.
@@ -42,6 +48,9 @@ const (
 	ErrTypeInvalidPaymentMethod = "InvalidPaymentMethod"
 	ErrTypeChannelUnavailable   = "PaymentChannelUnavailable"
 	ErrTypeCarrierUnavailable   = "CarrierUnavailable"
+	// ErrTypeVoided: the step's effect was voided (its order was canceled
+	// while the step ran) before the service could make it.
+	ErrTypeVoided = "Voided"
 )
 
 // OrderInput is the source document's OrderOrchestrationInput. Faults and
@@ -58,6 +67,34 @@ type OrderInput struct {
 	// Breaker picks the policy of the primary channel's breaker:
 	// BreakerConsecutive (the default, the document's) or BreakerRate.
 	Breaker string `json:"breaker,omitempty" msgpack:"breaker,omitempty"`
+	// Require3DS makes the payment wait for the customer's 3-D Secure
+	// confirmation (the Confirm3DS signal) before it charges; an order
+	// without an approval within ThreeDSTimeout (a Go duration,
+	// Default3DSTimeout when empty) ends payment_failed.
+	Require3DS     bool   `json:"require_3ds,omitempty" msgpack:"require_3ds,omitempty"`
+	ThreeDSTimeout string `json:"three_ds_timeout,omitempty" msgpack:"three_ds_timeout,omitempty"`
+	// ShipAfter (a Go duration) holds the paid order that long before it
+	// ships: a window in which the customer can still cancel it without a
+	// parcel to call back.
+	ShipAfter string `json:"ship_after,omitempty" msgpack:"ship_after,omitempty"`
+	// RetryShipmentForever gives CreateShipment the source document's
+	// policy, the default one: unlimited attempts (with the demo's backoff),
+	// where the demo otherwise stops after 3.
+	RetryShipmentForever bool `json:"retry_shipment_forever,omitempty" msgpack:"retry_shipment_forever,omitempty"`
+}
+
+// Confirmation is the customer's answer to the bank's 3-D Secure challenge.
+type Confirmation struct {
+	Approved bool `json:"approved" msgpack:"approved"`
+}
+
+// PendingStep names a step whose outcome a canceled order did not learn:
+// the one that was running when the cancel came. Its Void compensation
+// settles it.
+type PendingStep struct {
+	OrderID string `json:"order_id" msgpack:"order_id"`
+	// Seq is the step's position in the order's run.
+	Seq int `json:"seq" msgpack:"seq"`
 }
 
 // OrderItem is one line of an order.

@@ -100,8 +100,10 @@ type OrdersReport struct {
 	Ledger Counts `json:"ledger"`
 	// Payment is how the charges split between the channels, and what the
 	// primary channel's breaker did meanwhile.
-	Payment    PaymentReport `json:"payment"`
-	DurationMS float64       `json:"duration_ms"`
+	Payment PaymentReport `json:"payment"`
+	// Talk counts the cancels and 3-D Secure answers sent to the orders.
+	Talk       TalkReport `json:"talk"`
+	DurationMS float64    `json:"duration_ms"`
 }
 
 // PaymentReport is the primary channel's breaker over a batch of orders.
@@ -121,10 +123,17 @@ type PaymentReport struct {
 }
 
 // OrdersOptions says how RunOrders draws and runs its orders. The zero value
-// runs Mix, 32 at a time, behind the document's breaker.
+// runs Mix, 32 at a time, behind the document's breaker, with
+// DefaultCancelPercent of the orders canceled at a random point and
+// Default3DSPercent requiring 3-D Secure.
 type OrdersOptions struct {
 	Seed        uint64
 	Concurrency int
+	// CancelPercent and ThreeDSPercent, when set, are the percentages (0 to
+	// 100) of orders canceled at a random point and of orders requiring 3-D
+	// Secure; nil means the defaults.
+	CancelPercent  *int
+	ThreeDSPercent *int
 	// PrimaryDown, when set, is the percentage of orders with the primary
 	// payment channel down (see MixWithPrimaryDown); nil keeps Mix's.
 	PrimaryDown *int
@@ -150,6 +159,21 @@ func (e *Env) RunOrders(ctx context.Context, n int, opts OrdersOptions) (OrdersR
 	if opts.Breaker != "" && !slices.Contains(BreakerPolicies(), opts.Breaker) {
 		return rep, fmt.Errorf("demo: breaker policy %q: want one of %s", opts.Breaker, strings.Join(BreakerPolicies(), ", "))
 	}
+	cancelPct, threeDSPct := DefaultCancelPercent, Default3DSPercent
+	for _, o := range []struct {
+		what string
+		pct  *int
+		into *int
+	}{{"canceled", opts.CancelPercent, &cancelPct}, {"requiring 3-D Secure", opts.ThreeDSPercent, &threeDSPct}} {
+		if o.pct == nil {
+			continue
+		}
+		if *o.pct < 0 || *o.pct > 100 {
+			return rep, fmt.Errorf("demo: %d %% of orders %s: want 0 to 100", *o.pct, o.what)
+		}
+		*o.into = *o.pct
+	}
+	rep.Talk = TalkReport{CancelPercent: cancelPct, ThreeDSPercent: threeDSPct, TooLate: map[string]int{}}
 	policy := cmp.Or(opts.Breaker, BreakerConsecutive)
 	rep.Payment = PaymentReport{Breaker: policy, Policy: DescribeBreaker(policy), PrimaryDownPercent: primaryDownPercent(mix)}
 	opensBefore := e.breakerOpens(ctx)
@@ -157,9 +181,11 @@ func (e *Env) RunOrders(ctx context.Context, n int, opts OrdersOptions) (OrdersR
 		concurrency = 32
 	}
 	rnd := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	talkRnd := rand.New(rand.NewPCG(seed^0x7a1c, seed))
 	type job struct {
 		in OrderInput
 		r  Recipe
+		t  talk
 	}
 	jobs := make(chan job)
 	var mu sync.Mutex
@@ -171,19 +197,25 @@ func (e *Env) RunOrders(ctx context.Context, n int, opts OrdersOptions) (OrdersR
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				o := e.RunOrder(ctx, "orders", j.in.OrderID, j.in)
+				o := e.runOrder(ctx, "orders", j.in.OrderID, j.in, j.t.act(e, j.in.OrderID))
 				st := o.Status()
 				mu.Lock()
 				rep.ByStatus[st]++
 				rep.ByKind[j.r.Kind]++
+				j.t.count(&rep.Talk, o)
 				ids[j.in.OrderID] = true
-				if o.Err != nil {
-					rep.Unexpected = append(rep.Unexpected, fmt.Sprintf("%s (%s): %v", o.WorkflowID, j.r.Kind, o.Err))
-				} else if st != j.r.Want {
-					rep.Unexpected = append(rep.Unexpected, fmt.Sprintf("%s (%s): %s, want %s", o.WorkflowID, j.r.Kind, st, j.r.Want))
+				kind := j.r.Kind
+				if j.t.answer != "" {
+					kind += ", 3-D Secure " + j.t.answer
 				}
-				for _, p := range CheckEffects(st, o.Effects) {
-					rep.Unexpected = append(rep.Unexpected, fmt.Sprintf("%s (%s): %s", o.WorkflowID, j.r.Kind, p))
+				if j.t.cancel {
+					kind += fmt.Sprintf(", canceled after %s", j.t.after.Round(time.Millisecond))
+				}
+				if o.Err != nil {
+					rep.Unexpected = append(rep.Unexpected, fmt.Sprintf("%s (%s): %v", o.WorkflowID, kind, o.Err))
+				}
+				for _, p := range j.t.check(j.r, o) {
+					rep.Unexpected = append(rep.Unexpected, fmt.Sprintf("%s (%s): %s", o.WorkflowID, kind, p))
 				}
 				mu.Unlock()
 				if progress != nil {
@@ -195,8 +227,9 @@ func (e *Env) RunOrders(ctx context.Context, n int, opts OrdersOptions) (OrdersR
 	for i := 0; i < n && ctx.Err() == nil; i++ {
 		in, r := randomOrder(rnd, e.id("order", fmt.Sprint(i+1)), mix)
 		in.Breaker = opts.Breaker
+		t := drawTalk(talkRnd, &in, cancelPct, threeDSPct)
 		select {
-		case jobs <- job{in, r}:
+		case jobs <- job{in, r, t}:
 		case <-ctx.Done():
 		}
 	}

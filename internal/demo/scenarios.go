@@ -28,6 +28,11 @@ type Result struct {
 	DurationMS float64  `json:"duration_ms"`
 	// Breaker is the breaker scenario's report.
 	Breaker *BreakerReport `json:"breaker,omitempty"`
+	// Orders lists the orders of a scenario that runs several (await_3ds);
+	// the fields above are the first one's.
+	Orders []ScenarioOrder `json:"orders,omitempty"`
+	// Stuck is terminate_stuck's report on its stuck step.
+	Stuck *StuckReport `json:"stuck,omitempty"`
 }
 
 // StepRun is one step of a run as a scenario reports it.
@@ -50,9 +55,14 @@ type Scenario struct {
 	check func(o OrderRun) []string
 }
 
-// Scenarios returns the eight scenarios of issue 3, in the order the demo
-// runs them.
+// Scenarios returns the eight scenarios of issue 3, then those of issue 10
+// that talk to running orders, in the order the demo runs them.
 func Scenarios() []Scenario {
+	return append(documentScenarios(), talkScenarios()...)
+}
+
+// documentScenarios are the source document's situations (issue 3).
+func documentScenarios() []Scenario {
 	return []Scenario{
 		{Name: "happy_path", Expected: "completed, transaction and shipment IDs set",
 			order: func(id string) OrderInput { return NewOrder(id, "user-1") },

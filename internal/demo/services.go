@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jetflow-dev/jetflow/steps"
 )
@@ -26,7 +29,10 @@ type Services struct {
 	// flaky counts the calls per idempotency key that FaultInventoryFlaky
 	// has failed so far.
 	flaky map[string]int
-	seq   atomic.Int64
+	// busy counts the handler calls in progress per order (under mu): an
+	// attempt whose run stopped waiting for it may still be recording.
+	busy map[string]int
+	seq  atomic.Int64
 }
 
 // FlakyFailures is how many attempts FaultInventoryFlaky fails per reservation.
@@ -38,7 +44,7 @@ func NewServices(l Ledger) *Services {
 	if l == nil {
 		l = NewMemLedger()
 	}
-	return &Services{Ledger: l, flaky: map[string]int{}}
+	return &Services{Ledger: l, flaky: map[string]int{}, busy: map[string]int{}}
 }
 
 // Calls is how many times the named step's handler was called in this
@@ -54,6 +60,65 @@ func (s *Services) Calls(step string) int {
 func (s *Services) called(step string) {
 	v, _ := s.calls.LoadOrStore(step, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
+}
+
+// enter notes a handler call for the order until the returned func runs.
+func (s *Services) enter(orderID string) (leave func()) {
+	s.mu.Lock()
+	s.busy[orderID]++
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		if s.busy[orderID]--; s.busy[orderID] == 0 {
+			delete(s.busy, orderID)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Idle waits until no handler call of the order is in progress in this
+// process, so that its ledger can be read: a canceled run does not wait for
+// the attempt it stopped, and that attempt may record after the run ended.
+func (s *Services) Idle(ctx context.Context, orderID string) error {
+	for {
+		s.mu.Lock()
+		n := s.busy[orderID]
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("demo: waiting for %d call(s) of order %s: %w", n, orderID, ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// abandoned says whether the caller gave up on the call before it was
+// made: a run canceled meanwhile gets a non-retryable Canceled, as the
+// engine records it, so the call is neither retried nor counted against a
+// breaker.
+func abandoned(ctx context.Context) error {
+	err := ctx.Err()
+	if errors.Is(err, context.Canceled) {
+		return steps.NonRetryable(steps.TypeCanceled, "call abandoned: its run was canceled")
+	}
+	return err
+}
+
+// effect records a forward step's effect. When the key holds a void, the
+// order was canceled while this step ran and the cancel came first: the
+// step has no effect, and says so.
+func (s *Services) effect(ctx context.Context, e Effect) (Effect, error) {
+	got, err := s.Ledger.Record(ctx, e)
+	if err != nil {
+		return got, err
+	}
+	if got.Kind != e.Kind {
+		return got, steps.NonRetryable(ErrTypeVoided, "%s of order %s: voided by its cancellation (%s)", e.Kind, e.OrderID, got.Ref)
+	}
+	return got, nil
 }
 
 // key is the attempt's idempotency key; a handler called outside a step (a
@@ -89,6 +154,11 @@ func (s *Services) ValidateOrderHandler(ctx context.Context, in OrderInput) (Val
 	case strings.TrimSpace(in.ShippingAddress) == "":
 		return invalid("shipping_address is empty")
 	}
+	for _, d := range []struct{ name, value string }{{"three_ds_timeout", in.ThreeDSTimeout}, {"ship_after", in.ShipAfter}} {
+		if _, err := parseWait(d.value, 0); err != nil {
+			return invalid("%s: %v", d.name, err)
+		}
+	}
 	var sum float64
 	for i, it := range in.Items {
 		switch {
@@ -113,6 +183,10 @@ func (s *Services) ValidateOrderHandler(ctx context.Context, in OrderInput) (Val
 // calls with InventoryUnavailable.
 func (s *Services) ReserveInventoryHandler(ctx context.Context, in OrderInput) (string, error) {
 	s.called(ReserveInventory.Name())
+	defer s.enter(in.OrderID)()
+	if err := abandoned(ctx); err != nil {
+		return "", err
+	}
 	key := s.key(ctx)
 	for _, it := range in.Items {
 		if strings.HasPrefix(it.ProductID, SoldOutPrefix) {
@@ -137,7 +211,7 @@ func (s *Services) ReserveInventoryHandler(ctx context.Context, in OrderInput) (
 			return "", steps.NewError(ErrTypeInventoryUnavailable, "inventory service timed out (simulated, call %d)", n)
 		}
 	}
-	e, err := s.Ledger.Record(ctx, Effect{Key: key, Kind: EffectReserve, OrderID: in.OrderID, Ref: ref("RSV", key)})
+	e, err := s.effect(ctx, Effect{Key: key, Kind: EffectReserve, OrderID: in.OrderID, Ref: ref("RSV", key)})
 	if err != nil {
 		return "", err
 	}
@@ -157,6 +231,7 @@ func (s *Services) ReleaseInventoryHandler(ctx context.Context, reservationID st
 // is declined with InsufficientFunds.
 func (s *Services) ProcessPaymentHandler(ctx context.Context, in PaymentInput) (PaymentOutput, error) {
 	s.called(ProcessPayment.Name())
+	defer s.enter(in.OrderID)()
 	if in.has(FaultPrimaryDown) {
 		return PaymentOutput{}, steps.NewError(ErrTypeChannelUnavailable, "primary payment channel: 503 service unavailable (simulated)")
 	}
@@ -166,10 +241,14 @@ func (s *Services) ProcessPaymentHandler(ctx context.Context, in PaymentInput) (
 // FallbackPaymentHandler charges on the fallback channel.
 func (s *Services) FallbackPaymentHandler(ctx context.Context, in PaymentInput) (PaymentOutput, error) {
 	s.called(FallbackPayment.Name())
+	defer s.enter(in.OrderID)()
 	return s.charge(ctx, in, ChannelFallback, "TXN-F")
 }
 
 func (s *Services) charge(ctx context.Context, in PaymentInput, channel, prefix string) (PaymentOutput, error) {
+	if err := abandoned(ctx); err != nil {
+		return PaymentOutput{}, err
+	}
 	if strings.HasPrefix(in.UserID, BrokeUserPrefix) {
 		return PaymentOutput{}, steps.NewError(ErrTypeInsufficientFunds, "user %s: %.2f declined on the %s channel", in.UserID, in.Amount, channel)
 	}
@@ -177,7 +256,7 @@ func (s *Services) charge(ctx context.Context, in PaymentInput, channel, prefix 
 		return PaymentOutput{}, steps.NewError(ErrTypeInvalidPaymentMethod, "amount %v", in.Amount)
 	}
 	key := s.key(ctx)
-	e, err := s.Ledger.Record(ctx, Effect{Key: key, Kind: EffectCharge, OrderID: in.OrderID, Ref: ref(prefix, key), Channel: channel, Amount: in.Amount})
+	e, err := s.effect(ctx, Effect{Key: key, Kind: EffectCharge, OrderID: in.OrderID, Ref: ref(prefix, key), Channel: channel, Amount: in.Amount})
 	if err != nil {
 		return PaymentOutput{}, err
 	}
@@ -208,11 +287,15 @@ func (s *Services) RefundPaymentHandler(ctx context.Context, transactionID strin
 // FaultShippingDown makes the carrier unavailable.
 func (s *Services) CreateShipmentHandler(ctx context.Context, in OrderInput) (string, error) {
 	s.called(CreateShipment.Name())
+	defer s.enter(in.OrderID)()
 	if in.has(FaultShippingDown) {
 		return "", steps.NewError(ErrTypeCarrierUnavailable, "carrier API: connection refused (simulated)")
 	}
+	if err := abandoned(ctx); err != nil {
+		return "", err
+	}
 	key := s.key(ctx)
-	e, err := s.Ledger.Record(ctx, Effect{Key: key, Kind: EffectShip, OrderID: in.OrderID, Ref: ref("SHP", key)})
+	e, err := s.effect(ctx, Effect{Key: key, Kind: EffectShip, OrderID: in.OrderID, Ref: ref("SHP", key)})
 	if err != nil {
 		return "", err
 	}
@@ -222,7 +305,70 @@ func (s *Services) CreateShipmentHandler(ctx context.Context, in OrderInput) (st
 // SendNotificationHandler tells the user the order is confirmed.
 func (s *Services) SendNotificationHandler(ctx context.Context, in OrderInput) (struct{}, error) {
 	s.called(SendNotification.Name())
+	defer s.enter(in.OrderID)()
+	if err := abandoned(ctx); err != nil {
+		return struct{}{}, err
+	}
 	key := s.key(ctx)
 	_, err := s.Ledger.Record(ctx, Effect{Key: key, Kind: EffectNotify, OrderID: in.OrderID, Ref: ref("NTF", key)})
 	return struct{}{}, err
+}
+
+// VoidReservationHandler settles the ReserveInventory step a canceled order
+// was running when the cancel came (a compensation): the reservation is
+// released if it was made, and can no longer be made if it was not.
+func (s *Services) VoidReservationHandler(ctx context.Context, p PendingStep) (struct{}, error) {
+	s.called(VoidReservation.Name())
+	return struct{}{}, s.void(ctx, p, func(key string, made Effect) Effect {
+		return Effect{Key: key, Kind: EffectRelease, Ref: ref("REL", key), Undoes: made.Ref}
+	})
+}
+
+// VoidPaymentHandler settles the charge a canceled order was making on
+// either channel (a compensation): refunded if it was made, impossible if not.
+func (s *Services) VoidPaymentHandler(ctx context.Context, p PendingStep) (struct{}, error) {
+	s.called(VoidPayment.Name())
+	return struct{}{}, s.void(ctx, p, func(key string, made Effect) Effect {
+		return Effect{Key: key, Kind: EffectRefund, Ref: ref("RFD", key), Undoes: made.Ref, Amount: made.Amount}
+	})
+}
+
+// VoidShipmentHandler settles the shipment a canceled order was booking (a
+// compensation): called back if it was booked, impossible if not.
+func (s *Services) VoidShipmentHandler(ctx context.Context, p PendingStep) (struct{}, error) {
+	s.called(VoidShipment.Name())
+	return struct{}{}, s.void(ctx, p, func(key string, made Effect) Effect {
+		return Effect{Key: key, Kind: EffectCancelShipment, Ref: ref("SHC", key), Undoes: made.Ref}
+	})
+}
+
+// void takes the idempotency key of the pending step with a void, which
+// the ledger's first-write-wins makes atomic against the step's own
+// effect: either the void comes first and the step, however late its
+// attempt lands, has no effect, or the step's effect is there and undo
+// records what undoes it, under this compensation's own key. Either way
+// the effect is undone once.
+func (s *Services) void(ctx context.Context, p PendingStep, undo func(key string, made Effect) Effect) error {
+	key := s.key(ctx)
+	target, err := siblingKey(key, p.Seq)
+	if err != nil {
+		return err
+	}
+	got, err := s.Ledger.Record(ctx, Effect{Key: target, Kind: EffectVoid, OrderID: p.OrderID, Ref: ref("VOID", target)})
+	if err != nil || got.Kind == EffectVoid {
+		return err
+	}
+	_, err = s.Ledger.Record(ctx, undo(key, got))
+	return err
+}
+
+// siblingKey is the idempotency key of the step at position seq of the run
+// whose step has key: the keys of one run differ only in their position
+// ("<workflowID>/<seq>", see steps.Info).
+func siblingKey(key string, seq int) (string, error) {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 || seq <= 0 {
+		return "", steps.NonRetryable(steps.TypeBadInput, "no step at position %d beside idempotency key %q", seq, key)
+	}
+	return key[:i+1] + strconv.Itoa(seq), nil
 }

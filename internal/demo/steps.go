@@ -18,6 +18,12 @@ var (
 	RefundPayment    = steps.Ref[string, struct{}]("RefundPayment")
 	CreateShipment   = steps.Ref[OrderInput, string]("CreateShipment")
 	SendNotification = steps.Ref[OrderInput, struct{}]("SendNotification")
+
+	// The compensations of a step that was running when its order was
+	// canceled: the saga adds them before the step's outcome is known.
+	VoidReservation = steps.Ref[PendingStep, struct{}]("VoidReservation")
+	VoidPayment     = steps.Ref[PendingStep, struct{}]("VoidPayment")
+	VoidShipment    = steps.Ref[PendingStep, struct{}]("VoidShipment")
 )
 
 // implement gives a declared step its handler; the types must match.
@@ -36,5 +42,8 @@ func (s *Services) Handlers() []steps.Handler {
 		implement(RefundPayment, s.RefundPaymentHandler),
 		implement(CreateShipment, s.CreateShipmentHandler),
 		implement(SendNotification, s.SendNotificationHandler),
+		implement(VoidReservation, s.VoidReservationHandler),
+		implement(VoidPayment, s.VoidPaymentHandler),
+		implement(VoidShipment, s.VoidShipmentHandler),
 	}
 }

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"errors"
+	"time"
 
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
@@ -21,16 +22,36 @@ var PaymentWithFallback = workflow.New("PaymentWithFallback", PayWithFallback)
 // OrderOrchestrationWorkflow follows the document's Go version line for line;
 // the compensations are a Saga, so they are durable steps with their own
 // retries and a failed one is never lost.
+//
+// A cancel (jetflow cancel) is answered at each step: the order undoes what
+// it did and ends canceled. A step that was running when the cancel came
+// may still have its effect after the order stopped waiting for it, so the
+// saga undoes it with its Void compensation, which takes the step's
+// idempotency key first: the effect is undone if it was made and cannot be
+// made afterwards if it was not. Once the order has shipped it is done: a
+// cancel that comes then is too late, and the customer is notified anyway.
 func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOutput, error) {
 	logger := workflow.GetLogger(ctx)
 	logger.Info("Starting order orchestration", "order_id", input.OrderID)
 	ctx = workflow.WithStepOptions(ctx, defaultOptions())
+	saga := workflow.NewSaga(ctx).WithOptions(compensationOptions())
+	canceled := func(transactionID *string) (OrderOutput, error) {
+		_ = saga.Compensate(ctx)
+		return OrderOutput{OrderID: input.OrderID, Status: StatusCanceled, TransactionID: transactionID}, ctx.Err()
+	}
+	// pending adds the Void compensation of a step the cancel interrupted.
+	pending := func(void *steps.Definition[PendingStep, struct{}], seq int) {
+		if seq > 0 {
+			workflow.AddCompensation(saga, void, PendingStep{OrderID: input.OrderID, Seq: seq})
+		}
+	}
 
 	// 1. 验证订单 (validate the order)
 	validation, err := workflow.ExecuteStep(ctx, ValidateOrder, input).Get(ctx)
+	awaitCancel(ctx, err)
 	if ctx.Err() != nil {
 		// Canceled (jetflow cancel): nothing to undo yet.
-		return OrderOutput{OrderID: input.OrderID, Status: StatusCanceled}, ctx.Err()
+		return canceled(nil)
 	}
 	if err != nil || !validation.Valid {
 		return OrderOutput{
@@ -40,16 +61,16 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	}
 
 	// 2. 预留库存 (reserve the inventory)
-	reservationID, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, reserveOptions()), ReserveInventory, input).Get(ctx)
+	reserve := workflow.ExecuteStep(workflow.WithStepOptions(ctx, reserveOptions()), ReserveInventory, input)
+	reservationID, err := reserve.Get(ctx)
+	awaitCancel(ctx, err)
 	if ctx.Err() != nil {
-		// A reservation that went through while the cancel came is
-		// released: the compensation runs whether or not it was made.
 		if err == nil {
-			saga := workflow.NewSaga(ctx).WithOptions(compensationOptions())
 			workflow.AddCompensation(saga, ReleaseInventory, reservationID)
-			_ = saga.Compensate(ctx)
+		} else {
+			pending(VoidReservation, reserve.Seq())
 		}
-		return OrderOutput{OrderID: input.OrderID, Status: StatusCanceled}, ctx.Err()
+		return canceled(nil)
 	}
 	if err != nil {
 		return OrderOutput{
@@ -57,18 +78,27 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 			Status:  StatusOutOfStock,
 		}, nil
 	}
-	saga := workflow.NewSaga(ctx).WithOptions(compensationOptions())
 	workflow.AddCompensation(saga, ReleaseInventory, reservationID)
 
-	// 3. 处理支付 (pay: the primary channel behind the shared breaker, else the fallback)
-	payment, err := PayWithFallback(ctx, PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults, Breaker: input.Breaker})
+	// 3. 处理支付 (pay: the primary channel behind the shared breaker, else
+	// the fallback; after the customer's 3-D Secure confirmation when the
+	// order requires one)
+	var payment PaymentOutput
+	charging := 0
+	if input.Require3DS {
+		err = await3DS(ctx, input)
+	}
+	if err == nil {
+		payment, charging, err = payWithFallback(ctx, PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults, Breaker: input.Breaker})
+	}
 	if ctx.Err() != nil {
 		// Canceled: refund what was charged, release the inventory.
 		if err == nil {
 			workflow.AddCompensation(saga, RefundPayment, payment.TransactionID)
+		} else {
+			pending(VoidPayment, charging)
 		}
-		_ = saga.Compensate(ctx)
-		return OrderOutput{OrderID: input.OrderID, Status: StatusCanceled}, ctx.Err()
+		return canceled(nil)
 	}
 	if err != nil {
 		// 补偿：释放库存 (compensate: release the inventory). A compensation
@@ -83,12 +113,22 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	transactionID := payment.TransactionID
 	workflow.AddCompensation(saga, RefundPayment, transactionID)
 
+	// The paid order waits out its cancellation window, if it has one.
+	if wait, _ := parseWait(input.ShipAfter, 0); wait > 0 {
+		if workflow.Sleep(ctx, wait) != nil || ctx.Err() != nil {
+			return canceled(&transactionID)
+		}
+	}
+
 	// 4. 创建发货单 (create the shipment)
-	shipmentID, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, shipmentOptions()), CreateShipment, input).Get(ctx)
+	ship := workflow.ExecuteStep(workflow.WithStepOptions(ctx, shipmentOptions(input)), CreateShipment, input)
+	shipmentID, err := ship.Get(ctx)
+	awaitCancel(ctx, err)
 	if ctx.Err() != nil && err != nil {
-		// Canceled before it shipped: refund, then release.
-		_ = saga.Compensate(ctx)
-		return OrderOutput{OrderID: input.OrderID, Status: StatusCanceled, TransactionID: &transactionID}, ctx.Err()
+		// Canceled before it shipped: call back a shipment that went
+		// through meanwhile, refund, then release.
+		pending(VoidShipment, ship.Seq())
+		return canceled(&transactionID)
 	}
 	if err != nil {
 		// 补偿：退款 + 释放库存 (compensate: refund, then release the inventory)
@@ -101,8 +141,11 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 		}, nil
 	}
 
-	// 5. 发送通知 (notify the user; a failed notification does not undo the order)
-	_, _ = workflow.ExecuteStep(ctx, SendNotification, input).Get(ctx)
+	// 5. 发送通知 (notify the user; a failed notification does not undo the
+	// order). Shipped, the order is done: a cancel coming now does not stop
+	// the notification from being sent.
+	nctx := workflow.NewDisconnectedContext(ctx)
+	_, _ = workflow.ExecuteStep(nctx, SendNotification, input).Get(nctx)
 
 	return OrderOutput{
 		OrderID:       input.OrderID,
@@ -116,14 +159,45 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 // when that fails (or the shared breaker is open and refuses at once), on
 // the fallback channel. Call it from workflow code.
 func PayWithFallback(ctx workflow.Context, input PaymentInput) (PaymentOutput, error) {
+	out, _, err := payWithFallback(ctx, input)
+	return out, err
+}
+
+// payWithFallback is PayWithFallback that also returns the position of the
+// charge whose outcome err is (0 when none was scheduled): the one a cancel
+// may have interrupted.
+func payWithFallback(ctx workflow.Context, input PaymentInput) (out PaymentOutput, charging int, err error) {
 	// 尝试主支付渠道 (the primary channel)
-	result, err := workflow.ExecuteStep(workflow.WithStepOptions(ctx, primaryPaymentOptions(input.Breaker)), ProcessPayment, input).Get(ctx)
+	primary := workflow.ExecuteStep(workflow.WithStepOptions(ctx, primaryPaymentOptions(input.Breaker)), ProcessPayment, input)
+	result, err := primary.Get(ctx)
+	awaitCancel(ctx, err)
 	if err == nil || ctx.Err() != nil {
-		return result, err
+		return result, primary.Seq(), err
 	}
 	workflow.GetLogger(ctx).Warn("Primary payment failed, trying fallback",
 		"error", err, "breaker_open", errors.Is(err, steps.ErrBreakerOpen))
 
 	// 尝试备用支付渠道 (the fallback channel)
-	return workflow.ExecuteStep(workflow.WithStepOptions(ctx, fallbackPaymentOptions()), FallbackPayment, input).Get(ctx)
+	fallback := workflow.ExecuteStep(workflow.WithStepOptions(ctx, fallbackPaymentOptions()), FallbackPayment, input)
+	result, err = fallback.Get(ctx)
+	awaitCancel(ctx, err)
+	return result, fallback.Seq(), err
 }
+
+// awaitCancel waits, when err says the engine stopped the step because its
+// run was canceled, until the code sees the cancel too. The stopped step's
+// failure can reach the code before the cancel does (a worker that has
+// not read the cancel yet delivers it), and taken for an ordinary failure
+// it would end the order shipment_failed, or out_of_stock, with the effect
+// the step may have had left standing. The wait is a timer the cancel cuts
+// short at once; a terminate ends the run anyway.
+func awaitCancel(ctx workflow.Context, err error) {
+	var se *workflow.StepError
+	if ctx.Err() == nil && errors.As(err, &se) && se.Err != nil && se.Err.Type == steps.TypeCanceled {
+		_ = workflow.Sleep(ctx, cancelWait)
+	}
+}
+
+// cancelWait bounds awaitCancel: a cancel is durable and comes within a
+// workflow task or two; this is only there so that no order waits forever.
+const cancelWait = time.Hour
