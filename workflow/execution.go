@@ -54,6 +54,9 @@ type execution struct {
 	// those of children to ask to cancel (the run was canceled).
 	newChildren  []int
 	childCancels []int
+	// halt is the engine signal (cancel, terminate) to pass on to the
+	// attempts in flight once this task is recorded.
+	halt string
 	events       []wire.Event
 	// batches is how many history batches are recorded; events counts the
 	// decisions and deliveries in them, against MaxHistoryEvents.

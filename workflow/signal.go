@@ -254,12 +254,13 @@ func (w *Worker) receiveSignals(ctx context.Context, x *execution) (int, error) 
 			x.cancelChildren()
 		}
 		if sig.Name == kv.SignalCancel && !wasCanceled && !wasTerminated || sig.Name == kv.SignalTerminate && !wasTerminated {
-			// Attempts in flight are told at once (core NATS: a runner
-			// that misses it finishes the attempt, whose result the run
-			// no longer waits for). Once per cancel or terminate: a second
-			// cancel must not stop the compensations the first one
-			// started. A cancel spares compensations; a terminate does not.
-			_ = w.env.NC.Publish(w.env.Names.HaltSubject(x.ek), []byte(sig.Name))
+			// Attempts in flight are told once the history records the
+			// cancel (see publish), so that the code sees the cancel
+			// before the failure of an attempt it stopped. Once per cancel
+			// or terminate: a second cancel must not stop the
+			// compensations the first one started. A cancel spares
+			// compensations; a terminate does not.
+			x.halt = sig.Name
 		}
 	}
 	return n, nil

@@ -466,6 +466,12 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 	if err := w.env.WaitAcks(ctx, acks); err != nil {
 		return err
 	}
+	if x.halt != "" {
+		// Core NATS: a runner that misses it finishes the attempt, whose
+		// result the run no longer waits for.
+		_ = w.env.NC.Publish(w.env.Names.HaltSubject(x.ek), []byte(x.halt))
+		x.halt = ""
+	}
 	for _, seq := range x.newChildren {
 		if s := x.pending[seq]; s != nil && s.child != nil {
 			if err := w.startChild(ctx, x, s); err != nil {

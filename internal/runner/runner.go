@@ -177,6 +177,12 @@ func (r *Runner) handle(ctx context.Context, h steps.Handler, m jetstream.Msg) {
 			return
 		}
 	}
+	if t.Attempt > 1 && !r.runOpen(ctx, &t) {
+		// A retry of a run that has ended (terminated or canceled while
+		// the retry waited): nothing waits for it.
+		_ = m.Ack()
+		return
+	}
 	now := time.Now()
 	if t.ScheduleToClose > 0 && now.After(t.ScheduledAt.Add(t.ScheduleToClose)) {
 		r.finish(ctx, m, &t, nil, &steps.Error{Type: steps.TypeScheduleToCloseTimeout, Message: fmt.Sprintf("step %s did not complete within %s", t.Step, t.ScheduleToClose), NonRetryable: true}, now)
@@ -327,7 +333,7 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		res.Output = out
 	} else {
 		se := steps.AsError(err)
-		if next, ok := r.retryAt(t, se, now); ok {
+		if next, ok := r.retryAt(t, se, now); ok && r.runOpen(ctx, t) {
 			if perr := r.retry(ctx, t, next, se); perr != nil {
 				r.log.Warn("jetflow: scheduling retry", "workflow_id", t.WorkflowID, "step", t.Step, "err", r.env.Explain(ctx, perr, ""))
 				_ = m.NakWithDelay(time.Second)
@@ -371,6 +377,22 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		return
 	}
 	_ = m.Ack()
+}
+
+// runOpen reports whether the execution t belongs to is still open: a
+// retry is neither run nor scheduled for one that has ended (its schedules
+// were dropped when it closed; a retry already queued must not schedule
+// another). Only retries pay for the read. When the record cannot be read,
+// the run counts as open.
+func (r *Runner) runOpen(ctx context.Context, t *Task) bool {
+	run, _, err := kv.Get[kv.Run](ctx, r.env.Buckets.Runs, t.WorkflowID)
+	if errors.Is(err, kv.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	return !kv.Terminal(run.Status) && run.Inc == t.Inc && max(run.Exec, 1) == max(t.Exec, 1)
 }
 
 // retryAt says whether a failed attempt is retried, and when.
