@@ -107,6 +107,8 @@ type Run struct {
 	Waiting string `msgpack:"wt,omitempty"`
 	// Parent is set on a child workflow's run: the run that started it.
 	Parent *ParentLink `msgpack:"pa,omitempty"`
+	// Schedule is the schedule that started the run, if one did.
+	Schedule string `msgpack:"sc,omitempty"`
 }
 
 // Result is what the steps bucket holds for one position of a run: the

@@ -56,8 +56,8 @@ type execution struct {
 	childCancels []int
 	// halt is the engine signal (cancel, terminate) to pass on to the
 	// attempts in flight once this task is recorded.
-	halt string
-	events       []wire.Event
+	halt   string
+	events []wire.Event
 	// batches is how many history batches are recorded; events counts the
 	// decisions and deliveries in them, against MaxHistoryEvents.
 	batches    int

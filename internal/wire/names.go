@@ -95,7 +95,16 @@ func (n Names) DeadLetterSubject(kind, name string) string {
 
 // TaskSubjects are the subjects the task stream captures.
 func (n Names) TaskSubjects() []string {
-	return []string{n.Prefix + ".wf.>", n.Prefix + ".step.>", n.Prefix + ".sched.>", n.Prefix + ".start.>", n.Prefix + ".signal.>"}
+	return []string{n.Prefix + ".wf.>", n.Prefix + ".step.>", n.Prefix + ".sched.>", n.Prefix + ".start.>", n.Prefix + ".signal.>", n.Prefix + ".tick.>"}
+}
+
+// TickSubject holds the next wake-up of schedule id (a message schedule
+// whose target is the workflow type's subject; one per schedule, rolled up).
+func (n Names) TickSubject(id string) string { return n.Prefix + ".tick." + id }
+
+// ScheduleEventSubject is where a schedule's events are published.
+func (n Names) ScheduleEventSubject(id, event string) string {
+	return n.Prefix + ".schedule." + id + "." + event
 }
 
 // WorkflowConsumer is the durable consumer every worker of one workflow type shares.

@@ -97,7 +97,7 @@ func (n Names) Permissions(role string, opt PermissionOptions) (Permissions, err
 		for _, s := range []string{events, kvs(steps), kvs(runs)} {
 			pub = append(pub, readerConsumer(s)...)
 		}
-		sub = append(sub, "_INBOX.>", p+".status.>", p+".breaker.>")
+		sub = append(sub, "_INBOX.>", p+".status.>", p+".breaker.>", p+".schedule.>")
 	}
 	// What a reader may not do, said outright so that a list merged with a
 	// wider one (the "$JS.API.>" of old) still refuses it.
@@ -123,9 +123,12 @@ func (n Names) Permissions(role string, opt PermissionOptions) (Permissions, err
 		// event when none does.
 		// Signals, cancel and terminate: a message on the run's signal
 		// subject (a hint the worker reads in order from the stream).
+		// Schedules: their records live in the runs bucket; a change is
+		// announced to the workflow type's workers on its start subject
+		// (only workers arm wake-ups), and reported as a schedule event.
 		pub = append(pub, "$KV."+runs+".>", n.StartSubject(">"), n.StatusSubject("*", "*", EventNoWorker),
-			js+"CONSUMER.INFO."+tasks+".*", p+".signal.>", p+".query.>")
-		readerDeny(p+".wf.>", p+".step.>", p+".sched.>", p+".dlq.>", p+".own.>", "$KV."+steps+".>", "$KV."+breakers+".>")
+			js+"CONSUMER.INFO."+tasks+".*", p+".signal.>", p+".query.>", n.ScheduleEventSubject("*", "*"))
+		readerDeny(p+".wf.>", p+".step.>", p+".sched.>", p+".tick.>", p+".dlq.>", p+".own.>", "$KV."+steps+".>", "$KV."+breakers+".>")
 	case RoleWorker:
 		// Tasks: consume (durable pull consumers on the task stream, acks
 		// in both ack formats), publish (workflow and step tasks, delayed
@@ -135,6 +138,8 @@ func (n Names) Permissions(role string, opt PermissionOptions) (Permissions, err
 		// Child workflows: the start hint of a child, and the cancel or
 		// terminate its parent's close policy sends it.
 		pub = append(pub, n.StartSubject(">"), p+".signal.>")
+		// Schedules: their wake-ups (message schedules) and events.
+		pub = append(pub, p+".tick.>", p+".schedule.>")
 		// Signals read in order from the task stream; schedules checked and
 		// dropped by the sweeper; results confirmed with the steps
 		// bucket's leader before a task is parked.

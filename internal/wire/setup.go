@@ -174,8 +174,8 @@ func streamConfigs(names Names, cfg Config) []jetstream.StreamConfig {
 		AllowRollup:       true,
 	}, {
 		Name:        names.EventStream(),
-		Description: "jetflow status and breaker events",
-		Subjects:    []string{names.Prefix + ".status.>", names.Prefix + ".breaker.>"},
+		Description: "jetflow status, breaker and schedule events",
+		Subjects:    []string{names.Prefix + ".status.>", names.Prefix + ".breaker.>", names.Prefix + ".schedule.>"},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     storage,
 		Replicas:    cfg.Replicas,

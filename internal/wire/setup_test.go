@@ -105,8 +105,8 @@ func TestSetupUpdatesOlderStreamsInPlace(t *testing.T) {
 		t.Fatalf("Setup over older streams: %v", err)
 	}
 	want := map[string]string{
-		names.TaskStream():       "updated: subject wt.start.>, subject wt.signal.>",
-		names.EventStream():      "updated: max bytes unlimited → 1GiB",
+		names.TaskStream():       "updated: subject wt.start.>, subject wt.signal.>, subject wt.tick.>",
+		names.EventStream():      "updated: subject wt.schedule.>, max bytes unlimited → 1GiB",
 		names.DeadLetterStream(): "updated: max age unlimited → 1h0m0s, max bytes unlimited → 1MiB",
 		"wt_runs":                "created",
 	}

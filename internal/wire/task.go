@@ -19,6 +19,10 @@ const (
 	ReasonRepair = "repair"
 	// ReasonSignal: a signal for the run waits in the task stream.
 	ReasonSignal = "signal"
+	// ReasonSchedule asks a worker of the schedule's workflow type to look
+	// at the schedule WorkflowID: start the runs that are due, arm the next
+	// wake-up.
+	ReasonSchedule = "schedule"
 )
 
 // QueryMsg asks a run a query (a core request on its query subject);
