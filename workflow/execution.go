@@ -91,6 +91,9 @@ type execution struct {
 	missing int
 	// loaded is true during the task that rebuilt the run from history.
 	loaded bool
+	// unseen are results found recorded while rebuilding the run that its
+	// history does not deliver yet: the rebuilding task delivers them.
+	unseen []unseenResult
 
 	// Signals: those received and not taken yet, by name; the sequence of
 	// the last one received (each is received once, in order); those this
@@ -124,6 +127,11 @@ type slot struct {
 	at   time.Time
 	// child is a child workflow's start decision, kept until it resolves.
 	child *kv.ChildStart
+}
+
+type unseenResult struct {
+	seq int
+	res *kv.Result
 }
 
 type timerReq struct {

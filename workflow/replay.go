@@ -65,11 +65,18 @@ func (w *Worker) load(ctx context.Context, def Registrable, id string, reread bo
 	if x.missing > 0 {
 		return nil, w.rerunMissing(ctx, x, h)
 	}
-	// Results recorded whose wake-ups have not reached the history yet.
+	// Results recorded whose wake-ups have not reached the history yet:
+	// the task delivers them after the signals it receives, in the order a
+	// replay of its batch will (signals first), and in position order.
 	for seq, res := range h.results {
 		if x.pending[seq] != nil {
-			x.deliver(seq, res)
+			x.unseen = append(x.unseen, unseenResult{seq: seq, res: res})
 		}
+	}
+	slices.SortFunc(x.unseen, func(a, b unseenResult) int { return a.seq - b.seq })
+	seen := map[int]bool{}
+	for _, u := range x.unseen {
+		seen[u.seq] = true
 	}
 	// Decisions without a result: publish them again (deduplicated while
 	// the server remembers the first publish; a step that ran already finds
@@ -82,6 +89,8 @@ func (w *Worker) load(ctx context.Context, def Registrable, id string, reread bo
 	}
 	for seq, s := range x.pending {
 		switch {
+		case seen[seq]:
+			// Resolved: delivered by this task.
 		case s.task != nil:
 			s.task.Batch = batchOf[seq]
 			t := *s.task

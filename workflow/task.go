@@ -215,6 +215,13 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 		}
 		break // one read takes every signal waiting
 	}
+	// Then results: those the rebuild found recorded, then the wake-ups'.
+	for _, u := range x.unseen {
+		if x.deliver(u.seq, u.res) {
+			run = true
+		}
+	}
+	x.unseen = nil
 	for _, it := range items {
 		if it.reason == wire.ReasonSignal {
 			continue
