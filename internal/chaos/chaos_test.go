@@ -40,6 +40,7 @@ func TestChaos(t *testing.T) {
 	envDuration(t, "JETFLOW_CHAOS_WINDOW", &cfg.Window)
 	envDuration(t, "JETFLOW_CHAOS_LATENCY", &cfg.Latency)
 	cfg.CancelStepError = os.Getenv("JETFLOW_CHAOS_CANCEL_STEP_ERROR") == "1"
+	cfg.SignalTick = os.Getenv("JETFLOW_CHAOS_SIGNAL_TICK") == "1"
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Window+cfg.FinishTimeout+3*time.Minute)
 	defer cancel()
 

@@ -44,6 +44,11 @@ type Config struct {
 	// cancellation: a run whose code got that failure before its cancel
 	// then ends failed, not canceled (see doc.go).
 	CancelStepError bool
+	// SignalTick makes every other SignalCollector run wait in a selector
+	// beside a timer renewed as it fires, instead of in Receive. Off by
+	// default: under faults such runs end NonDeterminism or livelock on
+	// history conflicts with a timer nothing fires (see doc.go).
+	SignalTick bool
 	// Faults is how many faults are injected (a server kill and restart, a
 	// worker kill and restart, a pause and wake-up, a poison message, a
 	// forged deduplication ID each count one); at least one of each kind

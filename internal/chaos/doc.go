@@ -56,8 +56,15 @@
 // Last. Every accepted number up to that Last counts as "delivered exactly
 // once"; an accepted one after it exists only when a maybe-stored Last came
 // first, and the run may end without it. Every fifth number is counted by
-// a Tally step, so that signals arrive while steps are in flight; half the
-// runs wait in a selector beside a renewed timer, half in Receive.
+// a Tally step, so that signals arrive while steps are in flight. The runs
+// wait in Receive. With JETFLOW_CHAOS_SIGNAL_TICK=1 (Config.SignalTick)
+// every other one waits in a selector beside a timer renewed as it fires;
+// that form fails today, on the engine: some such runs end NonDeterminism
+// ("at position 31 the history has timer Sleep but the code asked for step
+// Tally": a replay chose the signal where the first execution chose the
+// timer, or the reverse), and one livelocked on history conflicts (22,514
+// in one full run) waiting on a timer whose schedule was gone, which the
+// sweeper "repaired" 307 times in vain.
 //
 // # Cancellation
 //

@@ -35,7 +35,8 @@ const (
 	raceSlow    = 2 * time.Second
 	raceFast    = 200 * time.Millisecond
 	// A SignalCollector counts every fifth note with a step of collectDelay;
-	// every other one waits in a selector beside a timer of collectTick.
+	// with Config.SignalTick, every other one waits in a selector beside a
+	// timer of collectTick.
 	collectEvery = 5
 	collectDelay = 50 * time.Millisecond
 	collectTick  = 2 * time.Second
@@ -88,7 +89,7 @@ func drawShapes(rnd *rand.Rand, cfg *Config) []*run {
 	}
 	for i := range max(cfg.Signalers, 0) {
 		in := demo.CollectInput{Every: collectEvery, Delay: collectDelay}
-		if i%2 == 1 {
+		if cfg.SignalTick && i%2 == 1 {
 			in.Tick = collectTick
 		}
 		n := cfg.SignalsPerRun/2 + rnd.IntN(cfg.SignalsPerRun+1)
