@@ -40,7 +40,7 @@ func runWorker(ctx context.Context, args []string) error {
 	fs.StringVar(&f.steps, "steps", "all", "steps to run: all, none, or a comma-separated list of "+strings.Join(demo.StepNames(), ", "))
 	fs.StringVar(&f.ledger, "ledger", "kv", "where the simulated services record their effects: kv (a bucket all workers share) or memory")
 	fs.DurationVar(&f.latency, "latency", 0, "simulated latency of the demo's services, added to every step attempt")
-	fs.BoolVar(&f.exercise, "exercise", false, "also run the exercise workflows ("+strings.Join(exerciseNames(), ", ")+") and their step Tally, which the chaos harness starts beside the order saga")
+	fs.BoolVar(&f.exercise, "exercise", false, "also run the exercise workflows ("+strings.Join(exerciseNames(), ", ")+") and their steps (Tally, Mark, Unmark), which the chaos harness starts beside the order saga")
 	var wfs, sts []string
 	app.Check(func() error {
 		if f.latency < 0 {

@@ -60,12 +60,30 @@ type Report struct {
 	// their run's history (from the workers' logs); Tasks the workflow tasks
 	// that appended (history batches).
 	Conflicts, Tasks int
+	// SignalsOnce counts the signals the server accepted (Signal returned
+	// nil) that their run's history delivered exactly once, in order, and
+	// its code took. SignalsMaybe counts those whose Signal failed in a way
+	// that left unknown whether the server stored them (never sent again),
+	// SignalsMaybeIn those of them the run received (once each: more is
+	// duplicated); SignalsNotStored the sends refused before anything was
+	// stored, made again under the same number.
+	SignalsOnce, SignalsMaybe, SignalsMaybeIn, SignalsNotStored int
+	// Canceled counts the runs the driver canceled that ended canceled with
+	// every mark compensated once; CompletedFirst those that completed
+	// before their cancel landed, with no compensation.
+	Canceled, CompletedFirst int
+	// CancelHaltedFirst counts the cancel runs whose code got the failure
+	// of the Mark their cancel halted no later than the cancel itself (or
+	// without it): those that end failed unless the workflow takes that
+	// failure for the cancellation (see doc.go).
+	CancelHaltedFirst int
 }
 
 // Line is the report's one-line summary.
 func (r *Report) Line() string {
-	return fmt.Sprintf("chaos: %d workflows, %d faults, %d lost, %d duplicated effects, %d unfinished, stuck %d; %d history conflicts in %d workflow tasks (%.2f%%); %d repaired by the sweeper",
-		r.Workflows, len(r.Faults), r.Lost, r.Duplicated, r.Unfinished, r.Stuck, r.Conflicts, r.Tasks, 100*float64(r.Conflicts)/float64(max(r.Tasks+r.Conflicts, 1)), r.Repaired)
+	return fmt.Sprintf("chaos: %d workflows, %d faults, %d lost, %d duplicated effects, %d unfinished, stuck %d, %d signals delivered exactly once (%d more maybe sent, %d of them delivered), %d runs canceled and compensated; %d history conflicts in %d workflow tasks (%.2f%%); %d repaired by the sweeper",
+		r.Workflows, len(r.Faults), r.Lost, r.Duplicated, r.Unfinished, r.Stuck, r.SignalsOnce, r.SignalsMaybe, r.SignalsMaybeIn, r.Canceled,
+		r.Conflicts, r.Tasks, 100*float64(r.Conflicts)/float64(max(r.Tasks+r.Conflicts, 1)), r.Repaired)
 }
 
 // OK reports whether nothing was lost, duplicated, left unfinished or stuck.
@@ -120,7 +138,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer c.close()
 	cfg.Logf("server on %s, %d workers (AckWait %s, latency %s, sweeper every %s after %s), seed %d", c.url, cfg.Workers, cfg.AckWait, cfg.Latency, cfg.SweepInterval, cfg.SweepGrace, cfg.Seed)
 	for _, r := range runs {
-		if r.shape != nil {
+		if r.shape != nil && r.shape.signals == nil && r.shape.canceler == nil {
 			cfg.Logf("exercise run %s: %s", r.id, r.shape)
 		}
 	}
@@ -157,13 +175,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 
-	// Runs and faults go side by side over the window.
+	// Runs, their signals and cancels, and faults go side by side over
+	// the window.
 	start := time.Now()
 	deadline := start.Add(cfg.Window + cfg.FinishTimeout)
-	done := make(chan struct{})
+	done, driven := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		startRuns(ctx, client, runs, start, cfg.Window, deadline, func() { started.Add(1) })
+	}()
+	go func() {
+		defer close(driven)
+		drive(ctx, client, nc, runs, cfg.Seed, start.Add(cfg.Window*9/10), deadline)
 	}()
 	in := &injector{c: c, cfg: &cfg, rnd: rnd, start: start, inFlight: func() int { return int(started.Load() - closed.Load()) },
 		js: js, maxPayload: nc.MaxPayload(), runs: runs}
@@ -176,6 +199,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cfg.Logf("all %d runs started and %d faults injected after %s; waiting for the runs to end", started.Load(), len(in.faults), time.Since(start).Round(time.Millisecond))
 
+	<-driven
+	cfg.Logf("every signal and cancel sent after %s", time.Since(start).Round(time.Millisecond))
 	open := waitTerminal(ctx, client, runs, deadline, cfg.Logf)
 	cfg.Logf("%d runs still open after %s", open, time.Since(start).Round(time.Millisecond))
 
@@ -207,12 +232,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Problems, rep.ByStatus = append(v.problems, c.exitedAlone()...), v.byStatus
 	rep.Duration = time.Since(began)
 	rep.Tasks = v.tasks
+	rep.SignalsOnce, rep.SignalsMaybe, rep.SignalsMaybeIn, rep.SignalsNotStored = v.signals.once, v.signals.maybe, v.signals.maybeIn, v.signals.notStored
+	rep.Canceled, rep.CompletedFirst, rep.CancelHaltedFirst = v.cancels.canceled, v.cancels.completed, v.cancels.haltedFirst
 	for _, p := range c.procs() {
 		rep.Conflicts += p.count(conflictLine)
 	}
 	cfg.Logf("checked after %s", time.Since(start).Round(time.Millisecond))
 	for _, r := range runs {
-		if r.shape == nil {
+		if r.shape == nil || r.shape.signals != nil || r.shape.canceler != nil {
 			continue
 		}
 		if rec, err := client.Record(cctx, r.id); err == nil && rec.Status.Closed() {

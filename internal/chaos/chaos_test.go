@@ -12,8 +12,9 @@ import (
 )
 
 // TestChaos runs the order saga and the exercise workflows (long runs that
-// continue as new, fan-outs, a selector racing a step against a timer) on a
-// real `jetflow server` and three `jetflow worker` processes while it kills
+// continue as new, fan-outs, a selector racing a step against a timer, runs
+// fed numbered signals, runs canceled at random points) on a real `jetflow
+// server` and three `jetflow worker` processes while it kills
 // workers, pauses one past AckWait, kills and restarts the server, and
 // publishes poison messages and forged deduplication IDs, then checks that
 // nothing was lost, duplicated, left unfinished or stuck.
@@ -34,8 +35,12 @@ func TestChaos(t *testing.T) {
 	envUint(t, "JETFLOW_CHAOS_SEED", &cfg.Seed)
 	envInt(t, "JETFLOW_CHAOS_WORKFLOWS", &cfg.Workflows)
 	envInt(t, "JETFLOW_CHAOS_FAULTS", &cfg.Faults)
+	envInt(t, "JETFLOW_CHAOS_SIGNALERS", &cfg.Signalers)
+	envInt(t, "JETFLOW_CHAOS_CANCELS", &cfg.Cancels)
 	envDuration(t, "JETFLOW_CHAOS_WINDOW", &cfg.Window)
 	envDuration(t, "JETFLOW_CHAOS_LATENCY", &cfg.Latency)
+	cfg.CancelStepError = os.Getenv("JETFLOW_CHAOS_CANCEL_STEP_ERROR") == "1"
+	cfg.SignalTick = os.Getenv("JETFLOW_CHAOS_SIGNAL_TICK") == "1"
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Window+cfg.FinishTimeout+3*time.Minute)
 	defer cancel()
 
@@ -54,8 +59,8 @@ func TestChaos(t *testing.T) {
 	if rep != nil {
 		// The one line, on stdout so that `make chaos` shows it.
 		fmt.Println(rep.Line())
-		t.Logf("%s in %s (seed %d; faults %v; runs %v; outcomes %v; sweeper repairs %v, reports %v; steps run again after a rebuild %d; other messages parked %v)",
-			rep.Line(), rep.Duration.Round(time.Millisecond), rep.Seed, rep.FaultsByKind(), rep.ByKind, rep.ByStatus, rep.RepairedBy, rep.Reported, rep.Rebuilt, rep.Parked)
+		t.Logf("%s in %s (seed %d; faults %v; runs %v; outcomes %v; sweeper repairs %v, reports %v; steps run again after a rebuild %d; other messages parked %v; signal sends refused before storing and made again %d; canceled runs that completed first %d; cancel runs whose code got the failure of the Mark their cancel halted before the cancel %d)",
+			rep.Line(), rep.Duration.Round(time.Millisecond), rep.Seed, rep.FaultsByKind(), rep.ByKind, rep.ByStatus, rep.RepairedBy, rep.Reported, rep.Rebuilt, rep.Parked, rep.SignalsNotStored, rep.CompletedFirst, rep.CancelHaltedFirst)
 	}
 	if err != nil {
 		t.Fatal(err)

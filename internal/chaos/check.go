@@ -27,6 +27,9 @@ type verdict struct {
 	tasks    int
 	problems []string
 	byStatus map[string]int
+	// signals and cancels add up the signal and cancel runs.
+	signals signalTally
+	cancels cancelTally
 }
 
 func (v *verdict) addLost(n int, format string, args ...any) {
@@ -85,7 +88,7 @@ func (ch *checker) check(ctx context.Context, runs []*run) (*verdict, error) {
 			mine = demo.ForOrder(effects, r.id)
 		} else {
 			for _, e := range effects {
-				if e.Run == r.id && e.Kind == demo.EffectTally {
+				if e.Run == r.id {
 					mine = append(mine, e)
 				}
 			}
@@ -263,7 +266,7 @@ func (ch *checker) checkStepResults(ctx context.Context, v *verdict) error {
 }
 
 // checkEvents checks the status events: a run closes (completed, failed,
-// compensation_failed) at most once, and each position's result is
+// compensation_failed, canceled, terminated) at most once, and each position's result is
 // announced (step_completed, step_failed) at most once per execution that
 // has it, since both follow a write only one writer can win. Events are
 // fire-and-forget, so one may be missing after a server restart; none may
@@ -271,7 +274,7 @@ func (ch *checker) checkStepResults(ctx context.Context, v *verdict) error {
 func (ch *checker) checkEvents(ctx context.Context, v *verdict, runs []*run) error {
 	names := wire.NewNames("jetflow")
 	closing := map[string]int{}
-	for _, ev := range []string{wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed} {
+	for _, ev := range []string{wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed, wire.EventCanceled, wire.EventTerminated} {
 		counts, err := subjectCounts(ctx, ch.js, names.EventStream(), names.StatusSubject("*", "*", ev))
 		if err != nil {
 			return err

@@ -28,6 +28,27 @@ type Config struct {
 	// Races is how many StepOrTimer runs are started, half of them meant to
 	// be won by the step, half by the timer. Default 4; negative: none.
 	Races int
+	// Signalers is how many SignalCollector runs are started, early in the
+	// window; the driver sends each between SignalsPerRun/2 and
+	// 3×SignalsPerRun/2 numbered signals spread over the rest of the
+	// window, the faults' time. Default 6 runs of 20 signals; negative:
+	// none.
+	Signalers, SignalsPerRun int
+	// Cancels is how many CancelChain runs are started; the driver cancels
+	// each at a random point of its expected life, some after it ended.
+	// Default 10; negative: none.
+	Cancels int
+	// CancelStepError makes the CancelChain runs return the error Get gave
+	// them (demo.CancelInput.StepError), as workflow code is documented to
+	// do, rather than take a Mark halted by the cancel for the
+	// cancellation: a run whose code got that failure before its cancel
+	// then ends failed, not canceled (see doc.go).
+	CancelStepError bool
+	// SignalTick makes every other SignalCollector run wait in a selector
+	// beside a timer renewed as it fires, instead of in Receive. Off by
+	// default: under faults such runs end NonDeterminism or livelock on
+	// history conflicts with a timer nothing fires (see doc.go).
+	SignalTick bool
 	// Faults is how many faults are injected (a server kill and restart, a
 	// worker kill and restart, a pause and wake-up, a poison message, a
 	// forged deduplication ID each count one); at least one of each kind
@@ -67,13 +88,13 @@ type Config struct {
 // in well under a minute.
 func Short() Config {
 	return Config{Workflows: 120, Faults: 8, Window: 8 * time.Second, FinishTimeout: 90 * time.Second,
-		Long: 1, LongSteps: 400, FanOuts: 1, FanOutWidth: 250, Races: 4}
+		Long: 1, LongSteps: 400, FanOuts: 1, FanOutWidth: 250, Races: 4, Signalers: 6, SignalsPerRun: 20, Cancels: 10}
 }
 
 // Full is the form `make chaos` runs: at least 1,000 workflows and 30 faults.
 func Full() Config {
 	return Config{Workflows: 1000, Faults: 40, Window: 60 * time.Second, FinishTimeout: 5 * time.Minute,
-		Long: 3, LongSteps: 2000, FanOuts: 3, FanOutWidth: 500, Races: 10}
+		Long: 3, LongSteps: 2000, FanOuts: 3, FanOutWidth: 500, Races: 10, Signalers: 40, SignalsPerRun: 60, Cancels: 100}
 }
 
 // ErrConfig wraps every configuration problem Run refuses.
@@ -131,7 +152,16 @@ func (c *Config) resolve() error {
 	if c.Races == 0 {
 		c.Races = 4
 	}
-	if shapes := max(c.Long, 0) + max(c.FanOuts, 0) + max(c.Races, 0); shapes >= c.Workflows {
+	if c.Signalers == 0 {
+		c.Signalers = 6
+	}
+	if c.SignalsPerRun <= 0 {
+		c.SignalsPerRun = 20
+	}
+	if c.Cancels == 0 {
+		c.Cancels = 10
+	}
+	if shapes := max(c.Long, 0) + max(c.FanOuts, 0) + max(c.Races, 0) + max(c.Signalers, 0) + max(c.Cancels, 0); shapes >= c.Workflows {
 		return fmt.Errorf("%w: %d workflows leave no room for orders beside %d exercise runs", ErrConfig, c.Workflows, shapes)
 	}
 	if c.SweepInterval <= 0 {

@@ -1,7 +1,8 @@
 // Package chaos is jetflow's fault-injection harness: it runs the demo's
-// order saga and the exercise workflows (internal/demo/exercise.go: long
+// order saga and the exercise workflows (internal/demo/exercise*.go: long
 // runs that continue as new, fan-outs, a selector racing a step against a
-// timer) on real processes — one `jetflow server` and several `jetflow
+// timer, runs fed numbered signals, runs canceled at random points) on
+// real processes — one `jetflow server` and several `jetflow
 // worker --exercise` — while it SIGKILLs workers (and restarts them),
 // pauses a worker with SIGSTOP past AckWait and wakes it with SIGCONT (a
 // zombie that tries to finish what others redid), SIGKILLs the server and
@@ -20,7 +21,78 @@
 //   - no step result was recorded twice, no run closed twice;
 //   - every junk message was parked once and left the task stream;
 //   - no run is stuck: the doctor (Client.Doctor) finds none owed progress
-//     once the workers' sweepers (1 s interval, 3 s grace) have had their go.
+//     once the workers' sweepers (1 s interval, 3 s grace) have had their go;
+//   - every signal the server accepted was delivered once, in the order it
+//     was sent, and taken by the code; every canceled run undid each of its
+//     effects once (below).
+//
+// # Signals
+//
+// A driver sends each SignalCollector run numbered signals (demo.Note) one
+// at a time, each after the previous call returned, spread over the window
+// while the faults happen; the number that makes the run's quota accepted
+// is marked Last, and the run returns the numbers it took. What the driver
+// knows of each send is one of three things, and a number has exactly one
+// fate:
+//
+//   - accepted: Signal returned nil, the server stored it. It must be in the
+//     run's history exactly once, and in its output.
+//   - not stored: the server refused it before storing anything (no
+//     responders: the stream was still coming back). It is sent again under
+//     the same number, which cannot make a second copy.
+//   - maybe stored: anything else (no ack within 5 s: the publish may have
+//     been stored, or may still be, from the client's reconnect buffer). It
+//     is never sent again, the next send takes the next number: a number the
+//     history holds twice is then a duplicate the engine made, not one the
+//     driver sent. It may be delivered (once) or not; the line counts these
+//     apart ("N more maybe sent, M of them delivered").
+//
+// The driver waits for its connection to be up before each send, so that a
+// send made while the server is down does not time out into a maybe. The
+// checker reads the Signals of the run's history batches, the engine's
+// record of what it delivered: no stream message twice, no number twice,
+// numbers in increasing order (the send order), only numbers the driver
+// sent, and the output equal to what the history delivered up to the first
+// Last. Every accepted number up to that Last counts as "delivered exactly
+// once"; an accepted one after it exists only when a maybe-stored Last came
+// first, and the run may end without it. Every fifth number is counted by
+// a Tally step, so that signals arrive while steps are in flight. The runs
+// wait in Receive. With JETFLOW_CHAOS_SIGNAL_TICK=1 (Config.SignalTick)
+// every other one waits in a selector beside a timer renewed as it fires;
+// that form fails today, on the engine: some such runs end NonDeterminism
+// ("at position 31 the history has timer Sleep but the code asked for step
+// Tally": a replay chose the signal where the first execution chose the
+// timer, or the reverse), and one livelocked on history conflicts (22,514
+// in one full run) waiting on a timer whose schedule was gone, which the
+// sweeper "repaired" 307 times in vain.
+//
+// # Cancellation
+//
+// A CancelChain run marks 1..n (3 to 8 Mark steps, a timer after every
+// second) and registers each mark's compensation (Unmark) before it awaits
+// the mark: a cancel that lands while Mark is in flight makes Get return
+// at once, but the attempt may still record its effect (a worker that
+// missed the halt, a redelivery), so a compensation registered after a
+// successful Get would miss it. The driver cancels each run at a random
+// point from before its first task to a little past its expected end, and
+// calls Cancel again after a failure of either kind (canceling twice is
+// canceling once). A canceled run must have run k compensations (k marks
+// registered), in reverse order, all succeeded; the ledger holds unmarks
+// 1..k once each, marks 1..k-1 once each, mark k at most once (the cancel
+// may have stopped it, or it landed after the cancel, even after its
+// unmark: either way paired), nothing beyond k. A run the cancel came too
+// late for must have completed with marks 1..n and no unmark.
+//
+// The workflow takes a Mark that failed with steps.TypeCanceled for the
+// cancellation and returns a *CanceledError. The engine needs that today:
+// the worker that receives a cancel publishes the halt to the steps in
+// flight at once, before its workflow task's batch is in the history;
+// when another task's batch wins the race, the code gets the halted Mark's
+// failure before the cancel (or never sees the cancel, the run closing
+// first), and returning the error from Get, as documented, ends the run
+// failed. JETFLOW_CHAOS_CANCEL_STEP_ERROR=1 (Config.CancelStepError) runs
+// the documented pattern and shows it; the test log counts the runs where
+// the halted failure came first.
 //
 // The demo's services and the exercises' step record every effect under its
 // idempotency key in a JetStream KV bucket that all workers share, so the
@@ -28,7 +100,7 @@
 //
 //	bin, _ := chaos.Build(ctx, dir)
 //	rep, err := chaos.Run(ctx, chaos.Config{Binary: bin, Dir: dir, Workflows: 1000, Faults: 40})
-//	fmt.Println(rep.Line()) // chaos: 1000 workflows, 40 faults, 0 lost, 0 duplicated effects, 0 unfinished, stuck 0; ...
+//	fmt.Println(rep.Line()) // chaos: 1000 workflows, 40 faults, 0 lost, 0 duplicated effects, 0 unfinished, stuck 0, 2412 signals delivered exactly once (...), 97 runs canceled and compensated; ...
 //
 // It only signals processes it started, by their handle, and reaps them all.
 package chaos

@@ -40,7 +40,9 @@ func poisonSubjects() []string {
 	return []string{
 		n.WorkflowSubject(demo.OrderOrchestration.Name()), n.WorkflowSubject(demo.LongChain.Name()),
 		n.WorkflowSubject(demo.FanOut.Name()), n.WorkflowSubject(demo.StepOrTimer.Name()),
+		n.WorkflowSubject(demo.SignalCollector.Name()), n.WorkflowSubject(demo.CancelChain.Name()),
 		n.StepSubject(demo.ValidateOrder.Name()), n.StepSubject(demo.ProcessPayment.Name()), n.StepSubject(demo.Tally.Name()),
+		n.StepSubject(demo.Mark.Name()),
 	}
 }
 

@@ -24,6 +24,9 @@ type run struct {
 	shape *shapeSpec
 	// startErr is set when the run could not be started at all.
 	startErr error
+	// started is closed once the start was attempted (startErr says how
+	// it went): a driver that signals or cancels the run waits for it.
+	started chan struct{}
 
 	// mu is held while the run is started, and by a fault that must come
 	// before the run starts (a forged deduplication ID); began says that
@@ -54,11 +57,18 @@ func drawRuns(rnd *rand.Rand, cfg *Config) []*run {
 	}
 	for _, s := range shapes {
 		within := 3 * len(out) / 4
-		if s.kind == shapeLong {
+		switch s.kind {
+		case shapeLong:
 			within = len(out) / 4
+		case shapeSignals:
+			// Early, so that their signals spread over most of the faults.
+			within = len(out) / 3
 		}
 		at := rnd.IntN(max(within, 1))
 		out = append(out[:at], append([]*run{s}, out[at:]...)...)
+	}
+	for _, r := range out {
+		r.started = make(chan struct{})
 	}
 	return out
 }
@@ -74,11 +84,13 @@ func startRuns(ctx context.Context, c *workflow.Client, runs []*run, begin time.
 	for i, r := range runs {
 		if err := sleepUntil(ctx, begin.Add(time.Duration(i)*every)); err != nil {
 			r.startErr = err
+			close(r.started)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer close(r.started)
 			r.mu.Lock()
 			r.began = true
 			r.startErr = startOne(ctx, c, r, deadline)
@@ -121,6 +133,10 @@ func (r *run) start(ctx context.Context, c *workflow.Client) error {
 		_, err = workflow.Start(ctx, c, demo.FanOut, r.id, *r.shape.fan)
 	case r.shape.race != nil:
 		_, err = workflow.Start(ctx, c, demo.StepOrTimer, r.id, *r.shape.race)
+	case r.shape.collect != nil:
+		_, err = workflow.Start(ctx, c, demo.SignalCollector, r.id, *r.shape.collect)
+	case r.shape.cancel != nil:
+		_, err = workflow.Start(ctx, c, demo.CancelChain, r.id, *r.shape.cancel)
 	}
 	return err
 }

@@ -20,6 +20,8 @@ const (
 	shapeFanOut    = "fanout"
 	shapeRaceStep  = "race_step"  // a StepOrTimer run meant to be won by the step
 	shapeRaceTimer = "race_timer" // ... and one meant to be won by the timer
+	shapeSignals   = "signals"    // a SignalCollector the driver sends numbered signals
+	shapeCancel    = "cancel"     // a CancelChain the driver cancels at a random point
 )
 
 // Delays of the exercise steps: short enough that a 2,000-step run ends
@@ -32,13 +34,31 @@ const (
 	fanOutDelay = 20 * time.Millisecond
 	raceSlow    = 2 * time.Second
 	raceFast    = 200 * time.Millisecond
+	// A SignalCollector counts every fifth note with a step of collectDelay;
+	// with Config.SignalTick, every other one waits in a selector beside a
+	// timer of collectTick.
+	collectEvery = 5
+	collectDelay = 50 * time.Millisecond
+	collectTick  = 2 * time.Second
+	// A CancelChain marks 3 to 8 times, each mark taking markDelay, with a
+	// timer of markPause after every second one: long enough that cancels
+	// find marks and timers in flight.
+	markDelay = 150 * time.Millisecond
+	markPause = 300 * time.Millisecond
 )
 
-// shapeSpec is the input of an exercise run; exactly one field is set.
+// shapeSpec is the input of an exercise run; exactly one of the inputs is
+// set. A signal run's driver keeps what it sent in signals, a cancel run's
+// in cancel.
 type shapeSpec struct {
-	long *demo.LongInput
-	fan  *demo.FanOutInput
-	race *demo.StepOrTimerInput
+	long    *demo.LongInput
+	fan     *demo.FanOutInput
+	race    *demo.StepOrTimerInput
+	collect *demo.CollectInput
+	cancel  *demo.CancelInput
+
+	signals  *signalLog
+	canceler *cancelLog
 }
 
 // drawShapes draws the exercise runs of cfg.
@@ -67,6 +87,25 @@ func drawShapes(rnd *rand.Rand, cfg *Config) []*run {
 		}
 		out = append(out, &run{id: fmt.Sprintf("chaos-race-%d", i+1), kind: kind, workflow: demo.StepOrTimer.Name(), shape: &shapeSpec{race: &in}})
 	}
+	for i := range max(cfg.Signalers, 0) {
+		in := demo.CollectInput{Every: collectEvery, Delay: collectDelay}
+		if cfg.SignalTick && i%2 == 1 {
+			in.Tick = collectTick
+		}
+		n := cfg.SignalsPerRun/2 + rnd.IntN(cfg.SignalsPerRun+1)
+		out = append(out, &run{id: fmt.Sprintf("chaos-signals-%d", i+1), kind: shapeSignals, workflow: demo.SignalCollector.Name(),
+			shape: &shapeSpec{collect: &in, signals: &signalLog{want: max(n, 1)}}})
+	}
+	for i := range max(cfg.Cancels, 0) {
+		in := demo.CancelInput{Steps: 3 + rnd.IntN(6), Delay: markDelay, Pause: markPause, StepError: cfg.CancelStepError}
+		// Somewhere from before the run's first task to a little past its
+		// expected end (a task's round trip taken as 50 ms), so that some
+		// runs complete before their cancel.
+		expected := time.Duration(in.Steps)*(in.Delay+50*time.Millisecond) + time.Duration(in.Steps/2)*in.Pause
+		after := time.Duration(rnd.Int64N(int64(expected) * 6 / 5))
+		out = append(out, &run{id: fmt.Sprintf("chaos-cancel-%d", i+1), kind: shapeCancel, workflow: demo.CancelChain.Name(),
+			shape: &shapeSpec{cancel: &in, canceler: &cancelLog{after: after}}})
+	}
 	return out
 }
 
@@ -78,6 +117,10 @@ func (s *shapeSpec) String() string {
 		return fmt.Sprintf("FanOut of %d parallel steps", s.fan.Width)
 	case s.race != nil:
 		return fmt.Sprintf("StepOrTimer: a step of %s against a timer of %s", s.race.StepDelay, s.race.Timer)
+	case s.collect != nil:
+		return fmt.Sprintf("SignalCollector of %d signals (tick %s)", s.signals.want, s.collect.Tick)
+	case s.cancel != nil:
+		return fmt.Sprintf("CancelChain of %d marks, canceled after %s", s.cancel.Steps, s.canceler.after)
 	}
 	return "?"
 }
@@ -111,8 +154,15 @@ func (s *shapeSpec) announcements(seq int) int {
 // and the ledger holds each of its positions' effects once: the values
 // 1..n once each for a long run or a fan-out; for a race, the raced step's
 // value and the choice's, which agrees with the output and with the order
-// in which the history delivered the step and the timer.
+// in which the history delivered the step and the timer. Signal and cancel
+// runs have checks of their own (checkSignals, checkCancel).
 func (ch *checker) checkShape(ctx context.Context, v *verdict, r *run, effects []demo.Effect) error {
+	switch {
+	case r.shape.collect != nil:
+		return ch.checkSignals(ctx, v, r, effects)
+	case r.shape.cancel != nil:
+		return ch.checkCancel(ctx, v, r, effects)
+	}
 	rec, ok, err := ch.closedRecord(ctx, v, r)
 	if err != nil || !ok {
 		if err == nil {
@@ -267,15 +317,7 @@ func head(xs []int) []int {
 // delivered first of the step (position 1) and the timer (position 2), and
 // no position, the choice step (position 3) among them, was decided twice.
 func (ch *checker) checkChoice(ctx context.Context, v *verdict, r *run, _ workflow.Record, winner string) error {
-	runs, err := ch.js.KeyValue(ctx, "jetflow_runs")
-	if err != nil {
-		return fmt.Errorf("chaos: opening the runs bucket: %w", err)
-	}
-	rec, _, err := kv.Get[kv.Run](ctx, runs, r.id)
-	if err != nil {
-		return fmt.Errorf("chaos: reading run %s: %w", r.id, err)
-	}
-	batches, err := historyBatches(ctx, ch.steps, kv.ExecKey(r.id, rec.Inc, 1))
+	batches, err := ch.batches(ctx, r.id)
 	if err != nil {
 		return err
 	}

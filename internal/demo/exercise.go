@@ -11,11 +11,13 @@ import (
 
 // The exercise workflows are the shapes the chaos harness runs beside the
 // order saga, so that its faults also hit a long run that continues as new,
-// a wide fan-out and a selector's choice. They are not part of `jetflow
-// demo`: `jetflow worker --exercise` registers them, with their one step,
-// Tally. Tally records an effect under its idempotency key in the same
-// Ledger as the saga's services, so a checker can prove that each position
-// had its effect once and that the run's output adds up.
+// a wide fan-out, a selector's choice, a run fed by signals
+// (SignalCollector, exercise_signal.go) and one that is canceled
+// (CancelChain, exercise_cancel.go). They are not part of `jetflow demo`:
+// `jetflow worker --exercise` registers them, with their steps Tally, Mark
+// and Unmark. Each step records an effect under its idempotency key in the
+// same Ledger as the saga's services, so a checker can prove that each
+// position had its effect once and that the run's output adds up.
 
 // Tally is the exercise workflows' step: it records the effect "n was
 // counted" under its idempotency key and returns n (the stored n, when the
@@ -102,12 +104,12 @@ type StepOrTimerOutput struct {
 
 // Exercises returns the exercise workflows.
 func Exercises() []workflow.Registrable {
-	return []workflow.Registrable{LongChain, FanOut, StepOrTimer}
+	return []workflow.Registrable{LongChain, FanOut, StepOrTimer, SignalCollector, CancelChain}
 }
 
-// ExerciseHandlers returns the exercise workflows' step, implemented by s.
+// ExerciseHandlers returns the exercise workflows' steps, implemented by s.
 func (s *Services) ExerciseHandlers() []steps.Handler {
-	return []steps.Handler{implement(Tally, s.TallyHandler)}
+	return []steps.Handler{implement(Tally, s.TallyHandler), implement(Mark, s.MarkHandler), implement(Unmark, s.UnmarkHandler)}
 }
 
 // RegisterExercises registers the exercise workflows and their step on w.
@@ -128,7 +130,14 @@ func RegisterExercises(w *workflow.Worker, svc *Services) error {
 // TallyHandler waits in.Delay, as a remote service would, then records
 // in.N under the attempt's idempotency key and returns the recorded value.
 func (s *Services) TallyHandler(ctx context.Context, in TallyInput) (int, error) {
-	s.called(Tally.Name())
+	return s.count(ctx, Tally.Name(), EffectTally, "TLY", in)
+}
+
+// count is the exercise steps' service: it waits in.Delay (less when the
+// attempt is halted), then records an effect of kind counting in.N under
+// the attempt's idempotency key and returns the recorded value.
+func (s *Services) count(ctx context.Context, step, kind, prefix string, in TallyInput) (int, error) {
+	s.called(step)
 	if in.Delay > 0 {
 		t := time.NewTimer(in.Delay)
 		defer t.Stop()
@@ -140,7 +149,7 @@ func (s *Services) TallyHandler(ctx context.Context, in TallyInput) (int, error)
 	}
 	key := s.key(ctx)
 	info, _ := steps.InfoFrom(ctx)
-	e, err := s.Ledger.Record(ctx, Effect{Key: key, Kind: EffectTally, Run: info.WorkflowID, Ref: ref("TLY", key), Amount: float64(in.N), At: time.Now().UTC()})
+	e, err := s.Ledger.Record(ctx, Effect{Key: key, Kind: kind, Run: info.WorkflowID, Ref: ref(prefix, key), Amount: float64(in.N), At: time.Now().UTC()})
 	if err != nil {
 		return 0, err
 	}
