@@ -39,8 +39,9 @@ func TestChaos(t *testing.T) {
 	envInt(t, "JETFLOW_CHAOS_CANCELS", &cfg.Cancels)
 	envDuration(t, "JETFLOW_CHAOS_WINDOW", &cfg.Window)
 	envDuration(t, "JETFLOW_CHAOS_LATENCY", &cfg.Latency)
-	cfg.CancelStepError = os.Getenv("JETFLOW_CHAOS_CANCEL_STEP_ERROR") == "1"
-	cfg.SignalTick = os.Getenv("JETFLOW_CHAOS_SIGNAL_TICK") == "1"
+	// Both on unless turned off: the engine bugs they showed are fixed.
+	cfg.CancelStepError = os.Getenv("JETFLOW_CHAOS_CANCEL_STEP_ERROR") != "0"
+	cfg.SignalTick = os.Getenv("JETFLOW_CHAOS_SIGNAL_TICK") != "0"
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Window+cfg.FinishTimeout+3*time.Minute)
 	defer cancel()
 

@@ -41,13 +41,12 @@ type Config struct {
 	// CancelStepError makes the CancelChain runs return the error Get gave
 	// them (demo.CancelInput.StepError), as workflow code is documented to
 	// do, rather than take a Mark halted by the cancel for the
-	// cancellation: a run whose code got that failure before its cancel
-	// then ends failed, not canceled (see doc.go).
+	// cancellation (see doc.go). TestChaos sets it unless
+	// JETFLOW_CHAOS_CANCEL_STEP_ERROR=0.
 	CancelStepError bool
 	// SignalTick makes every other SignalCollector run wait in a selector
-	// beside a timer renewed as it fires, instead of in Receive. Off by
-	// default: under faults such runs end NonDeterminism or livelock on
-	// history conflicts with a timer nothing fires (see doc.go).
+	// beside a timer renewed as it fires, instead of in Receive (see
+	// doc.go). TestChaos sets it unless JETFLOW_CHAOS_SIGNAL_TICK=0.
 	SignalTick bool
 	// Faults is how many faults are injected (a server kill and restart, a
 	// worker kill and restart, a pause and wake-up, a poison message, a

@@ -57,14 +57,14 @@
 // once"; an accepted one after it exists only when a maybe-stored Last came
 // first, and the run may end without it. Every fifth number is counted by
 // a Tally step, so that signals arrive while steps are in flight. The runs
-// wait in Receive. With JETFLOW_CHAOS_SIGNAL_TICK=1 (Config.SignalTick)
-// every other one waits in a selector beside a timer renewed as it fires;
-// that form fails today, on the engine: some such runs end NonDeterminism
-// ("at position 31 the history has timer Sleep but the code asked for step
-// Tally": a replay chose the signal where the first execution chose the
-// timer, or the reverse), and one livelocked on history conflicts (22,514
-// in one full run) waiting on a timer whose schedule was gone, which the
-// sweeper "repaired" 307 times in vain.
+// wait in Receive, or (Config.SignalTick, on unless
+// JETFLOW_CHAOS_SIGNAL_TICK=0) every other one in a selector beside a
+// timer renewed as it fires. That form found an engine bug, since fixed: a
+// worker rebuilding a run for a signal delivered a result it found
+// recorded before the signal, while a replay of its batch delivers
+// signals first, so a replay could choose otherwise (NonDeterminism "at
+// position 31 the history has timer Sleep but the code asked for step
+// Tally", and a run that livelocked on history conflicts).
 //
 // # Cancellation
 //
@@ -83,16 +83,13 @@
 // unmark: either way paired), nothing beyond k. A run the cancel came too
 // late for must have completed with marks 1..n and no unmark.
 //
-// The workflow takes a Mark that failed with steps.TypeCanceled for the
-// cancellation and returns a *CanceledError. The engine needs that today:
-// the worker that receives a cancel publishes the halt to the steps in
-// flight at once, before its workflow task's batch is in the history;
-// when another task's batch wins the race, the code gets the halted Mark's
-// failure before the cancel (or never sees the cancel, the run closing
-// first), and returning the error from Get, as documented, ends the run
-// failed. JETFLOW_CHAOS_CANCEL_STEP_ERROR=1 (Config.CancelStepError) runs
-// the documented pattern and shows it; the test log counts the runs where
-// the halted failure came first.
+// The workflow returns the error Get gave it, as documented
+// (Config.CancelStepError, on unless JETFLOW_CHAOS_CANCEL_STEP_ERROR=0;
+// off, it takes a Mark that failed with steps.TypeCanceled for the
+// cancellation). That found an engine bug, since fixed: the worker that
+// received a cancel halted the steps in flight before its batch was in the
+// history, so the code could get a halted Mark's failure before the cancel
+// and end failed. The test log counts the runs where that happened (0).
 //
 // The demo's services and the exercises' step record every effect under its
 // idempotency key in a JetStream KV bucket that all workers share, so the
