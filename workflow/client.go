@@ -115,7 +115,7 @@ func (c *Client) start(ctx context.Context, workflow, id string, input []byte, c
 		return fmt.Errorf("%w: %q", ErrInvalidName, workflow)
 	}
 	run := kv.Run{ID: id, Workflow: workflow, Status: kv.StatusPending, Input: input, CreatedAt: time.Now().UTC(), Format: kv.FormatHistory, Exec: 1,
-		Inc: kv.NewIncarnation()}
+		Inc: kv.NewIncarnation(), Schedule: sc.schedule}
 	rec, err := kv.Marshal(run)
 	if err != nil {
 		return err

@@ -77,6 +77,8 @@ type StartOption func(*startConfig) error
 
 type startConfig struct {
 	reuse IDReusePolicy
+	// schedule is the schedule starting the run (see fromSchedule).
+	schedule string
 }
 
 func buildStartConfig(opts []StartOption) (startConfig, error) {
@@ -102,4 +104,10 @@ func WithIDReusePolicy(p IDReusePolicy) StartOption {
 		sc.reuse = p
 		return nil
 	}
+}
+
+// fromSchedule marks a run started by schedule id: its record names the
+// schedule, and its end wakes the schedule (for the ticks that wait on it).
+func fromSchedule(id string) StartOption {
+	return func(sc *startConfig) error { sc.schedule = id; return nil }
 }

@@ -55,6 +55,10 @@ const (
 	// ProblemChildResultLost: a child workflow ended, and the run has no
 	// record of its outcome; the repair records it from the child's record.
 	ProblemChildResultLost = "child_result_lost"
+	// ProblemScheduleStalled: a schedule's tick (or a run it decided to
+	// start) is overdue and nothing handled it (its wake-up was lost); the
+	// repair wakes it.
+	ProblemScheduleStalled = "schedule_stalled"
 	ProblemCorruptRecord   = "corrupt_record"
 	ProblemCorruptHistory  = "corrupt_history"
 )
@@ -147,6 +151,12 @@ func (s *sweeper) sweep(ctx context.Context, cursor uint64, limit int) ([]Findin
 				left--
 			}
 			key := strings.TrimPrefix(m.Subject(), "$KV."+runsBucket+".")
+			if id, ok := strings.CutPrefix(key, kv.ScheduleKeyPrefix); ok && m.Headers().Get("KV-Operation") == "" {
+				if f, stalled := s.checkSchedule(ctx, id, m.Data()); stalled {
+					found = append(found, f)
+				}
+				continue
+			}
 			if m.Headers().Get("KV-Operation") != "" || ValidateID(key) != nil {
 				continue // deleted, or not a run (a lease)
 			}
@@ -508,4 +518,38 @@ func (s *sweeper) checkChild(ctx context.Context, run *kv.Run, ek string, d kv.D
 		}
 	}
 	return s.report(f), true
+}
+
+// checkSchedule looks at a schedule's record: a tick overdue by more than
+// the grace, or runs decided and not confirmed started for as long, mean
+// its wake-up was lost.
+func (s *sweeper) checkSchedule(ctx context.Context, id string, data []byte) (Finding, bool) {
+	f := Finding{WorkflowID: id}
+	var sc kv.Schedule
+	if err := kv.Unmarshal(data, &sc); err != nil {
+		f.Problem, f.Detail = ProblemCorruptRecord, "schedule "+id+": "+err.Error()
+		return f, true
+	}
+	f.Workflow = sc.Workflow
+	now := time.Now()
+	switch {
+	case len(sc.Pending) > 0 && now.Sub(sc.UpdatedAt) > s.grace:
+		f.Detail = fmt.Sprintf("schedule %s decided to start %s %s ago and did not confirm it", id, sc.Pending[0].WorkflowID, now.Sub(sc.UpdatedAt).Round(time.Second))
+	case len(sc.Requested) > 0 && now.Sub(sc.UpdatedAt) > s.grace:
+		f.Detail = fmt.Sprintf("schedule %s has ticks asked for by hand %s ago and not handled", id, now.Sub(sc.UpdatedAt).Round(time.Second))
+	case !sc.Paused && sc.Done == "":
+		cs, err := specOf(&sc)
+		if err != nil {
+			return f, false
+		}
+		next, ok := cs.Next(sc.Last)
+		if !ok || now.Sub(next.Add(cs.Jitter(sc.ID, next))) <= s.grace || !s.consumerIdle(ctx, s.env.Names.WorkflowConsumer(sc.Workflow)) {
+			return f, false
+		}
+		f.Detail = fmt.Sprintf("schedule %s's tick at %s is %s overdue and nothing handled it", id, next.Format(time.RFC3339), now.Sub(next).Round(time.Second))
+	default:
+		return f, false
+	}
+	f.Problem = ProblemScheduleStalled
+	return s.act(ctx, f, wire.WorkflowTask{WorkflowID: id, Workflow: sc.Workflow, Reason: wire.ReasonSchedule}), true
 }

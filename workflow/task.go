@@ -643,6 +643,12 @@ func (w *Worker) closeRun(ctx context.Context, x *execution) error {
 	if err := w.schedulePurge(ctx, &closed, 0, now); err != nil {
 		return err
 	}
+	if closed.Schedule != "" {
+		// Ticks of its schedule may wait for it to end (overlap buffer).
+		if err := w.env.PublishWorkflowTask(ctx, wire.WorkflowTask{WorkflowID: closed.Schedule, Workflow: closed.Workflow, Reason: wire.ReasonSchedule}, ""); err != nil {
+			return err
+		}
+	}
 	ev := wire.Event{Event: cl.Status, Workflow: x.run.Workflow, WorkflowID: x.run.ID, Status: cl.Status, Worker: w.cfg.name,
 		DurationMS: float64(now.Sub(closed.CreatedAt).Microseconds()) / 1000}
 	if cl.Error != nil {

@@ -338,7 +338,25 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		// Clients publish here, and may not publish workflow tasks: a start
 		// hint can only ask for the pending run it names to start, whatever
 		// else it says.
-		t = wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: def.Name(), Reason: wire.ReasonStart, Inc: t.Inc}
+		reason := wire.ReasonStart
+		if t.Reason == wire.ReasonSchedule {
+			reason = wire.ReasonSchedule // a schedule changed: look at it
+		}
+		t = wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: def.Name(), Reason: reason, Inc: t.Inc}
+	}
+	if t.Reason == wire.ReasonSchedule {
+		tk := &ticker{c: &Client{cfg: w.cfg, env: w.env}, log: w.log, worker: w.cfg.name}
+		if err := tk.tick(ctx, t.WorkflowID); err != nil {
+			w.log.Warn("jetflow: handling a schedule", "schedule", t.WorkflowID, "err", w.env.Explain(ctx, err, ""))
+			n := 1
+			if md, merr := m.Metadata(); merr == nil {
+				n = int(min(md.NumDelivered, 1000))
+			}
+			_ = m.NakWithDelay(min(time.Duration(n)*500*time.Millisecond, 15*time.Second))
+			return
+		}
+		_ = m.Ack()
+		return
 	}
 	if t.Reason == wire.ReasonPurge {
 		if err := w.purge(ctx, &t); err != nil {

@@ -76,3 +76,56 @@ func (e *Env) Emit(ev Event) {
 	}
 	_ = e.NC.Publish(e.Names.StatusSubject(ev.Workflow, ev.WorkflowID, ev.Event), data)
 }
+
+// Schedule events, on <prefix>.schedule.<id>.<event>.
+const (
+	EventScheduleCreated   = "created"
+	EventScheduleUpdated   = "updated"
+	EventSchedulePaused    = "paused"
+	EventScheduleUnpaused  = "unpaused"
+	EventScheduleTriggered = "triggered"
+	EventScheduleBackfill  = "backfill"
+	EventScheduleDeleted   = "deleted"
+	// EventScheduleFired: a tick started its run (WorkflowID).
+	EventScheduleFired = "fired"
+	// EventScheduleSkipped: a tick started nothing because the last run
+	// was still open (overlap skip, or a full buffer).
+	EventScheduleSkipped = "skipped_overlap"
+	// EventScheduleBuffered: a tick waits for the open run to end.
+	EventScheduleBuffered = "buffered"
+	// EventScheduleMissed: a tick handled after its catch-up window.
+	EventScheduleMissed = "missed"
+	// EventScheduleDone: the schedule starts nothing more (its limit or
+	// its end).
+	EventScheduleDone = "done"
+	// EventScheduleStartFailed: a tick's run could not be started (its
+	// ID has another run, the input is refused); the tick counts as missed.
+	EventScheduleStartFailed = "start_failed"
+)
+
+// ScheduleEvent is one thing that happened to a schedule, published as JSON
+// on ScheduleEventSubject.
+type ScheduleEvent struct {
+	Event    string    `json:"event"`
+	Schedule string    `json:"schedule"`
+	Workflow string    `json:"workflow,omitempty"`
+	Time     time.Time `json:"time"`
+	// WorkflowID is the run a tick started (or was meant to).
+	WorkflowID string `json:"workflow_id,omitempty"`
+	// Nominal is the tick's time.
+	Nominal time.Time `json:"nominal,omitzero"`
+	Detail  string    `json:"detail,omitempty"`
+	Worker  string    `json:"worker,omitempty"`
+}
+
+// EmitSchedule publishes a schedule event (fire-and-forget, like Emit).
+func (e *Env) EmitSchedule(ev ScheduleEvent) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	_ = e.NC.Publish(e.Names.ScheduleEventSubject(ev.Schedule, ev.Event), data)
+}

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/workflow"
+)
+
+func init() {
+	register(command{name: "schedule", summary: "start runs on a timetable: schedule create|list|describe|pause|unpause|trigger|backfill|update|delete", run: runSchedule})
+}
+
+const scheduleUsage = `usage: jetflow schedule <command> [flags]
+
+commands:
+  create ID --workflow NAME --cron EXPR [--cron EXPR...] [--input JSON] [--tz ZONE]
+            [--start T] [--end T] [--jitter D] [--id-template T]
+            [--overlap skip|buffer_one|buffer_all|cancel_other|terminate_other|allow_all]
+            [--catchup D] [--limit N]
+  update ID   the same flags as create; replaces spec, action and policies
+  list        every schedule
+  describe ID next fire times, last runs, counts
+  pause ID [--note N]     unpause ID [--note N]
+  trigger ID              start the action now
+  backfill ID --from T --to T   start a run for every tick in (from, to]
+  delete ID
+
+Times are RFC 3339 (2026-11-29T02:30:00Z). Cron expressions have six fields,
+seconds first ("0 30 2 * * *"), or are @every D, @daily, @hourly, ...`
+
+func runSchedule(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(os.Stderr, scheduleUsage)
+		if len(args) == 0 {
+			return usagef("missing schedule command")
+		}
+		return &exitError{code: 0}
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "create", "update":
+		return scheduleSet(ctx, sub, args)
+	case "list":
+		return scheduleList(ctx, args)
+	case "describe":
+		return scheduleDescribe(ctx, args)
+	case "pause", "unpause":
+		return schedulePause(ctx, sub, args)
+	case "trigger":
+		return scheduleSimple(ctx, sub, args, func(ctx context.Context, c *workflow.Client, id string) (map[string]any, string, error) {
+			run, err := c.TriggerSchedule(ctx, id)
+			return map[string]any{"id": id, "workflow_id": run}, fmt.Sprintf("schedule %s triggered: run %s", id, run), err
+		})
+	case "delete":
+		return scheduleSimple(ctx, sub, args, func(ctx context.Context, c *workflow.Client, id string) (map[string]any, string, error) {
+			return map[string]any{"id": id, "deleted": true}, "schedule " + id + " deleted", c.DeleteSchedule(ctx, id)
+		})
+	case "backfill":
+		return scheduleBackfill(ctx, args)
+	}
+	fmt.Fprintln(os.Stderr, scheduleUsage)
+	return usagef("unknown schedule command %q", sub)
+}
+
+// stringList is a flag that may be given several times.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ", ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// timeFlag is an RFC 3339 time flag; zero when not given.
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f *timeFlag) Set(v string) error {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return fmt.Errorf("want an RFC 3339 time such as 2026-11-29T02:30:00Z: %v", err)
+	}
+	f.t = t
+	return nil
+}
+
+func scheduleSet(ctx context.Context, verb string, args []string) error {
+	var f clientFlags
+	var (
+		wf, input, tz, tpl, overlap string
+		crons                       stringList
+		start, end                  timeFlag
+		jitter, catchup             time.Duration
+		limit                       int
+	)
+	fs := newFlagSet("schedule "+verb, os.Stderr)
+	f.register(fs)
+	fs.StringVar(&wf, "workflow", "", "the workflow each tick starts")
+	fs.Var(&crons, "cron", "when it fires: a 6-field cron expression with seconds, @every D, @daily...; give it several times for several")
+	fs.StringVar(&input, "input", "null", "the runs' input as JSON, or @file, or @- for standard input")
+	fs.StringVar(&tz, "tz", "", "IANA time zone the cron fields are read in (default UTC)")
+	fs.Var(&start, "start", "no tick before this time (RFC 3339)")
+	fs.Var(&end, "end", "no tick after this time (RFC 3339)")
+	fs.DurationVar(&jitter, "jitter", 0, "delay each tick's run by up to this much")
+	fs.StringVar(&tpl, "id-template", "", "the runs' IDs: {schedule} and {time} replaced (default {schedule}-{time})")
+	fs.StringVar(&overlap, "overlap", "skip", "while the last run is open: skip, buffer_one, buffer_all, cancel_other, terminate_other or allow_all")
+	fs.DurationVar(&catchup, "catchup", workflow.DefaultCatchupWindow, "ticks handled later than this after their time are missed, not started")
+	fs.IntVar(&limit, "limit", 0, "start at most this many runs (0: no limit)")
+	id, err := runIDArg(fs, args, "schedule ID: jetflow schedule "+verb+" ID --workflow NAME --cron EXPR")
+	if err != nil {
+		return err
+	}
+	if wf == "" {
+		return usagef("--workflow: the workflow each tick starts")
+	}
+	data, src, err := readInput(input)
+	if err != nil {
+		return err
+	}
+	in, err := inputFromJSON(wf, data)
+	if err != nil {
+		return usagef("%s: %v", src, err)
+	}
+	spec := workflow.ScheduleSpec{Cron: crons, TimeZone: tz, Start: start.t, End: end.t, Jitter: jitter}
+	action := workflow.ScheduleAction{Workflow: wf, Input: in, IDTemplate: tpl}
+	pol := workflow.SchedulePolicies{Overlap: workflow.OverlapPolicy(overlap), CatchupWindow: catchup, Limit: limit}
+	s, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	if verb == "create" {
+		err = s.client.CreateSchedule(cctx, id, spec, action, pol)
+	} else {
+		err = s.client.UpdateSchedule(cctx, id, spec, action, pol)
+	}
+	if err != nil {
+		return scheduleError(err, id)
+	}
+	d, err := s.client.DescribeSchedule(cctx, id)
+	if err != nil {
+		return scheduleError(err, id)
+	}
+	if f.json {
+		return printJSON(os.Stdout, scheduleJSONOf(d))
+	}
+	fmt.Printf("schedule %s %sd: %s on %s", id, verb, wf, strings.Join(crons, ", "))
+	if len(d.NextFires) > 0 {
+		fmt.Printf("; next at %s", stamp(d.NextFires[0]))
+	}
+	fmt.Println()
+	return nil
+}
+
+// scheduleError maps what the schedule calls refuse to exit statuses.
+func scheduleError(err error, id string) error {
+	var se *workflow.ScheduleError
+	switch {
+	case errors.As(err, &se), errors.Is(err, workflow.ErrInvalidID):
+		return usagef("%v", err)
+	case errors.Is(err, workflow.ErrScheduleExists):
+		return &exitError{code: 1, msg: err.Error() + " (update changes it)"}
+	case errors.Is(err, workflow.ErrNotFound):
+		return &exitError{code: 1, msg: fmt.Sprintf("no schedule with ID %q", id)}
+	}
+	return err
+}
+
+func scheduleSimple(ctx context.Context, verb string, args []string, do func(context.Context, *workflow.Client, string) (map[string]any, string, error)) error {
+	return scheduleSimpleWith(ctx, verb, args, func(*flag.FlagSet) {}, do)
+}
+
+func schedulePause(ctx context.Context, verb string, args []string) error {
+	var note string
+	return scheduleSimpleWith(ctx, verb, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&note, "note", "", "why, shown by describe")
+	}, func(ctx context.Context, c *workflow.Client, id string) (map[string]any, string, error) {
+		var err error
+		if verb == "pause" {
+			err = c.PauseSchedule(ctx, id, note)
+		} else {
+			err = c.UnpauseSchedule(ctx, id, note)
+		}
+		return map[string]any{"id": id, "paused": verb == "pause"}, "schedule " + id + " " + verb + "d", err
+	})
+}
+
+func scheduleBackfill(ctx context.Context, args []string) error {
+	var from, to timeFlag
+	return scheduleSimpleWith(ctx, "backfill", args, func(fs *flag.FlagSet) {
+		fs.Var(&from, "from", "start of the range, exclusive (RFC 3339)")
+		fs.Var(&to, "to", "end of the range, inclusive (RFC 3339)")
+	}, func(ctx context.Context, c *workflow.Client, id string) (map[string]any, string, error) {
+		if from.t.IsZero() || to.t.IsZero() || !to.t.After(from.t) {
+			return nil, "", &workflow.ScheduleError{Schedule: id, Field: "backfill", Err: errors.New("--from and --to, with --to after --from")}
+		}
+		n, err := c.BackfillSchedule(ctx, id, from.t, to.t)
+		return map[string]any{"id": id, "ticks": n}, fmt.Sprintf("schedule %s: %d ticks to start", id, n), err
+	})
+}
+
+func scheduleSimpleWith(ctx context.Context, verb string, args []string, flags func(*flag.FlagSet), do func(context.Context, *workflow.Client, string) (map[string]any, string, error)) error {
+	var f clientFlags
+	fs := newFlagSet("schedule "+verb, os.Stderr)
+	f.register(fs)
+	flags(fs)
+	id, err := runIDArg(fs, args, "schedule ID: jetflow schedule "+verb+" ID")
+	if err != nil {
+		return err
+	}
+	s, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	out, text, err := do(cctx, s.client, id)
+	if err != nil {
+		return scheduleError(err, id)
+	}
+	if f.json {
+		return printJSON(os.Stdout, out)
+	}
+	fmt.Println(text)
+	return nil
+}
+
+// scheduleJSON is a schedule as describe and list --json print it.
+type scheduleJSON struct {
+	ID         string            `json:"id"`
+	Workflow   string            `json:"workflow"`
+	Cron       []string          `json:"cron"`
+	TimeZone   string            `json:"time_zone,omitempty"`
+	Start      *time.Time        `json:"start,omitempty"`
+	End        *time.Time        `json:"end,omitempty"`
+	JitterMS   float64           `json:"jitter_ms,omitempty"`
+	IDTemplate string            `json:"id_template,omitempty"`
+	Overlap    string            `json:"overlap"`
+	CatchupMS  float64           `json:"catchup_ms"`
+	Limit      int               `json:"limit,omitempty"`
+	Paused     bool              `json:"paused"`
+	Note       string            `json:"note,omitempty"`
+	Done       string            `json:"done,omitempty"`
+	NextFires  []time.Time       `json:"next_fires"`
+	Recent     []scheduleRunJSON `json:"recent_runs"`
+	Started    int               `json:"started"`
+	Missed     int               `json:"missed"`
+	Skipped    int               `json:"skipped"`
+	Buffered   int               `json:"buffered"`
+	CreatedAt  time.Time         `json:"created_at"`
+}
+
+type scheduleRunJSON struct {
+	WorkflowID string    `json:"workflow_id"`
+	Nominal    time.Time `json:"nominal"`
+	Status     string    `json:"status"`
+}
+
+func scheduleJSONOf(d workflow.ScheduleDescription) scheduleJSON {
+	j := scheduleJSON{ID: d.ID, Workflow: d.Action.Workflow, Cron: d.Spec.Cron, TimeZone: d.Spec.TimeZone, Start: optTime(d.Spec.Start), End: optTime(d.Spec.End),
+		JitterMS: ms(d.Spec.Jitter), IDTemplate: d.Action.IDTemplate, Overlap: string(d.Policies.Overlap), CatchupMS: ms(d.Policies.CatchupWindow),
+		Limit: d.Policies.Limit, Paused: d.Paused, Note: d.Note, Done: d.Done, NextFires: d.NextFires, Started: d.Started, Missed: d.Missed,
+		Skipped: d.Skipped, Buffered: d.Buffered, CreatedAt: d.CreatedAt, Recent: []scheduleRunJSON{}}
+	if j.NextFires == nil {
+		j.NextFires = []time.Time{}
+	}
+	for _, r := range d.Recent {
+		j.Recent = append(j.Recent, scheduleRunJSON{WorkflowID: r.WorkflowID, Nominal: r.Nominal, Status: string(r.Status)})
+	}
+	return j
+}
+
+func scheduleDescribe(ctx context.Context, args []string) error {
+	var f clientFlags
+	fs := newFlagSet("schedule describe", os.Stderr)
+	f.register(fs)
+	id, err := runIDArg(fs, args, "schedule ID: jetflow schedule describe ID")
+	if err != nil {
+		return err
+	}
+	s, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	d, err := s.client.DescribeSchedule(cctx, id)
+	if err != nil {
+		return scheduleError(err, id)
+	}
+	if f.json {
+		return printJSON(os.Stdout, scheduleJSONOf(d))
+	}
+	state := "active"
+	switch {
+	case d.Paused:
+		state = "paused"
+		if d.Note != "" {
+			state += " (" + d.Note + ")"
+		}
+	case d.Done != "":
+		state = "done: " + d.Done
+	}
+	fmt.Printf("schedule %s  %s  %s\n", d.ID, d.Action.Workflow, state)
+	fmt.Printf("cron        %s", strings.Join(d.Spec.Cron, ", "))
+	if d.Spec.TimeZone != "" {
+		fmt.Printf("  (%s)", d.Spec.TimeZone)
+	}
+	fmt.Println()
+	fmt.Printf("overlap     %s, catch-up window %s", d.Policies.Overlap, d.Policies.CatchupWindow)
+	if d.Policies.Limit > 0 {
+		fmt.Printf(", limit %d runs", d.Policies.Limit)
+	}
+	fmt.Println()
+	fmt.Printf("runs        %d started, %d missed, %d skipped, %d waiting\n", d.Started, d.Missed, d.Skipped, d.Buffered)
+	fmt.Println("next fires")
+	for _, t := range d.NextFires {
+		fmt.Printf("  %s\n", stamp(t))
+	}
+	if len(d.NextFires) == 0 {
+		fmt.Println("  none")
+	}
+	fmt.Println("last runs")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	for _, r := range d.Recent {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.WorkflowID, stamp(r.Nominal), r.Status)
+	}
+	if len(d.Recent) == 0 {
+		fmt.Fprintln(tw, "  none")
+	}
+	return tw.Flush()
+}
+
+func scheduleList(ctx context.Context, args []string) error {
+	var f clientFlags
+	fs := newFlagSet("schedule list", os.Stderr)
+	f.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	s, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	all, err := s.client.ListSchedules(cctx)
+	if err != nil {
+		return err
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	if f.json {
+		out := make([]scheduleJSON, 0, len(all))
+		for _, d := range all {
+			out = append(out, scheduleJSONOf(d))
+		}
+		return printJSON(os.Stdout, out)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tWORKFLOW\tCRON\tSTATE\tNEXT\tSTARTED\tMISSED\tSKIPPED")
+	for _, d := range all {
+		state, next := "active", "-"
+		switch {
+		case d.Paused:
+			state = "paused"
+		case d.Done != "":
+			state = "done"
+		}
+		if len(d.NextFires) > 0 {
+			next = stamp(d.NextFires[0])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", d.ID, d.Action.Workflow, strings.Join(d.Spec.Cron, ", "), state, next, d.Started, d.Missed, d.Skipped)
+	}
+	return tw.Flush()
+}
