@@ -58,6 +58,7 @@
 //     instead, so "0 0 * * * *" keeps firing every real hour, and
 //     "0 */15 * * * *" every real quarter hour, through the repeated hour.
 //
-// A Schedule looks ten years ahead; an expression that matches no time in
-// that span ("0 0 0 30 2 *") has no next fire time.
+// Every expression that can fire does so within any eight years (Feb 29
+// skips 2100), so the search for the next fire time stops ten years ahead:
+// an expression such as "0 0 0 30 2 *" has none.
 package cron

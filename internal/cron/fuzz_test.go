@@ -2,7 +2,6 @@ package cron_test
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -25,8 +24,6 @@ func FuzzParse(f *testing.F) {
 	}
 	zones := []string{"", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "America/Santiago", "Asia/Kolkata", "Pacific/Apia"}
 	f.Fuzz(func(t *testing.T, expr string, unix int64, zone uint8) {
-		tm := time.AfterFunc(2*time.Second, func() { panic(fmt.Sprintf("HANG %q %d %d", expr, unix, zone)) })
-		defer tm.Stop()
 		_, err := cron.Parse(expr)
 		if err != nil {
 			var se *cron.SpecError

@@ -95,7 +95,10 @@ func parseDescriptor(text string, words []string) (Expr, error) {
 }
 
 func parseEvery(text string, words []string) (Expr, error) {
-	if len(words) != 2 {
+	if len(words) == 1 {
+		return Expr{}, &SpecError{Expr: text, Field: FieldEvery, Reason: "is missing its duration, such as 30s or 1h30m"}
+	}
+	if len(words) > 2 {
 		return Expr{}, &SpecError{Expr: text, Field: FieldEvery, Value: strings.Join(words[1:], " "),
 			Reason: "is not one Go duration such as 30s or 1h30m"}
 	}
@@ -116,6 +119,9 @@ func parseEvery(text string, words []string) (Expr, error) {
 func (f field) parse(s string) (uint64, *SpecError) {
 	var set uint64
 	for item := range strings.SplitSeq(s, ",") {
+		if item == "" {
+			return 0, &SpecError{Field: f.name, Value: s, Reason: "has an empty list item"}
+		}
 		bits, err := f.parseItem(item)
 		if err != nil {
 			return 0, err
@@ -133,9 +139,6 @@ func (f field) parse(s string) (uint64, *SpecError) {
 func (f field) parseItem(item string) (uint64, *SpecError) {
 	fail := func(reason string) (uint64, *SpecError) {
 		return 0, &SpecError{Field: f.name, Value: item, Reason: reason}
-	}
-	if item == "" {
-		return fail("is an empty list item")
 	}
 	rng, stepText, hasStep := strings.Cut(item, "/")
 	step := 1

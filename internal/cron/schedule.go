@@ -35,7 +35,7 @@ type Schedule struct {
 // error is a *SpecError naming it.
 func New(spec Spec) (*Schedule, error) {
 	if len(spec.Exprs) == 0 {
-		return nil, &SpecError{Field: FieldExprs, Reason: "are missing: give at least one"}
+		return nil, &SpecError{Field: FieldExprs, Reason: "none given: want at least one"}
 	}
 	s := &Schedule{loc: time.UTC, start: spec.Start, end: spec.End, jitter: spec.Jitter}
 	for _, text := range spec.Exprs {
