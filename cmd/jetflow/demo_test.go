@@ -68,6 +68,7 @@ func TestDemoJSON(t *testing.T) {
 		{"breaker", "completed", true, true, []string{}, map[string]int{"ProcessPayment": 1}},
 		{"customer_cancels", "canceled", false, false, []string{"RefundPayment", "ReleaseInventory"}, map[string]int{"ProcessPayment": 1, "RefundPayment": 1, "ReleaseInventory": 1, "CreateShipment": 0}},
 		{"await_3ds", "completed", true, true, []string{}, map[string]int{"ProcessPayment": 1}},
+		{"child_payment", "completed", true, true, []string{}, map[string]int{"ProcessPayment": 0, "ReserveInventory": 1}},
 		{"terminate_stuck", "terminated", false, false, []string{}, map[string]int{"ProcessPayment": 1}},
 	} {
 		r := got[tt.scenario]
@@ -93,6 +94,10 @@ func TestDemoJSON(t *testing.T) {
 	if o := got["await_3ds"].Orders; len(o) != 2 || o[0].Status != "completed" || o[0].Sent == "" ||
 		o[1].Status != "payment_failed" || o[1].Sent != "" || !slices.Equal(o[1].Compensations, []string{"ReleaseInventory"}) || o[1].Effects.Charged != 0 {
 		t.Errorf("await_3ds orders %+v: want one confirmed and completed, one never confirmed, payment_failed, released, never charged", o)
+	}
+	if c := got["child_payment"].Child; c == nil || c.Workflow != "PaymentWithFallback" || c.Status != "completed" || c.Parent != got["child_payment"].WorkflowID ||
+		len(c.Steps) == 0 || c.Steps[0].Step != "ProcessPayment" {
+		t.Errorf("child_payment child %+v: want PaymentWithFallback completed under the order, ProcessPayment in its own history", c)
 	}
 	if s := got["terminate_stuck"].Stuck; s == nil || s.AttemptsBefore < 3 || s.LastError != demo.ErrTypeCarrierUnavailable || s.CallsAfter != s.CallsAtEnd || s.CallsAtEnd < s.AttemptsBefore {
 		t.Errorf("terminate_stuck report %+v: want 3 or more failed attempts before the terminate and no call after the run ended", s)

@@ -77,6 +77,10 @@ type OrderInput struct {
 	// ships: a window in which the customer can still cancel it without a
 	// parcel to call back.
 	ShipAfter string `json:"ship_after,omitempty" msgpack:"ship_after,omitempty"`
+	// PayAsChild runs the payment as a child workflow of the order
+	// (PaymentWithFallback, ID "<order ID>-payment") instead of inline: a
+	// run of its own, with its own history, linked both ways.
+	PayAsChild bool `json:"pay_as_child,omitempty" msgpack:"pay_as_child,omitempty"`
 	// RetryShipmentForever gives CreateShipment the source document's
 	// policy, the default one: unlimited attempts (with the demo's backoff),
 	// where the demo otherwise stops after 3.

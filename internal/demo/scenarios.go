@@ -33,6 +33,8 @@ type Result struct {
 	Orders []ScenarioOrder `json:"orders,omitempty"`
 	// Stuck is terminate_stuck's report on its stuck step.
 	Stuck *StuckReport `json:"stuck,omitempty"`
+	// Child is the child workflow child_payment ran the payment in.
+	Child *ChildReport `json:"child,omitempty"`
 }
 
 // StepRun is one step of a run as a scenario reports it.

@@ -59,6 +59,8 @@ func talkScenarios() []Scenario {
 			run: runCustomerCancels},
 		{Name: "await_3ds", Expected: fmt.Sprintf("one order confirmed by the %s signal while it waits: completed; one never confirmed: its %s wait (%s by default) expires, payment_failed, ReleaseInventory once, never charged", Confirm3DS.Name(), demo3DSTimeout, Default3DSTimeout),
 			run: runAwait3DS},
+		{Name: "child_payment", Expected: "the payment runs as its own PaymentWithFallback run under the order: the order completed, the child completed with its own ID, history and steps, linked both ways",
+			run: runChildPayment},
 		{Name: "terminate_stuck", Expected: fmt.Sprintf("the carrier is down and CreateShipment retries forever; after %d attempts jetflow terminate ends it: terminated, no attempt after it, nothing compensated", stuckAttempts),
 			run: runTerminateStuck},
 	}
@@ -259,4 +261,67 @@ func pause(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// ChildReport is the child workflow of child_payment as the scenario saw it.
+type ChildReport struct {
+	WorkflowID string `json:"workflow_id"`
+	Workflow   string `json:"workflow"`
+	Status     string `json:"status"`
+	// Parent is the parent its record names.
+	Parent string `json:"parent"`
+	// Steps are the child's own steps, from its history.
+	Steps []StepRun `json:"steps"`
+}
+
+// runChildPayment: an order that pays through PaymentWithFallback as a
+// child workflow; the child is a run of its own, linked both ways.
+func runChildPayment(ctx context.Context, env *Env, sc Scenario) Result {
+	id := env.id(sc.Name)
+	in := NewOrder(id, "user-12")
+	in.PayAsChild = true
+	o := env.runOrder(ctx, sc.Name, id, in, nil)
+	r := resultOf(sc, o)
+	p := want(o, StatusCompleted)
+	p = append(p, wantIDs(o, true, true)...)
+	p = append(p, wantEffects(o, Counts{Reserved: 1, Charged: 1, Shipped: 1, Notified: 1})...)
+	childID := ChildPaymentID(id)
+	var link *workflow.HistoryEntry
+	for i := range o.History {
+		if o.History[i].Kind == kv.KindChild {
+			link = &o.History[i]
+		}
+	}
+	if link == nil || link.ChildID != childID || link.ChildStatus != kv.StatusCompleted {
+		p = append(p, fmt.Sprintf("the order's history has no completed child %s: %+v", childID, link))
+	}
+	if o.Entry(ProcessPayment.Name()) != nil {
+		p = append(p, "ProcessPayment ran in the order's own history, want it in the child's")
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	rec, err := env.Client.Record(hctx, childID)
+	if err != nil {
+		p = append(p, fmt.Sprintf("the child %s: %v", childID, err))
+		r.Problems = append(r.Problems, p...)
+		return r
+	}
+	r.Child = &ChildReport{WorkflowID: childID, Workflow: rec.Workflow, Status: string(rec.Status), Parent: rec.Parent, Steps: []StepRun{}}
+	if rec.Workflow != PaymentWithFallback.Name() || rec.Status != workflow.StatusCompleted || rec.Parent != id {
+		p = append(p, fmt.Sprintf("the child %s: workflow %s, status %s, parent %q; want %s completed under %s", childID, rec.Workflow, rec.Status, rec.Parent, PaymentWithFallback.Name(), id))
+	}
+	hist, err := env.Client.History(hctx, childID)
+	if err != nil {
+		p = append(p, fmt.Sprintf("the child's history: %v", err))
+	}
+	for _, h := range hist {
+		if h.Kind == kv.KindStep {
+			r.Child.Steps = append(r.Child.Steps, StepRun{Step: h.Name, Attempts: h.Attempts})
+		}
+	}
+	if len(r.Child.Steps) == 0 || r.Child.Steps[0].Step != ProcessPayment.Name() {
+		p = append(p, fmt.Sprintf("the child's steps %+v; want ProcessPayment first", r.Child.Steps))
+	}
+	r.Problems = append(r.Problems, p...)
+	return r
 }

@@ -88,8 +88,15 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	if input.Require3DS {
 		err = await3DS(ctx, input)
 	}
-	if err == nil {
-		payment, charging, err = payWithFallback(ctx, PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults, Breaker: input.Breaker})
+	pay := PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults, Breaker: input.Breaker}
+	switch {
+	case err != nil:
+	case input.PayAsChild:
+		// The same payment as a run of its own; canceled with the order.
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildOptions{ID: ChildPaymentID(input.OrderID), ParentClosePolicy: workflow.ParentCloseCancel})
+		payment, err = workflow.ExecuteChild(cctx, PaymentWithFallback, pay).Get(ctx)
+	default:
+		payment, charging, err = payWithFallback(ctx, pay)
 	}
 	if ctx.Err() != nil {
 		// Canceled: refund what was charged, release the inventory.
@@ -154,6 +161,10 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 		ShipmentID:    &shipmentID,
 	}, nil
 }
+
+// ChildPaymentID is the ID of the payment an order runs as a child
+// workflow (OrderInput.PayAsChild).
+func ChildPaymentID(orderID string) string { return orderID + "-payment" }
 
 // PayWithFallback charges on the primary channel with its retry policy and,
 // when that fails (or the shared breaker is open and refuses at once), on
