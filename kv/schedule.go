@@ -58,11 +58,11 @@ type Schedule struct {
 	UpdatedAt time.Time `msgpack:"ua,omitempty"`
 }
 
-// ScheduleTick is one nominal time of a schedule; Manual marks one asked
-// for by hand.
+// ScheduleTick is one nominal time of a schedule; Trigger marks one asked
+// for by hand to run now (its run ID says so, apart from the timetable's).
 type ScheduleTick struct {
-	At     time.Time `msgpack:"at"`
-	Manual bool      `msgpack:"m,omitempty"`
+	At      time.Time `msgpack:"at"`
+	Trigger bool      `msgpack:"m,omitempty"`
 }
 
 // ScheduleRun is a run a schedule decided to start for a tick, and what to

@@ -126,7 +126,7 @@ var ErrScheduleExists = errors.New("jetflow: schedule exists")
 // ScheduleRun is a run a schedule started.
 type ScheduleRun struct {
 	WorkflowID string
-	// Nominal is the tick's time; Manual marks a run triggered by hand.
+	// Nominal is the tick's time (for a trigger, when it was asked for).
 	Nominal time.Time
 	Status  Status
 }
@@ -204,6 +204,17 @@ func compileSchedule(id string, spec ScheduleSpec, action ScheduleAction, pol Sc
 }
 
 const defaultIDTemplate = "{schedule}-{time}"
+
+// tickRunID is the run ID of tick t: the timetable's ID of its time, or for
+// a trigger that ID with "-t<milliseconds>" after it, so that a trigger
+// never takes the run of the tick of the same second.
+func tickRunID(schedule, tpl string, t kv.ScheduleTick) string {
+	id := runIDFor(schedule, tpl, t.At)
+	if t.Trigger {
+		id += fmt.Sprintf("-t%03d", t.At.Nanosecond()/int(time.Millisecond))
+	}
+	return id
+}
 
 // runIDFor is the run ID of the tick at nominal.
 func runIDFor(schedule, tpl string, nominal time.Time) string {
@@ -300,23 +311,27 @@ func (c *Client) UnpauseSchedule(ctx context.Context, id, note string) error {
 	return c.wakeSchedule(ctx, id, s.Workflow)
 }
 
-// TriggerSchedule starts the schedule's action now, as a tick at the current
-// second would (the overlap policy applies; a paused schedule triggers
-// too). It returns the run ID the tick gets.
+// TriggerSchedule starts the schedule's action now (the overlap policy
+// applies; a paused schedule triggers too). Its run ID is the one a tick of
+// this second would get with "-t<milliseconds>" after it, apart from the
+// timetable's runs; it is returned. Backfilled ticks take the timetable's
+// IDs: a backfilled tick that ran already starts nothing more.
 func (c *Client) TriggerSchedule(ctx context.Context, id string) (string, error) {
-	now := time.Now().UTC().Truncate(time.Second)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	t := kv.ScheduleTick{At: now, Trigger: true}
 	s, err := c.changeSchedule(ctx, id, func(s *kv.Schedule) error {
 		if len(s.Requested) >= maxBuffered {
 			return fmt.Errorf("jetflow: schedule %s has %d requested ticks waiting already", id, len(s.Requested))
 		}
-		s.Requested = append(s.Requested, kv.ScheduleTick{At: now, Manual: true})
+		s.Requested = append(s.Requested, t)
 		return nil
 	})
 	if err != nil {
 		return "", err
 	}
-	c.scheduleEvent(id, s.Workflow, wire.EventScheduleTriggered, runIDFor(id, s.IDTemplate, now), "")
-	return runIDFor(id, s.IDTemplate, now), c.wakeSchedule(ctx, id, s.Workflow)
+	run := tickRunID(s.ID, s.IDTemplate, t)
+	c.scheduleEvent(id, s.Workflow, wire.EventScheduleTriggered, run, "")
+	return run, c.wakeSchedule(ctx, id, s.Workflow)
 }
 
 // BackfillSchedule starts a run for every tick of the schedule's spec in
@@ -334,7 +349,7 @@ func (c *Client) BackfillSchedule(ctx context.Context, id string, from, to time.
 			if len(s.Requested) >= maxBuffered {
 				return &ScheduleError{Schedule: id, Field: "backfill", Err: fmt.Errorf("over %d ticks waiting; backfill a shorter range", maxBuffered)}
 			}
-			s.Requested = append(s.Requested, kv.ScheduleTick{At: t, Manual: true})
+			s.Requested = append(s.Requested, kv.ScheduleTick{At: t})
 			n++
 		}
 		return nil

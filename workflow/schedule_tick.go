@@ -191,7 +191,7 @@ func (p *pass) handle(t kv.ScheduleTick) {
 	}
 	skip := func(why string) {
 		s.Skipped++
-		p.event(wire.ScheduleEvent{Event: wire.EventScheduleSkipped, Nominal: t.At, WorkflowID: runIDFor(s.ID, s.IDTemplate, t.At), Detail: why})
+		p.event(wire.ScheduleEvent{Event: wire.EventScheduleSkipped, Nominal: t.At, WorkflowID: tickRunID(s.ID, s.IDTemplate, t), Detail: why})
 	}
 	switch OverlapPolicy(s.Overlap) {
 	case OverlapAllowAll:
@@ -223,7 +223,7 @@ func (p *pass) handle(t kv.ScheduleTick) {
 // (stop: cancel or terminate) when the policy says so.
 func (p *pass) start(t kv.ScheduleTick, stop, stopID string) {
 	s := p.s
-	id := runIDFor(s.ID, s.IDTemplate, t.At)
+	id := tickRunID(s.ID, s.IDTemplate, t)
 	r := kv.ScheduleRun{WorkflowID: id, Nominal: t.At, Decided: p.now, Stop: stop, StopID: stopID}
 	s.Pending = append(s.Pending, r)
 	s.Recent = append(s.Recent, r)
@@ -233,8 +233,8 @@ func (p *pass) start(t kv.ScheduleTick, stop, stopID string) {
 	s.Started++
 	p.open, p.changed = id, true
 	detail := ""
-	if t.Manual {
-		detail = "asked for by hand"
+	if t.Trigger {
+		detail = "triggered by hand"
 	}
 	if stop != "" {
 		detail = "after asking " + stopID + " to stop (" + stop + ")"
