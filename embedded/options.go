@@ -80,7 +80,8 @@ type Options struct {
 	// Insecure allows a non-loopback client listen address without auth.
 	Insecure bool
 	// ReadyTimeout bounds the wait for the server to accept connections.
-	// Default 10s.
+	// Default 30s: a cluster member on a loaded machine, or a server
+	// recovering a large store, can take more than a few seconds.
 	ReadyTimeout time.Duration
 	// Logs sends the server's own log lines to stderr.
 	Logs bool

@@ -35,7 +35,7 @@ func Start(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("embedded: StoreDir is required")
 	}
 	if opts.ReadyTimeout <= 0 {
-		opts.ReadyTimeout = 10 * time.Second
+		opts.ReadyTimeout = 30 * time.Second
 	}
 	for i, r := range opts.Routes {
 		if err := checkRoute(r); err != nil {
