@@ -180,7 +180,8 @@ func (s *sim) Run(id string) kit.Outcome {
 	}
 	for n := 0; s.fault == nil; n++ {
 		if n == maxSimEvents {
-			s.fault = fmt.Errorf("workflowtest: run %s and its children moved %d times without ending: a loop that never waits?", id, maxSimEvents)
+			s.fault = fmt.Errorf("workflowtest: run %s and its children took %d events without ending (virtual time %s): a step retried for ever (the default retry policy has no limit), or a loop of timers?",
+				id, maxSimEvents, s.now.Format(time.RFC3339))
 			break
 		}
 		var family *simRun
@@ -221,7 +222,7 @@ func (s *sim) Advance(d time.Duration) error {
 	until := s.now.Add(d)
 	for n := 0; s.fault == nil; n++ {
 		if n == maxSimEvents {
-			s.fault = fmt.Errorf("workflowtest: %d events in %s of virtual time: a loop that never waits?", maxSimEvents, d)
+			s.fault = fmt.Errorf("workflowtest: %d events in %s of virtual time: a step retried for ever, or a loop of timers?", maxSimEvents, d)
 			break
 		}
 		ev := s.next(until, nil)

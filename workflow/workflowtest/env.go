@@ -69,6 +69,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// WorkflowID is the ID of the run ExecuteWorkflow is executing, or executed
+// last ("" before the first).
+func (env *Env) WorkflowID() string { return env.current }
+
 // Now reads the virtual clock.
 func (env *Env) Now() time.Time { return env.e.Now() }
 
