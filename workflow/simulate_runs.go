@@ -148,6 +148,9 @@ func (s *sim) publish(r *simRun) {
 			s.startChild(r, sl)
 		}
 	}
+	// cancelChildren lists them in map order: sorted, the children move in
+	// the same order every time.
+	slices.Sort(x.childCancels)
 	for _, seq := range x.childCancels {
 		if sl := x.pending[seq]; sl != nil && sl.child != nil {
 			s.signalChild(r, sl, kv.SignalCancel, "parent "+r.id+" canceled")

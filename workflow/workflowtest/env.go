@@ -188,8 +188,9 @@ func Signal[T any](env *Env, sig *workflow.SignalDef[T], v T) error {
 	return env.e.Signal(env.current, sig.Name(), payload)
 }
 
-// SignalAt sends v as sig d after the start of the next run (see At). The
-// test fails if the run cannot take it.
+// SignalAt sends v as sig d after the start of the next run (see At: due
+// after the run has ended, it is dropped). The test fails if the signal is
+// refused (an invalid name, a payload over the max payload).
 func SignalAt[T any](env *Env, d time.Duration, sig *workflow.SignalDef[T], v T) {
 	env.At(d, func() {
 		if err := Signal(env, sig, v); err != nil {
@@ -202,8 +203,8 @@ func SignalAt[T any](env *Env, d time.Duration, sig *workflow.SignalDef[T], v T)
 // Client.Cancel does.
 func (env *Env) Cancel(reason string) error { return env.e.Cancel(env.current, reason) }
 
-// CancelAt cancels the next run d after its start (see At). The test fails
-// if the run has ended by then.
+// CancelAt cancels the next run d after its start (see At: due after the
+// run has ended, it is dropped).
 func (env *Env) CancelAt(d time.Duration, reason string) {
 	env.At(d, func() {
 		if err := env.Cancel(reason); err != nil {
@@ -217,8 +218,8 @@ func (env *Env) CancelAt(d time.Duration, reason string) {
 // compensated.
 func (env *Env) Terminate(reason string) error { return env.e.Terminate(env.current, reason) }
 
-// TerminateAt terminates the next run d after its start (see At). The test
-// fails if the run has ended by then.
+// TerminateAt terminates the next run d after its start (see At: due
+// after the run has ended, it is dropped).
 func (env *Env) TerminateAt(d time.Duration, reason string) {
 	env.At(d, func() {
 		if err := env.Terminate(reason); err != nil {

@@ -78,3 +78,23 @@ func (exampleT) Fatal(args ...any) { panic(errors.New(fmt.Sprint(args...))) }
 func (exampleT) Fatalf(format string, args ...any) {
 	panic(fmt.Errorf(format, args...))
 }
+
+// The README's test ("Testing workflows"), as it is there.
+func TestCheckoutRefundsWithoutTheBank(t *testing.T) {
+	env := workflowtest.NewEnv(t)
+	workflowtest.OnStep(env, ChargeCard, func(ctx context.Context, cents int) (string, error) {
+		return fmt.Sprintf("TX-%d", cents), nil
+	})
+	env.RegisterStep(steps.New("RefundCard", func(ctx context.Context, tx string) (struct{}, error) {
+		return struct{}{}, nil // a real handler: the one your worker registers
+	}))
+	// workflowtest.SignalAt(env, 3*time.Minute, BankApproved, true) would have it paid
+	start := env.Now()
+	out, err := workflowtest.ExecuteWorkflow(env, Checkout, 1999) // 15 virtual minutes, at once
+	if err != nil || out != "refunded" {
+		t.Fatalf("got %q, %v", out, err)
+	}
+	if calls := env.CallsOf("RefundCard"); len(calls) != 1 || calls[0].At.Sub(start) != 15*time.Minute {
+		t.Errorf("refund calls %v, want one after 15m", calls)
+	}
+}
