@@ -65,16 +65,6 @@ func Output[I, O any](c Call, step *steps.Definition[I, O]) (O, error) {
 	return out, err
 }
 
-// WrongStepError is Input or Output asked for one step's types of another's
-// call.
-type WrongStepError struct {
-	Call, Step string
-}
-
-func (e *WrongStepError) Error() string {
-	return "workflowtest: a call of step " + e.Call + " read as one of " + e.Step
-}
-
 // Calls are every step attempt the Env ran, in the order they started,
 // compensations included.
 func (env *Env) Calls() []Call {

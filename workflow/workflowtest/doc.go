@@ -72,6 +72,7 @@
 //     checked against the Env's runs only.
 //   - Queries are answered between events, from the run in memory, while
 //     the run is open (from At callbacks), as the worker holding it would.
+//   - No sweeper: nothing can be owed progress that it would repair.
 //   - Nothing is purged, no status events or metrics are published, and
 //     the history limit and payload limits are checked against
 //     workflow.MaxHistoryEvents and WithMaxPayload (1 MiB by default).

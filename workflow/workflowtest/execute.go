@@ -1,10 +1,8 @@
 package workflowtest
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/workflow"
@@ -82,24 +80,3 @@ type runConfig struct {
 // a count: "OrderOrchestration-1"). Step handlers see it in their
 // idempotency keys (steps.IdempotencyKey).
 func WithID(id string) RunOption { return func(c *runConfig) { c.id = id } }
-
-// ErrBlocked matches (errors.Is) every *BlockedError.
-var ErrBlocked = errors.New("workflowtest: run blocked")
-
-// BlockedError is a run still waiting when nothing is left to happen in its
-// Env: no timer, retry, step in flight, signal or callback is due. A real
-// run would wait there for ever (for a signal, say, that nobody sends).
-type BlockedError struct {
-	WorkflowID string
-	// WaitingOn is what its code waits on, as workflow.Description says it.
-	WaitingOn string
-	// At is the virtual time when nothing was left.
-	At time.Time
-}
-
-func (e *BlockedError) Error() string {
-	return fmt.Sprintf("workflowtest: run %s waits on %s, and nothing is left to happen (virtual time %s)", e.WorkflowID, e.WaitingOn, e.At.Format(time.RFC3339))
-}
-
-// Is matches ErrBlocked.
-func (e *BlockedError) Is(target error) bool { return target == ErrBlocked }

@@ -276,6 +276,23 @@ func TestCancelAtRunsCompensations(t *testing.T) {
 	})
 }
 
+func TestFailedCompensationIsRecorded(t *testing.T) {
+	env := orderEnv(t)
+	workflowtest.OnStep(env, Release, func(ctx context.Context, rid string) (struct{}, error) {
+		return struct{}{}, steps.NonRetryable("Gone", "reservation %s expired", rid)
+	})
+	env.CancelAt(30*time.Minute, "customer asked")
+	_, err := workflowtest.ExecuteWorkflow(env, Order, "book")
+	var ce *workflow.CompensationError
+	var re *workflow.RunError
+	if !errors.As(err, &re) || re.Status != "compensation_failed" || !errors.As(err, &ce) || ce.Step != Release.Name() {
+		t.Fatalf("got %v, want compensation_failed naming Release", err)
+	}
+	if c := env.Compensations(); len(c) != 1 || c[0].Err == nil || c[0].Err.Type != "Gone" {
+		t.Errorf("compensations %+v, want Release failed with Gone", c)
+	}
+}
+
 func TestTerminateAtCompensatesNothing(t *testing.T) {
 	env := orderEnv(t)
 	env.TerminateAt(5*time.Hour, "fraud")
@@ -296,7 +313,7 @@ func TestBlockedRun(t *testing.T) {
 	})
 	_, err := workflowtest.ExecuteWorkflow(env, wf, struct{}{})
 	var be *workflowtest.BlockedError
-	if !errors.As(err, &be) || be.WaitingOn != "signal confirmed" {
+	if !errors.Is(err, workflowtest.ErrBlocked) || !errors.As(err, &be) || be.WaitingOn != "signal confirmed" {
 		t.Fatalf("got %v, want a run blocked on the signal", err)
 	}
 }
