@@ -23,7 +23,7 @@ func kitEnv(t *testing.T) (*workflowtest.Env, *Services) {
 	t.Helper()
 	env := workflowtest.NewEnv(t, workflowtest.WithLogger(slog.New(slog.DiscardHandler)))
 	svc := NewServices(nil)
-	env.RegisterStep(svc.Handlers()...)
+	env.RegisterSteps(svc.Handlers()...)
 	return env, svc
 }
 

@@ -5,7 +5,7 @@
 //
 //	func TestOrder(t *testing.T) {
 //		env := workflowtest.NewEnv(t)
-//		env.RegisterStep(services.Handlers()...)            // steps that run for real
+//		env.RegisterSteps(services.Handlers()...)           // steps that run for real
 //		workflowtest.OnStep(env, ProcessPayment, func(ctx context.Context, in PaymentInput) (PaymentOutput, error) {
 //			return PaymentOutput{}, steps.NewError("PaymentChannelUnavailable", "down") // and a fake
 //		})

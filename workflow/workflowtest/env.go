@@ -97,23 +97,28 @@ func (env *Env) RegisterWorkflow(defs ...workflow.Registrable) {
 	}
 }
 
-// RegisterStep makes the handlers run for real, in the test's goroutine,
-// when workflow code executes their steps, and returns the last one's
-// Handler (to set how long its calls take).
-func (env *Env) RegisterStep(handlers ...steps.Handler) *Handler {
+// RegisterStep makes h run for real, in the test's goroutine, when workflow
+// code executes its step (unless OnStep fakes it later), and returns its
+// Handler, to set how long its calls take.
+func (env *Env) RegisterStep(h steps.Handler) *Handler {
 	env.t.Helper()
-	var last *Handler
-	for _, h := range handlers {
-		if !steps.ValidName(h.Name()) {
-			env.t.Fatalf("workflowtest: registering step %q: %v", h.Name(), steps.ErrInvalidName)
-		}
-		if !h.Implemented() {
-			env.t.Fatalf("workflowtest: registering step %s: %v (declared with steps.Ref: fake it with OnStep)", h.Name(), steps.ErrNotImplemented)
-		}
-		last = &Handler{env: env, name: h.Name(), h: kit.Handler{Invoke: h.Invoke}}
-		last.set()
+	if !steps.ValidName(h.Name()) {
+		env.t.Fatalf("workflowtest: registering step %q: %v", h.Name(), steps.ErrInvalidName)
 	}
-	return last
+	if !h.Implemented() {
+		env.t.Fatalf("workflowtest: registering step %s: %v (declared with steps.Ref: fake it with OnStep)", h.Name(), steps.ErrNotImplemented)
+	}
+	r := &Handler{env: env, name: h.Name(), h: kit.Handler{Invoke: h.Invoke}}
+	r.set()
+	return r
+}
+
+// RegisterSteps registers each of handlers with RegisterStep.
+func (env *Env) RegisterSteps(handlers ...steps.Handler) {
+	env.t.Helper()
+	for _, h := range handlers {
+		env.RegisterStep(h)
+	}
 }
 
 // Handler is a step's handler or a fake in an Env. Its calls take no
