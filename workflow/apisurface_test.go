@@ -13,8 +13,8 @@ func TestPublicAPIMentionsNoInternalType(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go doc")
 	}
-	internal := regexp.MustCompile(`\b(kv|wire|runner|testenv|metrics|demo)\.[A-Z]`)
-	for _, pkg := range []string{"github.com/jetflow-dev/jetflow/workflow", "github.com/jetflow-dev/jetflow/steps", "github.com/jetflow-dev/jetflow/embedded"} {
+	internal := regexp.MustCompile(`\b(kv|wire|runner|testenv|metrics|demo|kit)\.[A-Z]`)
+	for _, pkg := range []string{"github.com/jetflow-dev/jetflow/workflow", "github.com/jetflow-dev/jetflow/workflow/workflowtest", "github.com/jetflow-dev/jetflow/steps", "github.com/jetflow-dev/jetflow/embedded"} {
 		out, err := exec.Command("go", "doc", "-all", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go doc %s: %v\n%s", pkg, err, out)

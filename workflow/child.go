@@ -179,7 +179,7 @@ func ExecuteChild[I, O any](ctx Context, def *Definition[I, O], in I) ChildFutur
 	if err != nil {
 		e.fail(fmt.Errorf("encoding the child decision of %s: %w", name, err))
 	}
-	e.decide(kv.Decision{Seq: seq, Kind: kv.KindChild, Name: name, Compensation: e.compensating, At: time.Now().UTC(), Value: value})
+	e.decide(kv.Decision{Seq: seq, Kind: kv.KindChild, Name: name, Compensation: e.compensating, At: e.w.now(), Value: value})
 	s.child = &c
 	e.pending[seq] = s
 	e.newChildren = append(e.newChildren, seq)

@@ -156,6 +156,20 @@
 //
 // # Testing
 //
-// Test workflows against a real JetStream: package embedded starts one in
-// the test process in milliseconds (see the example). No mocks are needed.
+// Package workflowtest runs workflow code in unit tests in virtual time, on
+// this package's own execution code: timers and retry backoffs pass at
+// once, steps run for real or as typed fakes, signals and cancellation
+// come at a virtual time, and every history is replayed at the end so that
+// non-deterministic code fails the test:
+//
+//	env := workflowtest.NewEnv(t)
+//	workflowtest.OnStep(env, ReserveInventory, func(ctx context.Context, in OrderInput) (string, error) {
+//		return "R-1", nil
+//	})
+//	env.CancelAt(20*time.Minute, "customer asked")
+//	out, err := workflowtest.ExecuteWorkflow(env, OrderOrchestration, in)
+//
+// For what needs a server (crashes, several workers, the wire), package
+// embedded starts a real JetStream in the test process in milliseconds (see
+// the example).
 package workflow

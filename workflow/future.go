@@ -121,7 +121,7 @@ func scheduleStep(ctx Context, name string, validate func() error, in any) *slot
 		e.resolve(s)
 		return s
 	}
-	at := time.Now().UTC()
+	at := e.w.now()
 	if rec != nil {
 		at = rec.At
 	}
@@ -164,7 +164,7 @@ func NewTimer(ctx Context, d time.Duration) Future[struct{}] {
 	if rec != nil {
 		s.at = rec.At
 	} else {
-		s.at = time.Now().Add(d).UTC()
+		s.at = e.w.now().Add(d)
 		e.decide(kv.Decision{Seq: seq, Kind: kv.KindTimer, Name: "Sleep", At: s.at})
 		e.newTimers = append(e.newTimers, timerReq{seq: seq, at: s.at})
 	}

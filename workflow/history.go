@@ -92,6 +92,11 @@ func (c *Client) historyOf(ctx context.Context, run *kv.Run, exec int) ([]Histor
 		_, steps, _ := kv.BucketNames(c.env.Names.Prefix)
 		return nil, c.deployed(ctx, steps, fmt.Errorf("jetflow: reading the history of %s: %w", id, err))
 	}
+	return historyEntries(h), nil
+}
+
+// historyEntries is the timeline of one execution's history.
+func historyEntries(h *history) []HistoryEntry {
 	var out []HistoryEntry
 	for _, b := range h.batches {
 		for _, d := range b.Decisions {
@@ -136,5 +141,5 @@ func (c *Client) historyOf(ctx context.Context, run *kv.Run, exec int) ([]Histor
 			out = append(out, e)
 		}
 	}
-	return out, nil
+	return out
 }

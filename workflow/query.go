@@ -179,20 +179,30 @@ func (w *Worker) answer(ctx context.Context, def Registrable, data []byte) []byt
 		defer loaded.kill() // not kept: this worker did not move the run
 		x = loaded
 	}
-	h := x.queries[q.Name]
+	value, why := x.query(q.Name)
+	if why != "" {
+		return reply(wire.QueryReply{Error: why})
+	}
+	return reply(wire.QueryReply{Value: value})
+}
+
+// query runs the run's handler for the query name; why says why there is
+// no answer ("" when there is one).
+func (x *execution) query(name string) (value []byte, why string) {
+	h := x.queries[name]
 	if h == nil {
 		known := make([]string, 0, len(x.queries))
 		for n := range x.queries {
 			known = append(known, n)
 		}
 		sort.Strings(known)
-		return reply(wire.QueryReply{Error: fmt.Sprintf("the run has no handler for query %s (it has: %s)", q.Name, strings.Join(known, ", "))})
+		return nil, fmt.Sprintf("the run has no handler for query %s (it has: %s)", name, strings.Join(known, ", "))
 	}
 	value, err := callQuery(h)
 	if err != nil {
-		return reply(wire.QueryReply{Error: "the handler failed: " + err.Error()})
+		return nil, "the handler failed: " + err.Error()
 	}
-	return reply(wire.QueryReply{Value: value})
+	return value, ""
 }
 
 // callQuery runs a handler, a panic included.

@@ -57,6 +57,9 @@ type Worker struct {
 	maxHistory int
 	// maxNotYet replaces maxNotYet in tests.
 	maxNotYet int
+	// clock replaces time.Now where workflow code decides (the test kit's
+	// virtual time); nil in a real worker.
+	clock func() time.Time
 
 	// Hooks observe the worker; nil fields are skipped.
 	Hooks Hooks
@@ -515,6 +518,15 @@ func (w *Worker) notYetLimit() int {
 		return w.maxNotYet
 	}
 	return maxNotYet
+}
+
+// now is the time decisions record (a timer's fire time, a step's
+// scheduling): the wall clock, or the test kit's virtual one.
+func (w *Worker) now() time.Time {
+	if w.clock != nil {
+		return w.clock().UTC()
+	}
+	return time.Now().UTC()
 }
 
 func (w *Worker) historyLimit() int {

@@ -161,6 +161,9 @@ type breakers struct {
 	worker string
 	log    *slog.Logger
 	now    func() time.Time
+	// onEvent, when set, sees every transition this process authors
+	// (LocalBreakers records them).
+	onEvent func(steps.BreakerEvent)
 
 	mu   sync.Mutex
 	open map[string]openEntry
@@ -567,6 +570,9 @@ func (b *breakers) event(rec *kv.Breaker, from, reason string, now time.Time) *s
 // publish reports a transition. Like status events it is a core publish
 // captured by the event stream: it reports the state, it never is the state.
 func (b *breakers) publish(ev steps.BreakerEvent) {
+	if b.onEvent != nil {
+		b.onEvent(ev)
+	}
 	if b.env == nil || b.env.NC == nil {
 		return
 	}

@@ -184,8 +184,8 @@ func (r *Runner) handle(ctx context.Context, h steps.Handler, m jetstream.Msg) {
 		return
 	}
 	now := time.Now()
-	if t.ScheduleToClose > 0 && now.After(t.ScheduledAt.Add(t.ScheduleToClose)) {
-		r.finish(ctx, m, &t, nil, &steps.Error{Type: steps.TypeScheduleToCloseTimeout, Message: fmt.Sprintf("step %s did not complete within %s", t.Step, t.ScheduleToClose), NonRetryable: true}, now)
+	if late := ScheduleToCloseError(&t, now); late != nil {
+		r.finish(ctx, m, &t, nil, late, now)
 		return
 	}
 	var permit *breakerPermit
@@ -235,18 +235,10 @@ func (r *Runner) attempt(ctx context.Context, h steps.Handler, m jetstream.Msg, 
 	defer r.untrack(t)
 	actx, cancel := context.WithTimeout(hctx, t.StartToClose)
 	defer cancel()
-	actx = steps.WithInfo(actx, steps.Info{
-		Workflow: t.Workflow, WorkflowID: t.WorkflowID, Step: t.Step, Seq: t.Seq, Attempt: t.Attempt,
-		IdempotencyKey: t.IdempotencyKey(), ScheduledAt: t.ScheduledAt, Compensation: t.Compensation,
-	})
+	actx = steps.WithInfo(actx, t.Info())
 	done := make(chan attemptResult, 1)
 	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- attemptResult{err: &steps.Error{Type: steps.TypePanic, Message: fmt.Sprintf("%v\n%s", p, debug.Stack())}}
-			}
-		}()
-		out, err := h.Invoke(actx, t.Input)
+		out, err := Invoke(actx, h.Invoke, t.Input)
 		done <- attemptResult{out, err}
 	}()
 	progress := time.NewTicker(max(r.ackWait/3, 10*time.Millisecond))
@@ -266,7 +258,7 @@ func (r *Runner) attempt(ctx context.Context, h steps.Handler, m jetstream.Msg, 
 				return nil, ctx.Err()
 			}
 			if errors.Is(context.Cause(hctx), errHalted) {
-				return nil, &steps.Error{Type: steps.TypeCanceled, Message: fmt.Sprintf("attempt %d of step %s stopped: its run was canceled or terminated", t.Attempt, t.Step), NonRetryable: true}
+				return nil, HaltedError(t)
 			}
 			return nil, startToCloseError(t)
 		}
@@ -322,33 +314,26 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 	now := time.Now()
 	base := wire.Event{Workflow: t.Workflow, WorkflowID: t.WorkflowID, Seq: t.Seq, Step: t.Step, Attempt: t.Attempt,
 		DurationMS: float64(now.Sub(started).Microseconds()) / 1000, Compensation: t.Compensation, Worker: r.worker}
-	res := kv.Result{Kind: kv.KindStep, Name: t.Step, Attempts: t.Attempt, ScheduledAt: t.ScheduledAt, StartedAt: started, CompletedAt: now, Worker: r.worker}
-	if limit := r.env.MaxPayload - resultHeadroom; err == nil && r.env.MaxPayload > 0 && int64(len(out)) > limit {
-		// It could never be recorded: running the step again would not
-		// help, so the step fails, and its workflow can handle that.
-		err = steps.NonRetryable(steps.TypePayloadTooLarge, "the output of step %s is %d bytes, over the %d a result can hold (the server's max_payload is %d)",
-			t.Step, len(out), limit, r.env.MaxPayload)
+	res, retry, next := Settle(t, out, err, r.env.MaxPayload, started, now, r.worker)
+	if retry != nil && !r.runOpen(ctx, t) {
+		// The run has ended (terminated or canceled): no retry, and
+		// nothing waits for a result.
+		_ = m.Ack()
+		return
 	}
-	if err == nil {
-		res.Output = out
-	} else {
-		se := steps.AsError(err)
-		if next, ok := r.retryAt(t, se, now); ok && r.runOpen(ctx, t) {
-			if perr := r.retry(ctx, t, next, se); perr != nil {
-				r.log.Warn("jetflow: scheduling retry", "workflow_id", t.WorkflowID, "step", t.Step, "err", r.env.Explain(ctx, perr, ""))
-				_ = m.NakWithDelay(time.Second)
-				return
-			}
-			ev := base
-			// The type has a field of its own: the message is said once.
-			ev.Event, ev.Error, ev.ErrorType = wire.EventStepRetrying, se.Message, se.Type
-			ev.RetryInMS = float64(next.Sub(now).Microseconds()) / 1000
-			r.env.Emit(ev)
-			_ = m.Ack()
+	if retry != nil {
+		if perr := r.retry(ctx, t, next, retry); perr != nil {
+			r.log.Warn("jetflow: scheduling retry", "workflow_id", t.WorkflowID, "step", t.Step, "err", r.env.Explain(ctx, perr, ""))
+			_ = m.NakWithDelay(time.Second)
 			return
 		}
-		res.Error = &kv.ErrorInfo{Type: se.Type, Message: se.Message, NonRetryable: se.NonRetryable, Step: t.Step, Seq: t.Seq,
-			Exhausted: t.Retry.Retryable(se), Details: se.Details}
+		ev := base
+		// The type has a field of its own: the message is said once.
+		ev.Event, ev.Error, ev.ErrorType = wire.EventStepRetrying, retry.Message, retry.Type
+		ev.RetryInMS = float64(next.Sub(now).Microseconds()) / 1000
+		r.env.Emit(ev)
+		_ = m.Ack()
+		return
 	}
 	_, cerr := kv.Create(ctx, r.env.Buckets.Steps, t.ResultKey(), res)
 	switch {
@@ -395,8 +380,34 @@ func (r *Runner) runOpen(ctx context.Context, t *Task) bool {
 	return !kv.Terminal(run.Status) && run.Inc == t.Inc && max(run.Exec, 1) == max(t.Exec, 1)
 }
 
+// Settle says what an attempt of t that ran from started to now, with
+// output out or error err, makes of its step: the result to record, or,
+// when the retry policy retries it, the error to retry (retry non-nil) and
+// when the next attempt is due. The runner and the test kit's simulation
+// both settle attempts here, so they follow one policy.
+func Settle(t *Task, out []byte, err error, maxPayload int64, started, now time.Time, worker string) (res kv.Result, retry *steps.Error, next time.Time) {
+	res = kv.Result{Kind: kv.KindStep, Name: t.Step, Attempts: t.Attempt, ScheduledAt: t.ScheduledAt, StartedAt: started, CompletedAt: now, Worker: worker}
+	if limit := maxPayload - resultHeadroom; err == nil && maxPayload > 0 && int64(len(out)) > limit {
+		// It could never be recorded: running the step again would not
+		// help, so the step fails, and its workflow can handle that.
+		err = steps.NonRetryable(steps.TypePayloadTooLarge, "the output of step %s is %d bytes, over the %d a result can hold (the server's max_payload is %d)",
+			t.Step, len(out), limit, maxPayload)
+	}
+	if err == nil {
+		res.Output = out
+		return res, nil, time.Time{}
+	}
+	se := steps.AsError(err)
+	if next, ok := retryAt(t, se, now); ok {
+		return kv.Result{}, se, next
+	}
+	res.Error = &kv.ErrorInfo{Type: se.Type, Message: se.Message, NonRetryable: se.NonRetryable, Step: t.Step, Seq: t.Seq,
+		Exhausted: t.Retry.Retryable(se), Details: se.Details}
+	return res, nil, time.Time{}
+}
+
 // retryAt says whether a failed attempt is retried, and when.
-func (r *Runner) retryAt(t *Task, e *steps.Error, now time.Time) (time.Time, bool) {
+func retryAt(t *Task, e *steps.Error, now time.Time) (time.Time, bool) {
 	if !t.Retry.Retryable(e) {
 		return time.Time{}, false
 	}
@@ -408,6 +419,36 @@ func (r *Runner) retryAt(t *Task, e *steps.Error, now time.Time) (time.Time, boo
 		return time.Time{}, false
 	}
 	return next, true
+}
+
+// ScheduleToCloseError is the error of an attempt of t that would start at
+// now, past the step's schedule-to-close timeout; nil when it is in time.
+func ScheduleToCloseError(t *Task, now time.Time) *steps.Error {
+	if t.ScheduleToClose <= 0 || !now.After(t.ScheduledAt.Add(t.ScheduleToClose)) {
+		return nil
+	}
+	return &steps.Error{Type: steps.TypeScheduleToCloseTimeout, Message: fmt.Sprintf("step %s did not complete within %s", t.Step, t.ScheduleToClose), NonRetryable: true}
+}
+
+// StartToCloseError is the error of an attempt of t that ran past its
+// start-to-close timeout.
+func StartToCloseError(t *Task) *steps.Error { return startToCloseError(t) }
+
+// HaltedError is the error of an attempt of t stopped because its run was
+// canceled or terminated.
+func HaltedError(t *Task) *steps.Error {
+	return &steps.Error{Type: steps.TypeCanceled, Message: fmt.Sprintf("attempt %d of step %s stopped: its run was canceled or terminated", t.Attempt, t.Step), NonRetryable: true}
+}
+
+// Invoke calls a step handler once, turning a panic into an error of type
+// Panic.
+func Invoke(ctx context.Context, invoke func(context.Context, []byte) ([]byte, error), input []byte) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, &steps.Error{Type: steps.TypePanic, Message: fmt.Sprintf("%v\n%s", p, debug.Stack())}
+		}
+	}()
+	return invoke(ctx, input)
 }
 
 // retry schedules the next attempt of t at at: first its record (create-only,

@@ -81,3 +81,12 @@ func NewTask(workflow, workflowID, step string, seq int, input []byte, opts step
 		ScheduledAt:     now,
 	}
 }
+
+// Info is what the handler of this attempt reads from its context
+// (steps.InfoFrom, steps.IdempotencyKey).
+func (t *Task) Info() steps.Info {
+	return steps.Info{
+		Workflow: t.Workflow, WorkflowID: t.WorkflowID, Step: t.Step, Seq: t.Seq, Attempt: t.Attempt,
+		IdempotencyKey: t.IdempotencyKey(), ScheduledAt: t.ScheduledAt, Compensation: t.Compensation,
+	}
+}

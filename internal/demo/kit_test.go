@@ -1,0 +1,192 @@
+package demo
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/kv"
+	"github.com/jetflow-dev/jetflow/steps"
+	"github.com/jetflow-dev/jetflow/workflow"
+	"github.com/jetflow-dev/jetflow/workflow/workflowtest"
+)
+
+// The demo's scenarios in virtual time, with the test kit: the same
+// workflow code, the same service handlers (called in-process), the same
+// checks as `jetflow demo` runs against JetStream, in milliseconds. Every
+// run's history is replayed at its end, as a worker rebuilding it would.
+
+// kitEnv is an Env running the demo's step handlers on a fresh ledger.
+func kitEnv(t *testing.T) (*workflowtest.Env, *Services) {
+	t.Helper()
+	env := workflowtest.NewEnv(t, workflowtest.WithLogger(slog.New(slog.DiscardHandler)))
+	svc := NewServices(nil)
+	env.RegisterSteps(svc.Handlers()...)
+	return env, svc
+}
+
+// kitOrder runs one order in env and collects what RunOrder collects from
+// a real run: status, output, history, the ledger's effects.
+func kitOrder(t *testing.T, env *workflowtest.Env, svc *Services, id string, in OrderInput) OrderRun {
+	t.Helper()
+	o := OrderRun{WorkflowID: id, Input: in}
+	out, err := workflowtest.ExecuteWorkflow(env, OrderOrchestration, in, workflowtest.WithID(id))
+	var re *workflow.RunError
+	switch {
+	case err == nil:
+		o.RunStatus, o.Output = kv.StatusCompleted, out
+	case errors.As(err, &re):
+		o.RunStatus, o.Output = re.Status, out
+	default:
+		o.Err = err
+	}
+	o.History = env.History(id)
+	o.Effects = svc.Ledger.(*MemLedger).Order(in.OrderID)
+	return o
+}
+
+func TestKitScenarios(t *testing.T) {
+	covered := 0
+	for _, sc := range Scenarios() {
+		if sc.order == nil {
+			continue // a scenario of its own shape: below
+		}
+		covered++
+		t.Run(sc.Name, func(t *testing.T) {
+			env, svc := kitEnv(t)
+			id := "kit-" + sc.Name
+			o := kitOrder(t, env, svc, id, sc.order(id))
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+			for _, p := range append(sc.check(o), CheckEffects(o.Status(), o.Effects)...) {
+				t.Error(p)
+			}
+			// The kit's own record says the same as the history.
+			var comps []string
+			for _, c := range env.Compensations() {
+				if c.Err == nil {
+					comps = append(comps, c.Step)
+				}
+			}
+			if got, want := fmt.Sprint(comps), fmt.Sprint(o.Compensations()); got != want {
+				t.Errorf("compensations recorded %s, history says %s", got, want)
+			}
+		})
+	}
+	if covered < 7 {
+		t.Errorf("%d scenarios with an order, want at least 7 (and the breaker)", covered)
+	}
+}
+
+// TestKitFlakyInventoryBacksOffInVirtualTime: the retries of the flaky
+// reservation wait their backoff (100 ms, then 200 ms) on the virtual
+// clock, not the wall clock.
+func TestKitFlakyInventoryBacksOffInVirtualTime(t *testing.T) {
+	env, svc := kitEnv(t)
+	in := NewOrder("kit-flaky", "user-4")
+	in.Faults = []string{FaultInventoryFlaky}
+	kitOrder(t, env, svc, "kit-flaky", in)
+	calls := env.CallsOf(ReserveInventory.Name())
+	if len(calls) != FlakyFailures+1 {
+		t.Fatalf("%d attempts of ReserveInventory, want %d", len(calls), FlakyFailures+1)
+	}
+	for i, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} {
+		if got := calls[i+1].At.Sub(calls[i].Ended); got != want {
+			t.Errorf("attempt %d came %s after attempt %d, want %s", i+2, got, i+1, want)
+		}
+	}
+}
+
+// TestKitBreaker is the breaker scenario (runBreaker) in virtual time: the
+// breaker is shared by the runs of one Env, and its reset timeout passes on
+// the virtual clock.
+func TestKitBreaker(t *testing.T) {
+	env, svc := kitEnv(t)
+	primary := ProcessPayment.Name()
+	n := 0
+	order := func(phase string, faults ...string) OrderRun {
+		t.Helper()
+		n++
+		id := fmt.Sprintf("kit-breaker-%d-%s", n, phase)
+		in := NewOrder(id, "user-8")
+		in.Faults = faults
+		o := kitOrder(t, env, svc, id, in)
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		if s := o.Status(); s != StatusCompleted {
+			t.Errorf("%s ended %s, want completed", id, s)
+		}
+		for _, p := range CheckEffects(o.Status(), o.Effects) {
+			t.Errorf("%s: %s", id, p)
+		}
+		return o
+	}
+	// transition is the index of the first transition to state at or
+	// after from, or -1.
+	transition := func(state string, from int) int {
+		for i, ev := range env.BreakerEvents() {
+			if i >= from && normState(ev.To) == state {
+				return i
+			}
+		}
+		return -1
+	}
+
+	// 1. Closed: a healthy order pays on the primary.
+	if o := order("warmup"); o.Channel() != ChannelPrimary {
+		t.Fatalf("the warm-up order paid on %q, want primary", o.Channel())
+	}
+
+	// 2. Orders whose primary channel is down, until it opens.
+	before := svc.Calls(primary)
+	openAt := -1
+	for i := 0; i < 2*BreakerThreshold && openAt < 0; i++ {
+		order("primary_down", FaultPrimaryDown)
+		openAt = transition(stateOpen, 0)
+	}
+	if openAt < 0 {
+		t.Fatalf("the breaker did not open after %d primary failures", svc.Calls(primary)-before)
+	}
+	if got := svc.Calls(primary) - before; got != BreakerThreshold {
+		t.Errorf("the breaker opened after %d primary failures, want %d", got, BreakerThreshold)
+	}
+	openedAt := env.BreakerEvents()[openAt].Time
+
+	// 3. While open: healthy orders skip the primary and pay on the fallback.
+	before = svc.Calls(primary)
+	for range 2 {
+		o := order("while_open")
+		if o.Channel() != ChannelFallback {
+			t.Errorf("%s paid on %q while the breaker was open, want fallback", o.WorkflowID, o.Channel())
+		}
+		if h := o.Entry(primary); h == nil || h.Error == nil || h.Error.Type != steps.TypeBreakerOpen {
+			t.Errorf("%s: ProcessPayment did not fail with %s", o.WorkflowID, steps.TypeBreakerOpen)
+		}
+	}
+	if got := svc.Calls(primary) - before; got != 0 {
+		t.Errorf("the primary channel was called %d times while the breaker was open, want 0", got)
+	}
+
+	// 4. After the reset timeout, one half-open probe succeeds and closes it.
+	env.Advance(openedAt.Add(BreakerResetTimeout + 150*time.Millisecond).Sub(env.Now()))
+	before = svc.Calls(primary)
+	probe := order("probe")
+	if got := svc.Calls(primary) - before; got != 1 || probe.Channel() != ChannelPrimary {
+		t.Errorf("the probe order called the primary %d times and paid on %q, want 1 call and primary", got, probe.Channel())
+	}
+	if transition(stateHalfOpen, openAt) < 0 {
+		t.Error("no half-open transition")
+	}
+	if transition(stateClosed, openAt) < 0 {
+		t.Error("the breaker did not close after the probe")
+	}
+
+	// 5. Closed again: the next order pays on the primary.
+	if o := order("closed"); o.Channel() != ChannelPrimary {
+		t.Errorf("%s paid on %q after the breaker closed, want primary", o.WorkflowID, o.Channel())
+	}
+}
