@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -639,6 +640,33 @@ func TestRolesCLI(t *testing.T) {
 			t.Errorf("%s as watcher: exit %d, want 0 and %q:\n%s%s", strings.Join(tc.args, " "), code, tc.want, out, errOut)
 		}
 	}
+	// A schedule, created and paused by a client, ticked by the worker role
+	// (which arms the wake-ups), read by a watcher.
+	sched := strings.Replace(in, "cli-roles", "cli-roles-sched", 1)
+	if out, errOut, code := cli(t, 20*time.Second, as(wire.RoleClient, "schedule", "create", "roles-every", "--workflow", "OrderOrchestration", "--cron", "@every 1s", "--input", sched)...); code != 0 {
+		t.Fatalf("schedule create as client: exit %d: %s%s", code, out, errOut)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		out, _, _ := cli(t, 20*time.Second, as(wire.RoleWatcher, "schedule", "describe", "roles-every", "--json")...)
+		var d struct {
+			Recent []struct{ Status string } `json:"recent_runs"`
+		}
+		_ = json.Unmarshal([]byte(out), &d)
+		if len(d.Recent) >= 2 && d.Recent[len(d.Recent)-1].Status == "completed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the schedule did not start two runs that completed:\n%s\nworker:\n%s", out, worker.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, _, code := cli(t, 20*time.Second, as(wire.RoleWatcher, "schedule", "pause", "roles-every", "--timeout", "2s")...); code == 0 {
+		t.Errorf("schedule pause as watcher: exit 0, want refused")
+	}
+	if out, errOut, code := cli(t, 20*time.Second, as(wire.RoleClient, "schedule", "pause", "roles-every")...); code != 0 {
+		t.Errorf("schedule pause as client: exit %d: %s%s", code, out, errOut)
+	}
+
 	// What the roles may not do fails (a refused request is never answered:
 	// --timeout bounds the wait) and changes nothing.
 	if _, _, code := cli(t, 20*time.Second, as(wire.RoleWatcher, "start", "OrderOrchestration", "--id", "by-watcher", "--input", in, "--timeout", "2s")...); code == 0 {
