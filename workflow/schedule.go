@@ -314,8 +314,10 @@ func (c *Client) UnpauseSchedule(ctx context.Context, id, note string) error {
 // TriggerSchedule starts the schedule's action now (the overlap policy
 // applies; a paused schedule triggers too). Its run ID is the one a tick of
 // this second would get with "-t<milliseconds>" after it, apart from the
-// timetable's runs; it is returned. Backfilled ticks take the timetable's
-// IDs: a backfilled tick that ran already starts nothing more.
+// timetable's runs; it is returned. The run is started by a worker of the
+// workflow type once it handles the trigger: until then Describe and Wait
+// of that ID give ErrNotFound. Backfilled ticks take the timetable's IDs:
+// a backfilled tick that ran already starts nothing more.
 func (c *Client) TriggerSchedule(ctx context.Context, id string) (string, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	t := kv.ScheduleTick{At: now, Trigger: true}

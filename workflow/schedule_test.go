@@ -138,7 +138,7 @@ func TestScheduleStartsOneRunPerTick(t *testing.T) {
 			t.Fatalf("runs %+v; want one per tick, named by the tick", d.Recent)
 		}
 		seen[r.WorkflowID] = true
-		rec, err := c.Wait(ctx, r.WorkflowID)
+		rec, err := waitScheduledRun(ctx, c, r.WorkflowID)
 		if err != nil || rec.Status != workflow.StatusCompleted {
 			t.Fatalf("run %s: %s, %v", r.WorkflowID, rec.Status, err)
 		}
@@ -192,7 +192,7 @@ func TestScheduleOverlap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec, err := c.Wait(ctx, run); err != nil || rec.Status != workflow.StatusCompleted {
+	if rec, err := waitScheduledRun(ctx, c, run); err != nil || rec.Status != workflow.StatusCompleted {
 		t.Fatalf("triggered run %s: %s, %v", run, rec.Status, err)
 	}
 }
@@ -262,5 +262,21 @@ func TestScheduleBadInput(t *testing.T) {
 	}
 	if err := c.CreateSchedule(ctx, "twice", workflow.ScheduleSpec{Cron: []string{"@daily"}}, action, workflow.SchedulePolicies{}); !errors.Is(err, workflow.ErrScheduleExists) {
 		t.Fatalf("created twice: %v", err)
+	}
+}
+
+// waitScheduledRun waits for a run a schedule decided to start: its record
+// exists once the worker that decided it has started it.
+func waitScheduledRun(ctx context.Context, c *workflow.Client, id string) (workflow.Record, error) {
+	for {
+		rec, err := c.Wait(ctx, id)
+		if !errors.Is(err, workflow.ErrNotFound) {
+			return rec, err
+		}
+		select {
+		case <-ctx.Done():
+			return rec, err
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
