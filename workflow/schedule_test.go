@@ -264,3 +264,36 @@ func TestScheduleBadInput(t *testing.T) {
 		t.Fatalf("created twice: %v", err)
 	}
 }
+
+// A schedule that has started its limit of runs refuses a trigger or a
+// backfill with an error, rather than returning the ID of a run that its
+// next pass would drop.
+func TestScheduleTriggerPastLimit(t *testing.T) {
+	_, c, ctx := scheduleSetup(t, 1)
+	pol := workflow.SchedulePolicies{Limit: 1}
+	if err := c.CreateSchedule(ctx, "once", workflow.ScheduleSpec{Cron: []string{"@daily"}}, newAction(t, reconcileIn{}), pol); err != nil {
+		t.Fatal(err)
+	}
+	run, err := c.TriggerSchedule(ctx, "once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The run is decided first, then started: its record may come later.
+	for _, err := c.Record(ctx, run); errors.Is(err, workflow.ErrNotFound); _, err = c.Record(ctx, run) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rec, err := c.Wait(ctx, run); err != nil || rec.Status != workflow.StatusCompleted {
+		t.Fatalf("triggered run %s: %s, %v", run, rec.Status, err)
+	}
+	var se *workflow.ScheduleError
+	if run, err := c.TriggerSchedule(ctx, "once"); !errors.As(err, &se) || se.Field != "limit" {
+		t.Fatalf("second trigger: run %q, %v; want a ScheduleError on limit", run, err)
+	}
+	now := time.Now()
+	if n, err := c.BackfillSchedule(ctx, "once", now.Add(-72*time.Hour), now); !errors.As(err, &se) || se.Field != "limit" {
+		t.Fatalf("backfill: %d ticks, %v; want a ScheduleError on limit", n, err)
+	}
+	if d, err := c.DescribeSchedule(ctx, "once"); err != nil || d.Started != 1 {
+		t.Fatalf("described %+v, %v; want its one run", d, err)
+	}
+}
