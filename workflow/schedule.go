@@ -317,11 +317,15 @@ func (c *Client) UnpauseSchedule(ctx context.Context, id, note string) error {
 // timetable's runs; it is returned. The run is started by a worker of the
 // workflow type once it handles the trigger: until then Describe and Wait
 // of that ID give ErrNotFound. Backfilled ticks take the timetable's IDs:
-// a backfilled tick that ran already starts nothing more.
+// a backfilled tick that ran already starts nothing more. A schedule
+// that has started its limit of runs gives a *ScheduleError on "limit".
 func (c *Client) TriggerSchedule(ctx context.Context, id string) (string, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	t := kv.ScheduleTick{At: now, Trigger: true}
 	s, err := c.changeSchedule(ctx, id, func(s *kv.Schedule) error {
+		if err := limitReached(s); err != nil {
+			return err
+		}
 		if len(s.Requested) >= maxBuffered {
 			return fmt.Errorf("jetflow: schedule %s has %d requested ticks waiting already", id, len(s.Requested))
 		}
@@ -338,10 +342,14 @@ func (c *Client) TriggerSchedule(ctx context.Context, id string) (string, error)
 
 // BackfillSchedule starts a run for every tick of the schedule's spec in
 // (from, to], however old (at most 1,000 at a time); the overlap policy
-// applies. It returns how many ticks it asked for.
+// applies. It returns how many ticks it asked for. A schedule that has
+// started its limit of runs gives a *ScheduleError on "limit".
 func (c *Client) BackfillSchedule(ctx context.Context, id string, from, to time.Time) (int, error) {
 	var n int
 	s, err := c.changeSchedule(ctx, id, func(s *kv.Schedule) error {
+		if err := limitReached(s); err != nil {
+			return err
+		}
 		cs, err := specOf(s)
 		if err != nil {
 			return err
@@ -361,6 +369,16 @@ func (c *Client) BackfillSchedule(ctx context.Context, id string, from, to time.
 	}
 	c.scheduleEvent(id, s.Workflow, wire.EventScheduleBackfill, "", fmt.Sprintf("%d ticks in (%s, %s]", n, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339)))
 	return n, c.wakeSchedule(ctx, id, s.Workflow)
+}
+
+// limitReached refuses ticks asked for by hand once the schedule has
+// started its limit of runs: the tick's pass would drop them without a run
+// or an event, and the caller would hold the ID of a run that never comes.
+func limitReached(s *kv.Schedule) error {
+	if s.Limit > 0 && s.Started >= s.Limit {
+		return &ScheduleError{Schedule: s.ID, Field: "limit", Err: fmt.Errorf("started its limit of %d runs: raise the limit (an update) to start more", s.Limit)}
+	}
+	return nil
 }
 
 // DeleteSchedule removes the schedule; the runs it started go on. Its

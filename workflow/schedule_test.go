@@ -280,3 +280,32 @@ func waitScheduledRun(ctx context.Context, c *workflow.Client, id string) (workf
 		}
 	}
 }
+
+// A schedule that has started its limit of runs refuses a trigger or a
+// backfill with an error, rather than returning the ID of a run that its
+// next pass would drop.
+func TestScheduleTriggerPastLimit(t *testing.T) {
+	_, c, ctx := scheduleSetup(t, 1)
+	pol := workflow.SchedulePolicies{Limit: 1}
+	if err := c.CreateSchedule(ctx, "once", workflow.ScheduleSpec{Cron: []string{"@daily"}}, newAction(t, reconcileIn{}), pol); err != nil {
+		t.Fatal(err)
+	}
+	run, err := c.TriggerSchedule(ctx, "once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := waitScheduledRun(ctx, c, run); err != nil || rec.Status != workflow.StatusCompleted {
+		t.Fatalf("triggered run %s: %s, %v", run, rec.Status, err)
+	}
+	var se *workflow.ScheduleError
+	if run, err := c.TriggerSchedule(ctx, "once"); !errors.As(err, &se) || se.Field != "limit" {
+		t.Fatalf("second trigger: run %q, %v; want a ScheduleError on limit", run, err)
+	}
+	now := time.Now()
+	if n, err := c.BackfillSchedule(ctx, "once", now.Add(-72*time.Hour), now); !errors.As(err, &se) || se.Field != "limit" {
+		t.Fatalf("backfill: %d ticks, %v; want a ScheduleError on limit", n, err)
+	}
+	if d, err := c.DescribeSchedule(ctx, "once"); err != nil || d.Started != 1 {
+		t.Fatalf("described %+v, %v; want its one run", d, err)
+	}
+}

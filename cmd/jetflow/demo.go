@@ -208,6 +208,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		printScenarioTable(stdout, results)
 		printBreakerReport(stdout, results)
 		printTalkReports(stdout, results)
+		printScheduleReports(stdout, results)
 		printBreakerStates(ctx, stdout, client)
 		fmt.Fprintf(stdout, "\n%d of %d scenarios ended as expected in %s.\n", len(results)-len(failed), len(results), time.Since(start).Round(10*time.Millisecond))
 	}
@@ -543,6 +544,62 @@ func printTalkReports(w io.Writer, results []demo.Result) {
 				r.Scenario, s.Step, s.AttemptsBefore, s.LastError, s.CallsAtEnd, s.CallsAfter, time.Duration(s.WatchedMS*float64(time.Millisecond)))
 		}
 	}
+}
+
+// printScheduleReports prints scheduled_reconciliation's runs and refunds.
+func printScheduleReports(w io.Writer, results []demo.Result) {
+	for _, r := range results {
+		s := r.Schedule
+		if s == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s scenario: schedule %s, %q (overlap %s), starting %s\n", r.Scenario, s.ID, s.Cron, s.Overlap, demo.ReconcilePayments.Name())
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  RUN\tTICK\tSTATUS\tREFUNDED")
+		for _, run := range s.Runs {
+			refunded := "-"
+			if len(run.Refunded) > 0 {
+				refunded = strings.Join(run.Refunded, ", ")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", run.WorkflowID, run.Tick.Local().Format("15:04:05"), run.Status, refunded)
+		}
+		_ = tw.Flush()
+		standing := make([]string, 0, len(s.Expected))
+		for _, c := range s.Expected {
+			standing = append(standing, c.String())
+		}
+		if len(standing) == 0 {
+			standing = append(standing, "none")
+		}
+		fmt.Fprintf(w, "  charges standing (neither shipped nor refunded) when it was created: %s\n", strings.Join(standing, ", "))
+		for _, f := range s.Refunds {
+			fmt.Fprintf(w, "  refunded %s of order %s (%.2f), by %s\n", f.TransactionID, f.OrderID, f.Amount, f.Run)
+		}
+		more := "none"
+		if n := s.StartedAfter - s.StartedAtPause; n != 0 {
+			more = strconv.Itoa(n)
+		}
+		deleted := "deleted"
+		if !s.Deleted {
+			deleted = "not deleted"
+		}
+		fmt.Fprintf(w, "  paused after %d runs, %s started in the %s after; %s; events on jetflow.schedule.<id>.<event>: %s\n",
+			s.StartedAtPause, more, time.Duration(s.WatchedMS*float64(time.Millisecond)), deleted, countsText(s.Events))
+	}
+}
+
+// countsText says a count per name, by name.
+func countsText(n map[string]int) string {
+	names := make([]string, 0, len(n))
+	for k := range n {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, len(names))
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func printBreakerStates(ctx context.Context, w io.Writer, c *workflow.Client) {

@@ -16,7 +16,7 @@ import (
 )
 
 // TestDemoJSON runs `jetflow demo --json` in-process and checks the
-// scenarios end as issue 3's and issue 10's tables say.
+// scenarios end as the tables of issues 3, 10 and 11 say.
 func TestDemoJSON(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -70,6 +70,9 @@ func TestDemoJSON(t *testing.T) {
 		{"await_3ds", "completed", true, true, []string{}, map[string]int{"ProcessPayment": 1}},
 		{"child_payment", "completed", true, true, []string{}, map[string]int{"ProcessPayment": 0, "ReserveInventory": 1}},
 		{"terminate_stuck", "terminated", false, false, []string{}, map[string]int{"ProcessPayment": 1}},
+		// Its row is its first run: the one that found terminate_stuck's
+		// charge and refunded it.
+		{"scheduled_reconciliation", "completed", false, false, []string{}, map[string]int{"FindUnshippedCharges": 1, "RefundPayment": 1}},
 	} {
 		r := got[tt.scenario]
 		if r.Status != tt.status || set(r.TransactionID) != tt.tx || set(r.ShipmentID) != tt.ship {
@@ -101,6 +104,16 @@ func TestDemoJSON(t *testing.T) {
 	}
 	if s := got["terminate_stuck"].Stuck; s == nil || s.AttemptsBefore < 3 || s.LastError != demo.ErrTypeCarrierUnavailable || s.CallsAfter != s.CallsAtEnd || s.CallsAtEnd < s.AttemptsBefore {
 		t.Errorf("terminate_stuck report %+v: want 3 or more failed attempts before the terminate and no call after the run ended", s)
+	}
+	// terminate_stuck's order, charged and never shipped, is the one
+	// charge the earlier scenarios leave standing: refunded once, by the
+	// schedule's first run, and nothing else.
+	stuck := got["terminate_stuck"].WorkflowID
+	if s := got["scheduled_reconciliation"].Schedule; s == nil || len(s.Runs) < 3 || s.Statuses["completed"] != len(s.Runs) ||
+		len(s.Expected) != 1 || s.Expected[0].OrderID != stuck ||
+		len(s.Refunds) != 1 || s.Refunds[0].OrderID != stuck || s.Refunds[0].Run != s.Runs[0].WorkflowID || !slices.Equal(s.Runs[0].Refunded, []string{stuck}) ||
+		s.StartedAfter != s.StartedAtPause || s.Events["fired"] != s.StartedAtPause || !s.Deleted {
+		t.Errorf("scheduled_reconciliation report %+v: want 3 or more completed runs, %s's charge alone standing and refunded once by the first run, no run after the pause, deleted", s, stuck)
 	}
 	if !strings.Contains(stderr.String(), "payment-primary: closed → open") {
 		t.Errorf("stderr does not show the breaker transitions:\n%s", stderr.String())

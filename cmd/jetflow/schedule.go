@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/cron"
 	"github.com/jetflow-dev/jetflow/workflow"
 )
 
@@ -57,7 +58,16 @@ func runSchedule(ctx context.Context, args []string) error {
 	case "trigger":
 		return scheduleSimple(ctx, sub, args, func(ctx context.Context, c *workflow.Client, id string) (map[string]any, string, error) {
 			run, err := c.TriggerSchedule(ctx, id)
-			return map[string]any{"id": id, "workflow_id": run}, fmt.Sprintf("schedule %s triggered: run %s", id, run), err
+			if err != nil {
+				return nil, "", err
+			}
+			// The trigger is recorded; a worker of the workflow type starts
+			// its run in a moment, unless the overlap policy holds it back.
+			text := fmt.Sprintf("schedule %s triggered: run %s starts in a moment (jetflow status %s)", id, run, run)
+			if d, err := c.DescribeSchedule(ctx, id); err == nil {
+				text += overlapNote(d.Policies.Overlap, "it")
+			}
+			return map[string]any{"id": id, "workflow_id": run}, text, nil
 		})
 	case "delete":
 		return scheduleSimple(ctx, sub, args, func(ctx context.Context, c *workflow.Client, id string) (map[string]any, string, error) {
@@ -157,19 +167,84 @@ func scheduleSet(ctx context.Context, verb string, args []string) error {
 	if f.json {
 		return printJSON(os.Stdout, scheduleJSONOf(d))
 	}
-	fmt.Printf("schedule %s %sd: %s on %s", id, verb, wf, strings.Join(crons, ", "))
+	fmt.Printf("schedule %s %sd: %s on %s, overlap %s", id, verb, wf, timetable(d.Spec), d.Policies.Overlap)
 	if len(d.NextFires) > 0 {
-		fmt.Printf("; next at %s", stamp(d.NextFires[0]))
+		fmt.Printf("; next at %s", schedStamp(d.NextFires[0], d.Spec.TimeZone))
 	}
 	fmt.Println()
 	return nil
 }
 
-// scheduleError maps what the schedule calls refuse to exit statuses.
+// timetable says a schedule's cron expressions with their time zone.
+func timetable(spec workflow.ScheduleSpec) string {
+	zone := spec.TimeZone
+	if zone == "" {
+		zone = "UTC"
+	}
+	return strings.Join(spec.Cron, ", ") + " (" + zone + ")"
+}
+
+// schedStamp shows a schedule's time in its own zone, which its cron
+// fields are read in, with the zone's abbreviation: "02:30 Europe/Berlin"
+// is what the user wrote, not the machine's local time.
+func schedStamp(t time.Time, zone string) string {
+	if t.IsZero() {
+		return "-"
+	}
+	loc := time.UTC
+	if l, err := time.LoadLocation(zone); err == nil && zone != "" {
+		loc = l
+	}
+	return t.In(loc).Format("2006-01-02 15:04:05.999 MST")
+}
+
+// overlapNote warns, after a trigger or a backfill, that the overlap
+// policy may start fewer runs than were asked for.
+func overlapNote(p workflow.OverlapPolicy, what string) string {
+	switch p {
+	case workflow.OverlapSkip:
+		return fmt.Sprintf("; with overlap skip, %s starts nothing while the schedule's last run is open (describe counts it skipped)", what)
+	case workflow.OverlapBufferOne:
+		return "; with overlap buffer_one, while the last run is open one tick waits and the others are skipped"
+	case workflow.OverlapBufferAll:
+		return "; with overlap buffer_all, the runs start one after the other"
+	}
+	return ""
+}
+
+// scheduleError maps what the schedule calls refuse to exit statuses, and
+// names the flag at fault rather than the API's field.
 func scheduleError(err error, id string) error {
 	var se *workflow.ScheduleError
+	var ce *cron.SpecError
 	switch {
-	case errors.As(err, &se), errors.Is(err, workflow.ErrInvalidID):
+	case errors.As(err, &se) && se.Field == "limit":
+		return &exitError{code: 1, msg: fmt.Sprintf("schedule %s %v (jetflow schedule update %s … --limit N)", id, se.Err, id)}
+	case errors.As(err, &se) && errors.As(err, &ce):
+		what := "--cron"
+		switch {
+		case ce.Expr != "":
+			what += fmt.Sprintf(" %q", ce.Expr)
+		case ce.Field == cron.FieldTimeZone:
+			what = "--tz"
+		case ce.Field == cron.FieldEnd:
+			what = "--start/--end"
+		case ce.Field == cron.FieldJitter:
+			what = "--jitter"
+		}
+		msg := string(ce.Field) + ": "
+		if ce.Value != "" {
+			msg += ce.Value + " "
+		}
+		return usagef("schedule %s: %s: %s%s", id, what, msg, ce.Reason)
+	case errors.As(err, &se):
+		flags := map[string]string{"cron": "--cron", "workflow": "--workflow", "id_template": "--id-template", "overlap": "--overlap",
+			"policies": "--catchup/--limit", "backfill": "--from/--to", "id": "schedule ID"}
+		if f, ok := flags[se.Field]; ok {
+			return usagef("schedule %s: %s: %v", id, f, se.Err)
+		}
+		return usagef("%v", err)
+	case errors.Is(err, workflow.ErrInvalidID):
 		return usagef("%v", err)
 	case errors.Is(err, workflow.ErrScheduleExists):
 		return &exitError{code: 1, msg: err.Error() + " (update changes it)"}
@@ -208,7 +283,15 @@ func scheduleBackfill(ctx context.Context, args []string) error {
 			return nil, "", &workflow.ScheduleError{Schedule: id, Field: "backfill", Err: errors.New("--from and --to, with --to after --from")}
 		}
 		n, err := c.BackfillSchedule(ctx, id, from.t, to.t)
-		return map[string]any{"id": id, "ticks": n}, fmt.Sprintf("schedule %s: %d ticks to start", id, n), err
+		if err != nil {
+			return nil, "", err
+		}
+		text := fmt.Sprintf("schedule %s: %d ticks in (%s, %s] asked for, started by a worker in a moment under the timetable's run IDs", id, n,
+			from.t.UTC().Format(time.RFC3339), to.t.UTC().Format(time.RFC3339))
+		if d, err := c.DescribeSchedule(ctx, id); err == nil && n > 1 {
+			text += overlapNote(d.Policies.Overlap, "a tick")
+		}
+		return map[string]any{"id": id, "ticks": n}, text, nil
 	})
 }
 
@@ -316,12 +399,17 @@ func scheduleDescribe(ctx context.Context, args []string) error {
 	case d.Done != "":
 		state = "done: " + d.Done
 	}
+	zone := d.Spec.TimeZone
 	fmt.Printf("schedule %s  %s  %s\n", d.ID, d.Action.Workflow, state)
-	fmt.Printf("cron        %s", strings.Join(d.Spec.Cron, ", "))
-	if d.Spec.TimeZone != "" {
-		fmt.Printf("  (%s)", d.Spec.TimeZone)
+	fmt.Printf("cron        %s\n", timetable(d.Spec))
+	if !d.Spec.Start.IsZero() || !d.Spec.End.IsZero() || d.Spec.Jitter > 0 {
+		fmt.Printf("bounds      from %s to %s, jitter up to %s\n", schedStamp(d.Spec.Start, zone), schedStamp(d.Spec.End, zone), d.Spec.Jitter)
 	}
-	fmt.Println()
+	tpl := d.Action.IDTemplate
+	if tpl == "" {
+		tpl = "{schedule}-{time}"
+	}
+	fmt.Printf("run IDs     %s\n", tpl)
 	fmt.Printf("overlap     %s, catch-up window %s", d.Policies.Overlap, d.Policies.CatchupWindow)
 	if d.Policies.Limit > 0 {
 		fmt.Printf(", limit %d runs", d.Policies.Limit)
@@ -330,15 +418,21 @@ func scheduleDescribe(ctx context.Context, args []string) error {
 	fmt.Printf("runs        %d started, %d missed, %d skipped, %d waiting\n", d.Started, d.Missed, d.Skipped, d.Buffered)
 	fmt.Println("next fires")
 	for _, t := range d.NextFires {
-		fmt.Printf("  %s\n", stamp(t))
+		fmt.Printf("  %s\n", schedStamp(t, zone))
 	}
-	if len(d.NextFires) == 0 {
+	switch {
+	case len(d.NextFires) > 0:
+	case d.Paused:
+		fmt.Println("  none while paused (jetflow schedule unpause " + d.ID + ")")
+	case d.Done != "":
+		fmt.Println("  none: done (" + d.Done + ")")
+	default:
 		fmt.Println("  none")
 	}
-	fmt.Println("last runs")
+	fmt.Println("last runs (newest first: run, its tick, status)")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	for _, r := range d.Recent {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.WorkflowID, stamp(r.Nominal), r.Status)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.WorkflowID, schedStamp(r.Nominal, zone), r.Status)
 	}
 	if len(d.Recent) == 0 {
 		fmt.Fprintln(tw, "  none")
@@ -376,6 +470,10 @@ func scheduleList(ctx context.Context, args []string) error {
 		}
 		return printJSON(os.Stdout, out)
 	}
+	if len(all) == 0 {
+		fmt.Println("no schedules (jetflow schedule create ID --workflow NAME --cron EXPR makes one)")
+		return nil
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tWORKFLOW\tCRON\tSTATE\tNEXT\tSTARTED\tMISSED\tSKIPPED")
 	for _, d := range all {
@@ -387,9 +485,9 @@ func scheduleList(ctx context.Context, args []string) error {
 			state = "done"
 		}
 		if len(d.NextFires) > 0 {
-			next = stamp(d.NextFires[0])
+			next = schedStamp(d.NextFires[0], d.Spec.TimeZone)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", d.ID, d.Action.Workflow, strings.Join(d.Spec.Cron, ", "), state, next, d.Started, d.Missed, d.Skipped)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", d.ID, d.Action.Workflow, timetable(d.Spec), state, next, d.Started, d.Missed, d.Skipped)
 	}
 	return tw.Flush()
 }

@@ -34,7 +34,9 @@ type Effect struct {
 	Kind    string `json:"kind"`
 	OrderID string `json:"order_id,omitempty"`
 	// Run is the workflow ID of the run whose step had the effect, for the
-	// exercise workflows (the saga's effects name their order instead).
+	// exercise workflows and for refunds (the saga's other effects name
+	// their order instead; a refund names the transaction it undoes, and
+	// the run says which order or reconciliation asked for it).
 	Run string `json:"run,omitempty"`
 	// Ref is what the effect produced: a reservation, transaction, shipment,
 	// release or refund ID.

@@ -10,7 +10,7 @@ import (
 
 // Workflows returns the demo's workflows.
 func Workflows() []workflow.Registrable {
-	return []workflow.Registrable{OrderOrchestration, PaymentWithFallback}
+	return []workflow.Registrable{OrderOrchestration, PaymentWithFallback, ReconcilePayments}
 }
 
 // WorkflowNames and StepNames list what Register can register.

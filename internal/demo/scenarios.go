@@ -35,6 +35,9 @@ type Result struct {
 	Stuck *StuckReport `json:"stuck,omitempty"`
 	// Child is the child workflow child_payment ran the payment in.
 	Child *ChildReport `json:"child,omitempty"`
+	// Schedule is scheduled_reconciliation's report on its schedule; the
+	// fields above are its first run's.
+	Schedule *ScheduleReport `json:"schedule,omitempty"`
 }
 
 // StepRun is one step of a run as a scenario reports it.
@@ -58,9 +61,10 @@ type Scenario struct {
 }
 
 // Scenarios returns the eight scenarios of issue 3, then those of issue 10
-// that talk to running orders, in the order the demo runs them.
+// that talk to running orders, then issue 11's schedule, which reconciles
+// what the others left in the ledger, in the order the demo runs them.
 func Scenarios() []Scenario {
-	return append(documentScenarios(), talkScenarios()...)
+	return slices.Concat(documentScenarios(), talkScenarios(), scheduleScenarios())
 }
 
 // documentScenarios are the source document's situations (issue 3).

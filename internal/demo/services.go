@@ -263,10 +263,20 @@ func (s *Services) charge(ctx context.Context, in PaymentInput, channel, prefix 
 	return PaymentOutput{TransactionID: e.Ref, Channel: e.Channel}, nil
 }
 
-// RefundPaymentHandler refunds a transaction (a compensation).
+// RefundPaymentHandler refunds a transaction in full (a compensation, and
+// what ReconcilePayments asks for). The refund is recorded under a key of
+// the transaction's, not under the step's: a transaction is refunded once
+// whoever asks, as a payment API refuses to refund a charge twice. The
+// step's key would not do across runs: every run of the reconciliation has
+// its own workflow ID, so two of them asking for one refund would have two
+// keys.
 func (s *Services) RefundPaymentHandler(ctx context.Context, transactionID string) (struct{}, error) {
 	s.called(RefundPayment.Name())
 	key := s.key(ctx)
+	if transactionID != "" {
+		key = "refund/" + transactionID
+	}
+	info, _ := steps.InfoFrom(ctx)
 	// The amount is the charge's: a refund recorded while the ledger cannot
 	// be read would stay a refund of 0 for good, so that is a retry.
 	all, err := s.Ledger.Effects(ctx)
@@ -279,7 +289,7 @@ func (s *Services) RefundPaymentHandler(ctx context.Context, transactionID strin
 			amount = e.Amount
 		}
 	}
-	_, err = s.Ledger.Record(ctx, Effect{Key: key, Kind: EffectRefund, Ref: ref("RFD", key), Undoes: transactionID, Amount: amount})
+	_, err = s.Ledger.Record(ctx, Effect{Key: key, Kind: EffectRefund, Run: info.WorkflowID, Ref: ref("RFD", key), Undoes: transactionID, Amount: amount})
 	return struct{}{}, err
 }
 

@@ -31,7 +31,8 @@ func implement[I, O any](decl *steps.Definition[I, O], fn func(context.Context, 
 	return steps.New(decl.Name(), fn)
 }
 
-// Handlers returns the steps implemented by s, in the saga's order.
+// Handlers returns the steps implemented by s, in the saga's order, then
+// the reconciliation's.
 func (s *Services) Handlers() []steps.Handler {
 	return []steps.Handler{
 		implement(ValidateOrder, s.ValidateOrderHandler),
@@ -45,5 +46,6 @@ func (s *Services) Handlers() []steps.Handler {
 		implement(VoidReservation, s.VoidReservationHandler),
 		implement(VoidPayment, s.VoidPaymentHandler),
 		implement(VoidShipment, s.VoidShipmentHandler),
+		implement(FindUnshippedCharges, s.FindUnshippedChargesHandler),
 	}
 }
