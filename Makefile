@@ -50,6 +50,8 @@ bench: build
 	@echo "== growth: after 1000 finished runs, then after $(BENCH_GROWTH)"
 	bin/jetflow bench --workflows 5000 --concurrency 100 --no-ceiling --warmup 1000
 	bin/jetflow bench --workflows 5000 --concurrency 100 --no-ceiling --warmup $(BENCH_GROWTH)
+	@echo "== schedules: firing delay of an @every 1s schedule over 60 ticks"
+	bin/jetflow bench --shape schedule --ticks 60
 
 # A few seconds of each fuzzer (CI); FUZZTIME=5m for a real session.
 FUZZTIME ?= 5s
