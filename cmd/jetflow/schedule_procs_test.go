@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,10 +62,14 @@ func TestProcsScheduleThroughCrashes(t *testing.T) {
 	server := jetflow(t, "server", "--listen", listen, "--data", store, "--quiet")
 	url := waitOutput(t, server, readyRE, 20*time.Second)[1]
 	e := connectEngine(t, url)
+	// Started together, then waited for: three process starts cost one.
 	workers := map[string]*testenv.Process{}
 	for i := range 3 {
 		name := fmt.Sprintf("sched-w%d", i+1)
-		workers[name] = startWorker(t, url, name, "--exercise")
+		workers[name] = jetflow(t, "worker", "--nats", url, "--name", name, "--ack-wait", "2s", "--exercise")
+	}
+	for _, w := range workers {
+		waitOutput(t, w, regexp.MustCompile(`msg="worker running"`), 20*time.Second)
 	}
 	const id = "every-second"
 	scheduleCLI(t, url, "create", id, "--workflow", "LongChain", "--cron", "@every 1s", "--input", `{"steps": 1}`, "--overlap", "allow_all")
