@@ -50,6 +50,8 @@ bench: build
 	@echo "== growth: after 1000 finished runs, then after $(BENCH_GROWTH)"
 	bin/jetflow bench --workflows 5000 --concurrency 100 --no-ceiling --warmup 1000
 	bin/jetflow bench --workflows 5000 --concurrency 100 --no-ceiling --warmup $(BENCH_GROWTH)
+	@echo "== schedules: firing delay of an @every 1s schedule over 60 ticks"
+	bin/jetflow bench --shape schedule --ticks 60
 
 # A few seconds of each fuzzer (CI); FUZZTIME=5m for a real session.
 FUZZTIME ?= 5s
@@ -62,9 +64,13 @@ fuzz:
 # that continue as new, fan-outs, selector races) on a real server and three
 # workers while workers are killed and paused past AckWait, the server is
 # killed and restarted, and poison messages and forged deduplication IDs are
-# published (README, "Proven by chaos"). `make test` runs its short form.
+# published (README, "Proven by chaos"), with a schedule ticking every
+# second throughout. Then issue 11's schedule test at full length: 20 s of
+# an @every 1s schedule on three worker processes while one is SIGKILLed
+# and the server is SIGKILLed and restarted. `make test` runs short forms.
 chaos:
 	JETFLOW_CHAOS=full $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos/
+	JETFLOW_SCHEDULE_SECONDS=20 $(GO) test -count=1 -v -run '^TestProcsScheduleThroughCrashes$$' -timeout 5m ./cmd/jetflow/
 
 # Long forms of tests that make test runs short: the 200,000-step loop in
 # batches with continue-as-new.

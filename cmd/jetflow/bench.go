@@ -95,8 +95,9 @@ func runBench(ctx context.Context, args []string) error {
 	memLimit := fs.Int("memory-limit", 0, "Go soft memory limit in MiB for this process (0 = none; like GOMEMLIMIT)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the measured run to this file")
-	shape := fs.String("shape", "saga", "saga (the order saga, N workflows), sequential (one workflow of --steps steps against one of 100) or fanout (one workflow starting --steps steps against --steps one-step workflows)")
+	shape := fs.String("shape", "saga", "saga (the order saga, N workflows), sequential (one workflow of --steps steps against one of 100), fanout (one workflow starting --steps steps against --steps one-step workflows) or schedule (the firing delay of an @every 1s schedule over --ticks ticks)")
 	shapeSteps := fs.Int("steps", 10_000, "steps of the --shape sequential or fanout workflow")
+	ticks := fs.Int("ticks", 60, "ticks of the --shape schedule schedule (one a second)")
 	var nf natsFlags
 	nf.RegisterEmbedded(fs)
 	external := false
@@ -182,6 +183,12 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 
+	if *shape == "schedule" {
+		if *ticks < 1 {
+			return usagef("--ticks must be at least 1")
+		}
+		return runScheduleBench(ctx, nc, client, prefix, server, *ticks, *asJSON)
+	}
 	if *shape != "saga" {
 		if *shapeSteps < 1 {
 			return usagef("--steps must be at least 1")

@@ -144,7 +144,7 @@ func runShape(ctx context.Context, c *workflow.Client, shape string, n, conc int
 		r.Seconds, r.StepsPerSec, r.MsPerStep = d1.Seconds(), float64(n)/d1.Seconds(), ms(d1)/float64(n)
 		r.Ratio = r.StepsPerSec / r.BaseStepsPerSec
 	default:
-		return usagef("--shape must be saga, sequential or fanout, not %q", shape)
+		return usagef("--shape must be saga, sequential, fanout or schedule, not %q", shape)
 	}
 	r.WorkflowTasks, r.Conflicts = tasks()-t0, conflicts()-c0
 	r.PeakRSSMiB = peakRSSMiB()

@@ -36,3 +36,29 @@ func TestBenchJSON(t *testing.T) {
 		t.Errorf("p50 %v ms above p99 %v ms", p50, p99)
 	}
 }
+
+// TestBenchScheduleJSON runs `jetflow bench --shape schedule` over three
+// ticks: every tick started its run, and the delays are there (measured by
+// the README's command, never asserted here).
+func TestBenchScheduleJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	t.Parallel()
+	stdout, stderr, code := cli(t, time.Minute, "bench", "--shape", "schedule", "--ticks", "3", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &r); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, stdout)
+	}
+	for _, k := range []string{"fired_p50_ms", "fired_p99_ms", "started_p50_ms", "started_p99_ms", "closed_p50_ms"} {
+		if v, ok := r[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s: got %v, want a positive number", k, r[k])
+		}
+	}
+	if r["ticks"] != 3.0 || r["missed"] != 0.0 || r["skipped"] != 0.0 || r["runs"].(float64) < 3 {
+		t.Errorf("report %v: want 3 ticks, at least 3 runs, none missed or skipped", r)
+	}
+}

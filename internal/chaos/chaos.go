@@ -77,13 +77,20 @@ type Report struct {
 	// without it): those that end failed unless the workflow takes that
 	// failure for the cancellation (see doc.go).
 	CancelHaltedFirst int
+	// Schedule is what the schedule ticking through the window did (nil
+	// with Config.NoSchedule).
+	Schedule *ScheduleTally
 }
 
 // Line is the report's one-line summary.
 func (r *Report) Line() string {
-	return fmt.Sprintf("chaos: %d workflows, %d faults, %d lost, %d duplicated effects, %d unfinished, stuck %d, %d signals delivered exactly once (%d more maybe sent, %d of them delivered), %d runs canceled and compensated; %d history conflicts in %d workflow tasks (%.2f%%); %d repaired by the sweeper",
+	sched := ""
+	if r.Schedule != nil {
+		sched = ", " + r.Schedule.String()
+	}
+	return fmt.Sprintf("chaos: %d workflows, %d faults, %d lost, %d duplicated effects, %d unfinished, stuck %d, %d signals delivered exactly once (%d more maybe sent, %d of them delivered), %d runs canceled and compensated; %d history conflicts in %d workflow tasks (%.2f%%); %d repaired by the sweeper%s",
 		r.Workflows, len(r.Faults), r.Lost, r.Duplicated, r.Unfinished, r.Stuck, r.SignalsOnce, r.SignalsMaybe, r.SignalsMaybeIn, r.Canceled,
-		r.Conflicts, r.Tasks, 100*float64(r.Conflicts)/float64(max(r.Tasks+r.Conflicts, 1)), r.Repaired)
+		r.Conflicts, r.Tasks, 100*float64(r.Conflicts)/float64(max(r.Tasks+r.Conflicts, 1)), r.Repaired, sched)
 }
 
 // OK reports whether nothing was lost, duplicated, left unfinished or stuck.
@@ -165,7 +172,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var seen sync.Map
 	sub, err := nc.Subscribe(wire.NewNames("jetflow").StatusFilter("*", "*"), func(m *nats.Msg) {
 		if i := strings.LastIndexByte(m.Subject, '.'); i > 0 && kv.Terminal(m.Subject[i+1:]) {
-			if _, dup := seen.LoadOrStore(runOfSubject(m.Subject), true); !dup {
+			id := runOfSubject(m.Subject)
+			if strings.HasPrefix(id, chaosSchedule+"-") {
+				return // started by the schedule, not counted as started
+			}
+			if _, dup := seen.LoadOrStore(id, true); !dup {
 				closed.Add(1)
 			}
 		}
@@ -179,6 +190,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// the window.
 	start := time.Now()
 	deadline := start.Add(cfg.Window + cfg.FinishTimeout)
+	if !cfg.NoSchedule {
+		if err := startSchedule(ctx, client, &cfg, deadline); err != nil {
+			return nil, err
+		}
+		cfg.Logf("schedule %s: @every 1s, a LongChain of %d steps a tick, overlap allow_all, catch-up window %s", chaosSchedule, scheduledInput.Steps, cfg.ScheduleCatchup)
+	}
 	done, driven := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -198,6 +215,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, ferr
 	}
 	cfg.Logf("all %d runs started and %d faults injected after %s; waiting for the runs to end", started.Load(), len(in.faults), time.Since(start).Round(time.Millisecond))
+
+	var scheduled []*run
+	var schedEnd scheduleEnd
+	if !cfg.NoSchedule {
+		if scheduled, schedEnd, err = stopSchedule(ctx, client, js, deadline, cfg.Logf); err != nil {
+			return rep, err
+		}
+		rep.ByKind[shapeScheduled] = len(scheduled)
+		for _, r := range scheduled {
+			workflows[r.id] = r.workflow
+		}
+		runs = append(runs, scheduled...)
+	}
 
 	<-driven
 	cfg.Logf("every signal and cancel sent after %s", time.Since(start).Round(time.Millisecond))
@@ -228,6 +258,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	rep.Repaired, rep.RepairedBy, rep.Reported, rep.Rebuilt = sw.total(), sw.repaired, sw.reported, sw.rebuilt
+	if !cfg.NoSchedule {
+		tally, err := ch.checkSchedule(cctx, v, scheduled, schedEnd, cfg.ScheduleCatchup)
+		if err != nil {
+			return rep, err
+		}
+		rep.Schedule = &tally
+	}
 	rep.Lost, rep.Duplicated, rep.Unfinished = v.lost, v.dup, v.unfinished
 	rep.Problems, rep.ByStatus = append(v.problems, c.exitedAlone()...), v.byStatus
 	rep.Duration = time.Since(began)
@@ -239,7 +276,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cfg.Logf("checked after %s", time.Since(start).Round(time.Millisecond))
 	for _, r := range runs {
-		if r.shape == nil || r.shape.signals != nil || r.shape.canceler != nil {
+		if r.shape == nil || r.shape.signals != nil || r.shape.canceler != nil || r.kind == shapeScheduled {
 			continue
 		}
 		if rec, err := client.Record(cctx, r.id); err == nil && rec.Status.Closed() {

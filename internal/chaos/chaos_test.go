@@ -39,6 +39,8 @@ func TestChaos(t *testing.T) {
 	envInt(t, "JETFLOW_CHAOS_CANCELS", &cfg.Cancels)
 	envDuration(t, "JETFLOW_CHAOS_WINDOW", &cfg.Window)
 	envDuration(t, "JETFLOW_CHAOS_LATENCY", &cfg.Latency)
+	envDuration(t, "JETFLOW_CHAOS_SCHEDULE_CATCHUP", &cfg.ScheduleCatchup)
+	cfg.NoSchedule = os.Getenv("JETFLOW_CHAOS_SCHEDULE") == "0"
 	// Both on unless turned off: the engine bugs they showed are fixed.
 	cfg.CancelStepError = os.Getenv("JETFLOW_CHAOS_CANCEL_STEP_ERROR") != "0"
 	cfg.SignalTick = os.Getenv("JETFLOW_CHAOS_SIGNAL_TICK") != "0"

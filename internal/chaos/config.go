@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/workflow"
 )
 
 // Config sizes a chaos run. Zero fields take the documented defaults.
@@ -48,6 +50,13 @@ type Config struct {
 	// beside a timer renewed as it fires, instead of in Receive (see
 	// doc.go). TestChaos sets it unless JETFLOW_CHAOS_SIGNAL_TICK=0.
 	SignalTick bool
+	// NoSchedule leaves out the schedule that otherwise ticks every second
+	// through the window, each tick starting a small LongChain run
+	// (schedule.go); ScheduleCatchup is its catch-up window (default 1
+	// minute, longer than any outage the faults make, so that every tick
+	// must start its run).
+	NoSchedule      bool
+	ScheduleCatchup time.Duration
 	// Faults is how many faults are injected (a server kill and restart, a
 	// worker kill and restart, a pause and wake-up, a poison message, a
 	// forged deduplication ID each count one); at least one of each kind
@@ -162,6 +171,9 @@ func (c *Config) resolve() error {
 	}
 	if shapes := max(c.Long, 0) + max(c.FanOuts, 0) + max(c.Races, 0) + max(c.Signalers, 0) + max(c.Cancels, 0); shapes >= c.Workflows {
 		return fmt.Errorf("%w: %d workflows leave no room for orders beside %d exercise runs", ErrConfig, c.Workflows, shapes)
+	}
+	if c.ScheduleCatchup <= 0 {
+		c.ScheduleCatchup = workflow.DefaultCatchupWindow
 	}
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = time.Second

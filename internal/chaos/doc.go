@@ -1,8 +1,8 @@
 // Package chaos is jetflow's fault-injection harness: it runs the demo's
 // order saga and the exercise workflows (internal/demo/exercise*.go: long
 // runs that continue as new, fan-outs, a selector racing a step against a
-// timer, runs fed numbered signals, runs canceled at random points) on
-// real processes — one `jetflow server` and several `jetflow
+// timer, runs fed numbered signals, runs canceled at random points, and
+// the runs of a schedule ticking every second) on real processes — one `jetflow server` and several `jetflow
 // worker --exercise` — while it SIGKILLs workers (and restarts them),
 // pauses a worker with SIGSTOP past AckWait and wakes it with SIGCONT (a
 // zombie that tries to finish what others redid), SIGKILLs the server and
@@ -91,13 +91,29 @@
 // history, so the code could get a halted Mark's failure before the cancel
 // and end failed. The test log counts the runs where that happened (0).
 //
+// # Schedule
+//
+// An @every 1s schedule (chaos-tick) starts a two-step LongChain on every
+// tick from the window's start to its end, overlap allow_all, so its ticks
+// come due while workers and the server are killed (schedule.go). Before
+// it is paused, the tick due as the window closes must have been handled
+// (one that stopped ticking after a fault has not). Then every tick from
+// the first after its creation to the last it handled must have started
+// exactly one run, under the tick's ID, whose record names the schedule,
+// checked like any exercise run; no tick may fire twice. A tick handled
+// later than the catch-up window (Config.ScheduleCatchup, default 1
+// minute, longer than any outage here) is missed: not started, counted
+// apart in the line ("schedule: 58 ticks, 58 runs, 0 twice, 0 missed"),
+// and it must be one the schedule counted missed, whose missed event says
+// it was handled past the window.
+//
 // The demo's services and the exercises' step record every effect under its
 // idempotency key in a JetStream KV bucket that all workers share, so the
 // checks see the effects of every process, killed ones included.
 //
 //	bin, _ := chaos.Build(ctx, dir)
 //	rep, err := chaos.Run(ctx, chaos.Config{Binary: bin, Dir: dir, Workflows: 1000, Faults: 40})
-//	fmt.Println(rep.Line()) // chaos: 1000 workflows, 40 faults, 0 lost, 0 duplicated effects, 0 unfinished, stuck 0, 2412 signals delivered exactly once (...), 97 runs canceled and compensated; ...
+//	fmt.Println(rep.Line()) // chaos: 1000 workflows, 40 faults, 0 lost, 0 duplicated effects, 0 unfinished, stuck 0, 2412 signals delivered exactly once (...), 97 runs canceled and compensated; ...; schedule: 58 ticks, 58 runs, 0 twice, 0 missed (...)
 //
 // It only signals processes it started, by their handle, and reaps them all.
 package chaos
