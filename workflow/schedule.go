@@ -283,7 +283,8 @@ func (c *Client) UpdateSchedule(ctx context.Context, id string, spec ScheduleSpe
 }
 
 // PauseSchedule stops the schedule's ticks until UnpauseSchedule; the note
-// says why. Ticks while it is paused are not started later.
+// says why. Ticks while it is paused are not started later (UnpauseSchedule
+// counts them skipped).
 func (c *Client) PauseSchedule(ctx context.Context, id, note string) error {
 	s, err := c.changeSchedule(ctx, id, func(s *kv.Schedule) error {
 		s.Paused, s.Note = true, note
@@ -295,11 +296,21 @@ func (c *Client) PauseSchedule(ctx context.Context, id, note string) error {
 	return err
 }
 
-// UnpauseSchedule lets a paused schedule tick again, from now on.
+// UnpauseSchedule lets a paused schedule tick again, from now on. The ticks
+// it did not handle meanwhile (while paused, and any still due when it was
+// paused) are counted skipped, not started later.
 func (c *Client) UnpauseSchedule(ctx context.Context, id, note string) error {
 	s, err := c.changeSchedule(ctx, id, func(s *kv.Schedule) error {
 		if s.Paused {
-			s.Last = time.Now().UTC()
+			now := time.Now().UTC()
+			if cs, err := specOf(s); err == nil {
+				n := 0 // bounded: a long pause of an @every 1s schedule
+				for t, ok := cs.Next(s.Last); ok && !t.After(now) && n < maxTicksPerPass; t, ok = cs.Next(t) {
+					n++
+				}
+				s.Skipped += n
+			}
+			s.Last = now
 		}
 		s.Paused, s.Note = false, note
 		return nil

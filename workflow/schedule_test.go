@@ -309,3 +309,42 @@ func TestScheduleTriggerPastLimit(t *testing.T) {
 		t.Fatalf("described %+v, %v; want its one run", d, err)
 	}
 }
+
+// Ticks a paused schedule did not handle (due before the pause with no
+// worker up, or during it) are counted skipped when it is unpaused, not
+// lost uncounted and not started late.
+func TestScheduleUnpauseCountsTheTicksItSkipped(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 60*time.Second)
+	_, stop := startWorker(t, nc, []workflow.Registrable{reconcile}, []steps.Handler{reconcileStep})
+	waitServed(t, ctx, nc, "Reconcile")
+	_, wait := scheduleEvents(t, nc, "paused")
+	if err := c.CreateSchedule(ctx, "paused", workflow.ScheduleSpec{Cron: []string{"@every 1s"}}, newAction(t, reconcileIn{}),
+		workflow.SchedulePolicies{Overlap: workflow.OverlapAllowAll}); err != nil {
+		t.Fatal(err)
+	}
+	wait("fired", 1, ctx)
+	stop()
+	time.Sleep(3500 * time.Millisecond) // ticks due, no worker
+	if err := c.PauseSchedule(ctx, "paused", "incident"); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, nc, []workflow.Registrable{reconcile}, []steps.Handler{reconcileStep})
+	before, err := c.DescribeSchedule(ctx, "paused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UnpauseSchedule(ctx, "paused", ""); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.DescribeSchedule(ctx, "paused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Skipped-before.Skipped < 3 || after.Started != before.Started {
+		t.Fatalf("unpaused after 3.5 s of unhandled ticks: started %d → %d, skipped %d → %d; want 3 or more skipped, none started for them",
+			before.Started, after.Started, before.Skipped, after.Skipped)
+	}
+}
