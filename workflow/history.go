@@ -92,7 +92,19 @@ func (c *Client) historyOf(ctx context.Context, run *kv.Run, exec int) ([]Histor
 		_, steps, _ := kv.BucketNames(c.env.Names.Prefix)
 		return nil, c.deployed(ctx, steps, fmt.Errorf("jetflow: reading the history of %s: %w", id, err))
 	}
-	return historyEntries(h), nil
+	entries := historyEntries(h)
+	// A child whose outcome the run did not record (still running, or
+	// stopped by the run's own end) shows the status its record has.
+	for i := range entries {
+		e := &entries[i]
+		if e.Kind != kv.KindChild || e.Done || e.ChildID == "" {
+			continue
+		}
+		if child, _, err := kv.Get[kv.Run](ctx, c.env.Buckets.Runs, e.ChildID); err == nil && child.Parent != nil && child.Parent.ID == id {
+			e.ChildStatus = child.Status
+		}
+	}
+	return entries, nil
 }
 
 // historyEntries is the timeline of one execution's history.
@@ -142,4 +154,44 @@ func historyEntries(h *history) []HistoryEntry {
 		}
 	}
 	return out
+}
+
+// ReceivedSignal is a signal a run received, as its history records it:
+// in the order the run received them. The engine's own (cancel, terminate)
+// are named jetflow.cancel and jetflow.terminate, with the reason as
+// payload.
+type ReceivedSignal struct {
+	Name string `json:"name"`
+	// Payload is in the payload encoding (msgpack); the reason, as text,
+	// for the engine's own.
+	Payload    []byte    `json:"-"`
+	ReceivedAt time.Time `json:"received_at"`
+	// Before is the position the run had decided up to when it received
+	// the signal.
+	Before int `json:"before_seq"`
+}
+
+// ReceivedSignals returns the signals the run's current execution received,
+// in order. A missing run gives ErrNotFound.
+func (c *Client) ReceivedSignals(ctx context.Context, id string) ([]ReceivedSignal, error) {
+	run, err := c.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	h, err := readHistory(ctx, c.env, kv.ExecKey(id, run.Inc, max(run.Exec, 1)))
+	if err != nil {
+		_, steps, _ := kv.BucketNames(c.env.Names.Prefix)
+		return nil, c.deployed(ctx, steps, fmt.Errorf("jetflow: reading the history of %s: %w", id, err))
+	}
+	out := []ReceivedSignal{}
+	seq := 0
+	for _, b := range h.batches {
+		for _, s := range b.Signals {
+			out = append(out, ReceivedSignal{Name: s.Name, Payload: s.Payload, ReceivedAt: s.At, Before: seq})
+		}
+		for _, d := range b.Decisions {
+			seq = max(seq, d.Seq)
+		}
+	}
+	return out, nil
 }

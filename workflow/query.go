@@ -196,7 +196,11 @@ func (x *execution) query(name string) (value []byte, why string) {
 			known = append(known, n)
 		}
 		sort.Strings(known)
-		return nil, fmt.Sprintf("the run has no handler for query %s (it has: %s)", name, strings.Join(known, ", "))
+		has := "it has none"
+		if len(known) > 0 {
+			has = "it has: " + strings.Join(known, ", ")
+		}
+		return nil, fmt.Sprintf("the run has no handler for query %s (%s)", name, has)
 	}
 	value, err := callQuery(h)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/testenv"
+	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go"
@@ -48,6 +49,17 @@ func TestSignalsWaitForAWorkerAndArriveInOrder(t *testing.T) {
 	startWorker(t, nc, []workflow.Registrable{collect}, nil)
 	if got, err := run.Result(ctx); err != nil || got != "one two three four five" {
 		t.Fatalf("got %q, %v", got, err)
+	}
+	// The history records them, once each, in order.
+	sigs, err := c.ReceivedSignals(ctx, "collect-1")
+	if err != nil || len(sigs) != 5 {
+		t.Fatalf("received signals %+v, %v; want 5", sigs, err)
+	}
+	for i, s := range sigs {
+		var w string
+		if err := kv.UnmarshalPayload(s.Payload, &w); err != nil || s.Name != "word" || w != []string{"one", "two", "three", "four", "five"}[i] {
+			t.Fatalf("signal %d: %s %q, %v", i, s.Name, w, err)
+		}
 	}
 }
 

@@ -653,6 +653,11 @@ func (w *Worker) closeRun(ctx context.Context, x *execution) error {
 		DurationMS: float64(now.Sub(closed.CreatedAt).Microseconds()) / 1000}
 	if cl.Error != nil {
 		ev.Error, ev.ErrorType = cl.Error.Message, cl.Error.Type
+		if cl.Error.Type == "NonDeterminism" || cl.Error.Type == TypeUnsupportedVersion {
+			// The failure a deployment most needs to see.
+			w.log.Error("jetflow: run failed: its code no longer replays its history", "workflow", x.run.Workflow,
+				"workflow_id", x.run.ID, "seq", cl.Error.Seq, "err", cl.Error.Message)
+		}
 		if cl.Error.Type == "NonDeterminism" {
 			w.env.Emit(wire.Event{Event: wire.EventNonDeterminism, Workflow: x.run.Workflow, WorkflowID: x.run.ID, Seq: cl.Error.Seq, Error: cl.Error.Message, ErrorType: cl.Error.Type, Worker: w.cfg.name})
 		}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/jsonpayload"
 	"github.com/jetflow-dev/jetflow/workflow"
 )
 
@@ -29,8 +31,32 @@ type historyJSON struct {
 	Timeline  []historyEntryJSON `json:"timeline"`
 	// Parent is the run that started this one as a child workflow.
 	Parent string `json:"parent,omitempty"`
+	// Signals are the signals the run received, in order.
+	Signals []signalJSON `json:"signals"`
 	// Replay is what a replay test needs (workflow.ReplayHistory).
 	Replay *workflow.RunHistory `json:"replay,omitempty"`
+}
+
+type signalJSON struct {
+	workflow.ReceivedSignal
+	Payload json.RawMessage `json:"payload"`
+}
+
+// signalPayload is a received signal's payload as JSON: the engine's own
+// carry their reason as text.
+func signalPayload(s workflow.ReceivedSignal) json.RawMessage {
+	if strings.HasPrefix(s.Name, "jetflow.") {
+		b, _ := json.Marshal(string(s.Payload))
+		return b
+	}
+	if len(s.Payload) == 0 {
+		return json.RawMessage("null")
+	}
+	b, err := jsonpayload.ToJSON(s.Payload)
+	if err != nil {
+		b, _ = json.Marshal(fmt.Sprintf("(undecodable: %v)", err))
+	}
+	return b
 }
 
 type historyEntryJSON struct {
@@ -62,6 +88,10 @@ func runHistory(ctx context.Context, args []string) error {
 	if err != nil {
 		return notFound(err, id)
 	}
+	sigs, err := s.client.ReceivedSignals(cctx, id)
+	if err != nil {
+		return notFound(err, id)
+	}
 	if f.json {
 		out := historyJSON{ID: run.ID, Workflow: run.Workflow, Status: string(run.Status), CreatedAt: optTime(run.CreatedAt),
 			ClosedAt: optTime(run.ClosedAt), Error: toErrorJSON(run.Error), Timeline: make([]historyEntryJSON, 0, len(hist)), Parent: run.Parent}
@@ -73,6 +103,10 @@ func runHistory(ctx context.Context, args []string) error {
 		}
 		if out.Replay, err = s.client.ExportHistory(cctx, id); err != nil {
 			return notFound(err, id)
+		}
+		out.Signals = []signalJSON{}
+		for _, sg := range sigs {
+			out.Signals = append(out.Signals, signalJSON{ReceivedSignal: sg, Payload: signalPayload(sg)})
 		}
 		for _, h := range hist {
 			e := historyEntryJSON{HistoryEntry: h, DurationMS: ms(h.Duration())}
@@ -113,6 +147,12 @@ func runHistory(ctx context.Context, args []string) error {
 		}
 		outcome := "ok"
 		switch {
+		case !h.Done && h.ChildStatus != "":
+			outcome = "child " + h.ChildStatus
+		case !h.Done && run.Status.Closed() && h.Kind == "timer":
+			outcome = "not fired: the run ended " + string(run.Status)
+		case !h.Done && run.Status.Closed():
+			outcome = "no result: the run ended " + string(run.Status)
 		case h.Version != nil:
 			outcome = fmt.Sprintf("took version %d", *h.Version)
 		case !h.Done && h.Kind == "timer":
@@ -139,6 +179,9 @@ func runHistory(ctx context.Context, args []string) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, sg := range sigs {
+		fmt.Printf("signal %s received %s (after position %d): %s\n", sg.Name, stamp(sg.ReceivedAt), sg.Before, signalPayload(sg))
 	}
 	if run.Error != nil {
 		fmt.Printf("error: %s: %s\n", run.Error.Type, run.Error.Message)

@@ -15,7 +15,7 @@ func init() {
 // with the workflows `jetflow worker` runs: your own worker binary has the
 // same command for yours.
 func runReplay(ctx context.Context, args []string) error {
-	app := workerapp.New("jetflow replay")
+	app := workerapp.New("jetflow")
 	app.Register(demo.Workflows()...)
 	app.Register(demo.Exercises()...)
 	return helpExits(app.Run(ctx, append([]string{"replay"}, args...)))

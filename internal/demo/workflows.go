@@ -35,7 +35,14 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	logger.Info("Starting order orchestration", "order_id", input.OrderID)
 	ctx = workflow.WithStepOptions(ctx, defaultOptions())
 	saga := workflow.NewSaga(ctx).WithOptions(compensationOptions())
+	// `jetflow query ID progress` reads where the order stands.
+	progress := OrderProgress{Stage: "validating"}
+	if err := workflow.SetQueryHandler(ctx, "progress", func() (OrderProgress, error) { return progress, nil }); err != nil {
+		return OrderOutput{}, err
+	}
+	stage := func(s string) { progress.Stage = s }
 	canceled := func(transactionID *string) (OrderOutput, error) {
+		stage("compensating (canceled)")
 		_ = saga.Compensate(ctx)
 		return OrderOutput{OrderID: input.OrderID, Status: StatusCanceled, TransactionID: transactionID}, ctx.Err()
 	}
@@ -61,6 +68,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	}
 
 	// 2. 预留库存 (reserve the inventory)
+	stage("reserving inventory")
 	reserve := workflow.ExecuteStep(workflow.WithStepOptions(ctx, reserveOptions()), ReserveInventory, input)
 	reservationID, err := reserve.Get(ctx)
 	awaitCancel(ctx, err)
@@ -85,7 +93,9 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	// order requires one)
 	var payment PaymentOutput
 	charging := 0
+	stage("paying")
 	if input.Require3DS {
+		stage("waiting for the 3-D Secure confirmation")
 		err = await3DS(ctx, input)
 	}
 	pay := PaymentInput{OrderID: input.OrderID, UserID: input.UserID, Amount: input.TotalAmount, Faults: input.Faults, Breaker: input.Breaker}
@@ -121,13 +131,16 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 	workflow.AddCompensation(saga, RefundPayment, transactionID)
 
 	// The paid order waits out its cancellation window, if it has one.
+	progress.TransactionID = transactionID
 	if wait, _ := parseWait(input.ShipAfter, 0); wait > 0 {
+		stage("holding before shipping")
 		if workflow.Sleep(ctx, wait) != nil || ctx.Err() != nil {
 			return canceled(&transactionID)
 		}
 	}
 
 	// 4. 创建发货单 (create the shipment)
+	stage("shipping")
 	ship := workflow.ExecuteStep(workflow.WithStepOptions(ctx, shipmentOptions(input)), CreateShipment, input)
 	shipmentID, err := ship.Get(ctx)
 	awaitCancel(ctx, err)
@@ -148,6 +161,7 @@ func OrderOrchestrationWorkflow(ctx workflow.Context, input OrderInput) (OrderOu
 		}, nil
 	}
 
+	stage("notifying")
 	// 5. 发送通知 (notify the user; a failed notification does not undo the
 	// order). Shipped, the order is done: a cancel coming now does not stop
 	// the notification from being sent.
@@ -212,3 +226,12 @@ func awaitCancel(ctx workflow.Context, err error) {
 // cancelWait bounds awaitCancel: a cancel is durable and comes within a
 // workflow task or two; this is only there so that no order waits forever.
 const cancelWait = time.Hour
+
+// OrderProgress is the answer to the order's "progress" query.
+type OrderProgress struct {
+	// Stage is what the order is doing: validating, reserving inventory,
+	// paying, waiting for the 3-D Secure confirmation, holding before
+	// shipping, shipping, notifying, compensating (canceled).
+	Stage         string `json:"stage"`
+	TransactionID string `json:"transaction_id,omitempty"`
+}
