@@ -348,3 +348,44 @@ func TestScheduleUnpauseCountsTheTicksItSkipped(t *testing.T) {
 			before.Started, after.Started, before.Skipped, after.Skipped)
 	}
 }
+
+// cancel_other and terminate_other stop the open run when the next tick
+// starts its own; buffer_all keeps every tick waiting its turn.
+func TestScheduleOverlapStopsTheOpenRun(t *testing.T) {
+	_, c, ctx := scheduleSetup(t, 1)
+	for _, tc := range []struct {
+		policy workflow.OverlapPolicy
+		want   workflow.Status
+	}{
+		{workflow.OverlapCancelOther, workflow.StatusCanceled},
+		{workflow.OverlapTerminateOther, workflow.StatusTerminated},
+	} {
+		id := "stop-" + strings.ReplaceAll(string(tc.policy), "_", "-")
+		if err := c.CreateSchedule(ctx, id, workflow.ScheduleSpec{Cron: []string{"@every 1s"}}, newAction(t, reconcileIn{Hold: true}),
+			workflow.SchedulePolicies{Overlap: tc.policy}); err != nil {
+			t.Fatal(err)
+		}
+		var first string
+		for first == "" {
+			d, err := c.DescribeSchedule(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Recent) >= 2 {
+				first = d.Recent[len(d.Recent)-1].WorkflowID // oldest shown last
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: no second run", id)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		rec, err := waitScheduledRun(ctx, c, first)
+		if err != nil || rec.Status != tc.want {
+			t.Fatalf("%s: the first run ended %s, %v; want %s by the next tick", id, rec.Status, err, tc.want)
+		}
+		if err := c.DeleteSchedule(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
