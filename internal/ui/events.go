@@ -37,16 +37,30 @@ func readStored(ctx context.Context, env *wire.Env, filter string, each func(dat
 		return err
 	}
 	for n := 0; n < maxEvents; {
-		wait := time.Second
-		if dl, ok := ctx.Deadline(); ok {
-			wait = max(min(wait, time.Until(dl)), 10*time.Millisecond)
-		}
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(wait))
+		// What is stored comes at once; a Fetch that waits for a full
+		// batch would wait out its MaxWait on every page.
+		batch, err := cons.FetchNoWait(500)
 		if err != nil {
 			return err
 		}
 		got := 0
-		for m := range batch.Messages() {
+		msgs := batch.Messages()
+		if first, ok := <-msgs; ok {
+			got++
+			n++
+			each(first.Data())
+			if md, err := first.Metadata(); err == nil && md.Sequence.Stream >= last.Sequence {
+				return nil
+			}
+		} else if batch.Error() == nil || errors.Is(batch.Error(), jetstream.ErrNoMessages) {
+			// Nothing yet (a consumer just made may not have it at hand):
+			// wait for it once, briefly.
+			if batch, err = cons.Fetch(500, jetstream.FetchMaxWait(time.Second)); err != nil {
+				return err
+			}
+			msgs = batch.Messages()
+		}
+		for m := range msgs {
 			got++
 			n++
 			each(m.Data())
