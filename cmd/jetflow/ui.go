@@ -29,7 +29,7 @@ type uiFlags struct {
 
 func (f *uiFlags) register(fs *flag.FlagSet) {
 	f.client.register(fs)
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:8233", "serve the page on this address (host:port; port 0 takes a free one); beyond loopback it needs --ui-token-file")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8282", "serve the page on this address (host:port; port 0 takes a free one); beyond loopback it needs --ui-token-file")
 	// --token and --token-file are the NATS token's (natsFlags): the page's
 	// own token has names of its own.
 	f.token = shared.Secret{FileFlag: "--ui-token-file", Env: "JETFLOW_UI_TOKEN"}

@@ -180,6 +180,18 @@ func TestUIInChromium(t *testing.T) {
 		t.Logf("screenshot written to %s", p)
 	}
 
+	// child_payment links to its child, which links back to its parent.
+	parent := scenarios["child_payment"]
+	do(t, bctx, chromedp.Navigate(base+"/runs/"+parent), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	child := eval[string](t, bctx, `(document.querySelector("a.child") || {}).textContent || ""`)
+	if child == "" {
+		t.Fatalf("run %s links to no child run", parent)
+	}
+	do(t, bctx, chromedp.Click(chromedp.CSS("a.child")), chromedp.WaitVisible(chromedp.CSS("#parent")))
+	if got := eval[string](t, bctx, `document.getElementById("parent").textContent`); got != parent {
+		t.Errorf("child %s names parent %q, want %s", child, got, parent)
+	}
+
 	// The breakers: payment-primary opened once, and its one opening in the feed.
 	do(t, bctx, chromedp.Navigate(base+"/breakers"), chromedp.WaitVisible(chromedp.CSS("#breakers")))
 	opens := eval[string](t, bctx, `(document.querySelector('#breakers tr[data-breaker="payment-primary"]') || {dataset: {}}).dataset.opens || ""`)

@@ -257,6 +257,14 @@ func attemptsOf(h workflow.HistoryEntry, evs []wire.Event, end time.Time, x func
 	var gaps []span
 	for i, n := range order {
 		a := byN[n]
+		if a.Started.IsZero() && a.Done.IsZero() && !(h.Done && i == len(order)-1) {
+			// Scheduled, not started: a retry whose backoff the gap shows,
+			// or an attempt waiting in the queue since it was due.
+			if !a.Scheduled.IsZero() && a.Scheduled.Before(end) {
+				gaps = append(gaps, span{X: x(a.Scheduled), W: w(a.Scheduled, end)})
+			}
+			continue
+		}
 		if a.Started.IsZero() {
 			a.Started = a.Scheduled
 		}
@@ -266,8 +274,6 @@ func attemptsOf(h workflow.HistoryEntry, evs []wire.Event, end time.Time, x func
 		if a.Done.IsZero() {
 			if h.Done && i == len(order)-1 && !h.CompletedAt.IsZero() {
 				a.Done = h.CompletedAt
-			} else if a.Started.IsZero() {
-				continue // a retry scheduled, not started: the gap shows it
 			} else {
 				a.Done, a.Outcome = end, "running"
 			}

@@ -67,6 +67,15 @@ var (
 		}
 		return "paid", nil
 	})
+	hiccup = steps.New("Hiccup", func(ctx context.Context, id string) (string, error) {
+		return "", &steps.Error{Type: "Hiccup", Message: "not now"}
+	})
+	// patient waits an hour between attempts: its step is pending.
+	patient = workflow.New("Patient", func(ctx workflow.Context, id string) (string, error) {
+		ctx = workflow.WithStepOptions(ctx, steps.Options{StartToCloseTimeout: 5 * time.Second,
+			RetryPolicy: &steps.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Hour, MaxInterval: time.Hour, BackoffCoefficient: 2}})
+		return workflow.ExecuteStep(ctx, hiccup, id).Get(ctx)
+	})
 	sleeper = workflow.New("Sleeper", func(ctx workflow.Context, id string) (string, error) {
 		return "", workflow.Sleep(ctx, time.Hour)
 	})
@@ -88,7 +97,7 @@ func setUp(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, err := range []error{w.RegisterWorkflow(flaky), w.RegisterWorkflow(doomed), w.RegisterWorkflow(sleeper), w.RegisterStep(wobble), w.RegisterStep(reserve),
+	for _, err := range []error{w.RegisterWorkflow(flaky), w.RegisterWorkflow(doomed), w.RegisterWorkflow(sleeper), w.RegisterWorkflow(patient), w.RegisterStep(hiccup), w.RegisterStep(wobble), w.RegisterStep(reserve),
 		w.RegisterStep(release), w.RegisterStep(charge)} {
 		if err != nil {
 			t.Fatal(err)
@@ -279,6 +288,41 @@ func TestRunPageShowsAttemptsAndCompensations(t *testing.T) {
 	}
 }
 
+func TestRunPageShowsAPendingStep(t *testing.T) {
+	f := setUp(t)
+	ctx := testenv.Context(t, 30*time.Second)
+	if _, err := workflow.Start(ctx, f.client, patient, "patient-1", "patient-1"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		d, err := f.client.Describe(ctx, "patient-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Backoff != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the step never waited for a retry")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	hs := f.page(t, ui.Config{})
+	_, body := get(t, hs.Client(), hs.URL+"/runs/patient-1")
+	for _, want := range []string{`id="pending"`, "Hiccup", "1 attempt(s) so far", "not now", "next attempt at"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the pending step's page lacks %q\n%s", want, body)
+		}
+	}
+	if got := outcomes(body, "Hiccup"); got != "failed" {
+		t.Errorf("Hiccup's attempts %q, want one failed", got)
+	}
+	if err := f.client.Terminate(ctx, "patient-1", "test over"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // outcomes lists the outcomes of a lane's attempt bars, in order.
 func outcomes(body, step string) string {
 	i := strings.Index(body, `data-step="`+step+`"`)
@@ -349,12 +393,12 @@ func TestCheckAddr(t *testing.T) {
 		insecure    bool
 	}{
 		{"127.0.0.1:0", "", false},
-		{"localhost:8233", "", false},
+		{"localhost:8282", "", false},
 		{"[::1]:0", "", false},
-		{"0.0.0.0:8233", "", true},
-		{":8233", "", true},
+		{"0.0.0.0:8282", "", true},
+		{":8282", "", true},
 		{"10.1.2.3:80", "", true},
-		{"0.0.0.0:8233", "t", false},
+		{"0.0.0.0:8282", "t", false},
 	} {
 		err := ui.CheckAddr(tc.addr, tc.token)
 		if got := errors.Is(err, ui.ErrInsecureListen); got != tc.insecure {
