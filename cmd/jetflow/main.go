@@ -5,6 +5,7 @@
 //	jetflow server                        run NATS + JetStream standalone
 //	jetflow worker                        run the demo's workflows and steps
 //	jetflow start|status|result|history|watch|list|breakers   talk to runs
+//	jetflow ui [--listen 127.0.0.1:PORT]    a web page of runs, timelines, breakers
 //	jetflow init                          set a namespace's streams and buckets up
 //	jetflow permissions ROLE              print a role's NATS permissions
 //	jetflow bench                         measure throughput and latency
