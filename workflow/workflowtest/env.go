@@ -201,7 +201,7 @@ func (env *Env) At(d time.Duration, fn func()) {
 // attempt of a step. It is dropped if the run ends first. cond is called
 // after every event: keep it cheap.
 //
-//	env.When(func() bool { return len(env.CallsOf("CreateShipment")) == 3 && env.CallsOf("CreateShipment")[2].Err != nil },
+//	env.When(func() bool { c := env.CallsOf("CreateShipment"); return len(c) == 3 && !c[2].Ended.IsZero() },
 //		func() { env.Terminate("the carrier is down") })
 func (env *Env) When(cond func() bool, fn func()) {
 	if env.running {
