@@ -155,8 +155,8 @@ type ScheduleDescription struct {
 }
 
 // compileSchedule checks a schedule's spec and action and returns its
-// timetable.
-func compileSchedule(id string, spec ScheduleSpec, action ScheduleAction, pol SchedulePolicies) (*cron.Schedule, error) {
+// timetable, which must have a tick after now.
+func compileSchedule(id string, spec ScheduleSpec, action ScheduleAction, pol SchedulePolicies, now time.Time) (*cron.Schedule, error) {
 	bad := func(field string, err error) error { return &ScheduleError{Schedule: id, Field: field, Err: err} }
 	if err := ValidateID(id); err != nil {
 		return nil, bad("id", err)
@@ -197,7 +197,7 @@ func compileSchedule(id string, spec ScheduleSpec, action ScheduleAction, pol Sc
 	if pol.CatchupWindow < 0 || pol.Limit < 0 {
 		return nil, bad("policies", fmt.Errorf("catch-up window %s and limit %d: want 0 (the default) or more", pol.CatchupWindow, pol.Limit))
 	}
-	if _, ok := cs.Next(time.Now()); !ok {
+	if _, ok := cs.Next(now); !ok {
 		return nil, bad("cron", errors.New("no tick from now on (an impossible date, or End passed)"))
 	}
 	return cs, nil
@@ -236,7 +236,7 @@ func specOf(s *kv.Schedule) (*cron.Schedule, error) {
 // served yet is refused too: its ticks would wait for a worker that may
 // never come.
 func (c *Client) CreateSchedule(ctx context.Context, id string, spec ScheduleSpec, action ScheduleAction, pol SchedulePolicies) error {
-	if _, err := compileSchedule(id, spec, action, pol); err != nil {
+	if _, err := compileSchedule(id, spec, action, pol, time.Now()); err != nil {
 		return err
 	}
 	if !c.env.Served(ctx, c.env.Names.WorkflowConsumer(action.Workflow)) {
@@ -265,7 +265,7 @@ func setSchedule(s *kv.Schedule, spec ScheduleSpec, action ScheduleAction, pol S
 // state (counts, runs, pause) is kept, and the next tick follows the new
 // spec.
 func (c *Client) UpdateSchedule(ctx context.Context, id string, spec ScheduleSpec, action ScheduleAction, pol SchedulePolicies) error {
-	if _, err := compileSchedule(id, spec, action, pol); err != nil {
+	if _, err := compileSchedule(id, spec, action, pol, time.Now()); err != nil {
 		return err
 	}
 	s, err := c.changeSchedule(ctx, id, func(s *kv.Schedule) error {

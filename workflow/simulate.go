@@ -60,6 +60,12 @@ type sim struct {
 	calls    []kit.Call
 	breakers *runner.LocalBreakers
 
+	// watches are the callbacks of When not called yet, in the order they
+	// were added.
+	watches []*simWatch
+	// schedules are the schedules created (simulate_schedule.go).
+	schedules map[string]*simSchedule
+
 	// fault stops the simulation (a step nobody handles).
 	fault error
 	// replays are the replay errors not yet reported.
@@ -74,7 +80,7 @@ func newSim(cfg kit.Config) kit.Engine {
 		cfg.Start = time.Now()
 	}
 	s := &sim{cfg: cfg, now: cfg.Start.UTC(), defs: map[string]Registrable{}, handlers: map[string]kit.Handler{},
-		fakes: map[string]kit.Handler{}, runs: map[string]*simRun{}}
+		fakes: map[string]kit.Handler{}, runs: map[string]*simRun{}, schedules: map[string]*simSchedule{}}
 	s.w = &Worker{cfg: config{name: simWorker}, env: &wire.Env{MaxPayload: cfg.MaxPayload}, log: cfg.Logger,
 		defaultStepOptions: cfg.StepOptions, clock: func() time.Time { return s.now }}
 	s.breakers = runner.NewLocalBreakers(simWorker, func() time.Time { return s.now })
@@ -93,7 +99,9 @@ type simEvent struct {
 	// always keeps the event of a run that closed meanwhile (an attempt
 	// in flight still ends, and its breaker hears how).
 	always bool
-	fn     func()
+	// off drops the event (a schedule's wake-up replaced by another).
+	off bool
+	fn  func()
 }
 
 type simQueue []*simEvent
@@ -134,6 +142,9 @@ func (s *sim) push(ev *simEvent) {
 
 // live reports whether ev still has something to do.
 func (ev *simEvent) live() bool {
+	if ev.off {
+		return false
+	}
 	if ev.always {
 		return true
 	}
@@ -169,6 +180,38 @@ func (s *sim) fire(ev *simEvent) {
 		s.now = ev.at
 	}
 	ev.fn()
+	s.watch()
+}
+
+// simWatch is a callback of When: fn, once cond holds, unless its root run
+// (root) has closed first.
+type simWatch struct {
+	root *simRun
+	cond func() bool
+	fn   func()
+}
+
+// watch calls the callbacks of When whose condition holds now, in the
+// order they were added; one dropped or called is gone.
+func (s *sim) watch() {
+	for i := 0; i < len(s.watches) && s.fault == nil; {
+		w := s.watches[i]
+		if w.root != nil && w.root.closed != nil {
+			s.watches = slices.Delete(s.watches, i, i+1)
+			continue
+		}
+		if !w.cond() {
+			i++
+			continue
+		}
+		// Out first: fn may add callbacks of its own.
+		s.watches = slices.Delete(s.watches, i, i+1)
+		w.fn()
+	}
+}
+
+func (s *sim) When(owner string, cond func() bool, fn func()) {
+	s.watches = append(s.watches, &simWatch{root: s.runs[owner], cond: cond, fn: fn})
 }
 
 // Run moves the runs until run id is closed and its children have nothing
@@ -187,6 +230,8 @@ func (s *sim) Run(id string) kit.Outcome {
 		var family *simRun
 		if r.closed != nil {
 			family = r
+		} else if len(s.schedules) > 0 && !s.awaited(r) {
+			break // only schedules go on, for ever: r waits on nothing they do
 		}
 		ev := s.next(time.Time{}, family)
 		if ev == nil {
@@ -194,16 +239,36 @@ func (s *sim) Run(id string) kit.Outcome {
 		}
 		s.fire(ev)
 	}
-	out := kit.Outcome{Fault: s.fault}
 	// Open runs of the family are checked as far as they went.
 	for _, fr := range s.order {
 		if fr.root == r && fr.closed == nil && fr.x != nil {
 			s.check(fr)
 		}
 	}
+	out := s.outcome(r)
+	out.Fault = s.fault
 	out.Replay, s.replays = s.replays, nil
+	return out
+}
+
+// awaited reports whether an event queued concerns r: one of its family's,
+// or a callback r owns.
+func (s *sim) awaited(r *simRun) bool {
+	for _, ev := range s.queue {
+		if ev.live() && (ev.r != nil && ev.r.root == r || ev.root == r) {
+			return true
+		}
+	}
+	return false
+}
+
+// outcome is how r ended, or what it waits on while open.
+func (s *sim) outcome(r *simRun) kit.Outcome {
+	var out kit.Outcome
 	if r.closed == nil {
-		out.Blocked = r.x.blockedOn
+		if r.x != nil {
+			out.Blocked = r.x.blockedOn
+		}
 		if out.Blocked == "" {
 			out.Blocked = "nothing (it never ran)"
 		}
@@ -217,8 +282,31 @@ func (s *sim) Run(id string) kit.Outcome {
 	return out
 }
 
+func (s *sim) Result(id string) (kit.Outcome, bool) {
+	r := s.runs[id]
+	if r == nil {
+		return kit.Outcome{}, false
+	}
+	return s.outcome(r), true
+}
+
+// Record is the run's record as a Worker keeps it: the current
+// execution's start, and how the run ended.
+func (s *sim) Record(id string) (any, bool) {
+	r := s.runs[id]
+	if r == nil {
+		return Record{}, false
+	}
+	run := r.run
+	run.Status = r.status()
+	if cl := r.closed; cl != nil {
+		run.Output, run.Error, run.ClosedAt = cl.Output, cl.Error, r.closedAt
+	}
+	return recordOf(run), true
+}
+
 // Advance moves the clock d forward, doing what falls due meanwhile.
-func (s *sim) Advance(d time.Duration) error {
+func (s *sim) Advance(d time.Duration) ([]error, error) {
 	until := s.now.Add(d)
 	for n := 0; s.fault == nil; n++ {
 		if n == maxSimEvents {
@@ -234,7 +322,9 @@ func (s *sim) Advance(d time.Duration) error {
 	if s.fault == nil && until.After(s.now) {
 		s.now = until
 	}
-	return s.fault
+	replay := s.replays
+	s.replays = nil
+	return replay, s.fault
 }
 
 func (s *sim) At(t time.Time, owner string, fn func()) {

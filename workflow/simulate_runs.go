@@ -41,6 +41,7 @@ type simRun struct {
 	// inflight are the step attempts running, in the order they started.
 	inflight []*simAttempt
 	closed   *kv.Closing
+	closedAt time.Time
 	// replayFailed stops checking an execution whose replay failed once.
 	replayFailed bool
 }
@@ -372,9 +373,12 @@ func (s *sim) close(r *simRun, cl *kv.Closing) {
 		s.wake(r)
 		return
 	}
-	r.closed = cl
+	r.closed, r.closedAt = cl, s.now
 	if r.x != nil {
 		r.x.kill()
+	}
+	if r.run.Schedule != "" {
+		s.scheduleRunClosed(r.run.Schedule)
 	}
 	if p := r.parent; p != nil && p.closed == nil && p.x == r.parentX {
 		s.recordResult(p, r.run.Parent.Seq, &kv.Result{Kind: kv.KindChild, Name: r.run.Workflow, Output: cl.Output, Error: cl.Error, Ref: r.id,

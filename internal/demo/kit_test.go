@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,11 +48,17 @@ func kitOrder(t *testing.T, env *workflowtest.Env, svc *Services, id string, in 
 	return o
 }
 
+// kitShaped are the scenarios of their own shape, each with a test below.
+var kitShaped = []string{"breaker", "customer_cancels", "await_3ds", "child_payment", "terminate_stuck"}
+
 func TestKitScenarios(t *testing.T) {
 	covered := 0
 	for _, sc := range Scenarios() {
 		if sc.order == nil {
-			continue // a scenario of its own shape: below
+			if !slices.Contains(kitShaped, sc.Name) {
+				t.Errorf("scenario %s has no test in virtual time: add one to kit_test.go", sc.Name)
+			}
+			continue
 		}
 		covered++
 		t.Run(sc.Name, func(t *testing.T) {
@@ -188,5 +195,112 @@ func TestKitBreaker(t *testing.T) {
 	// 5. Closed again: the next order pays on the primary.
 	if o := order("closed"); o.Channel() != ChannelPrimary {
 		t.Errorf("%s paid on %q after the breaker closed, want primary", o.WorkflowID, o.Channel())
+	}
+}
+
+// The scenarios that talk to running orders (scenarios_talk.go), in
+// virtual time, with the checks the demo applies on JetStream.
+
+func TestKitCustomerCancels(t *testing.T) {
+	env, svc := kitEnv(t)
+	id := "kit-customer_cancels"
+	in := NewOrder(id, "user-9")
+	in.ShipAfter = "1h"
+	// Half an hour into the hour's hold before shipping, the charge made.
+	env.At(30*time.Minute, func() {
+		if h := timerOf(OrderRun{History: env.History(id)}); h == nil || h.Done {
+			t.Errorf("at 30m the order is not holding before shipping: %+v", env.History(id))
+		}
+	})
+	env.CancelAt(30*time.Minute, cancelReason)
+	o := kitOrder(t, env, svc, id, in)
+	for _, p := range checkCustomerCancels(o) {
+		t.Error(p)
+	}
+	var comps []string
+	for _, c := range env.Compensations() {
+		comps = append(comps, c.Step)
+	}
+	if want := []string{RefundPayment.Name(), ReleaseInventory.Name()}; !slices.Equal(comps, want) {
+		t.Errorf("compensation attempts %v, want %v", comps, want)
+	}
+}
+
+func TestKitAwait3DS(t *testing.T) {
+	env, svc := kitEnv(t)
+	confirmedID, silentID := "kit-await_3ds-confirmed", "kit-await_3ds-no_answer"
+	in := NewOrder(confirmedID, "user-10")
+	in.Require3DS = true
+	workflowtest.SignalAt(env, 5*time.Minute, Confirm3DS, Confirmation{Approved: true})
+	confirmed := kitOrder(t, env, svc, confirmedID, in)
+
+	// The workflow's own default wait, 15 minutes, passes at once.
+	in = NewOrder(silentID, "user-11")
+	in.Require3DS = true
+	start, wall := env.Now(), time.Now()
+	silent := kitOrder(t, env, svc, silentID, in)
+	if got := env.Now().Sub(start); got != Default3DSTimeout {
+		t.Errorf("the unconfirmed order took %s of virtual time, want %s", got, Default3DSTimeout)
+	}
+	t.Logf("the %s wait took %s of wall time", Default3DSTimeout, time.Since(wall))
+	for _, p := range checkAwait3DS(confirmed, silent) {
+		t.Error(p)
+	}
+}
+
+func TestKitChildPayment(t *testing.T) {
+	env, svc := kitEnv(t)
+	env.RegisterWorkflow(PaymentWithFallback)
+	id := "kit-child_payment"
+	in := NewOrder(id, "user-12")
+	in.PayAsChild = true
+	o := kitOrder(t, env, svc, id, in)
+	p := checkChildPaymentOrder(o)
+	childID := ChildPaymentID(id)
+	rec, err := env.Record(childID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, q := checkChildPayment(o, rec, env.History(childID))
+	for _, p := range append(p, q...) {
+		t.Error(p)
+	}
+	if calls := env.CallsOf(ProcessPayment.Name()); len(calls) != 1 || calls[0].WorkflowID != childID {
+		t.Errorf("ProcessPayment calls %+v, want one, by %s", calls, childID)
+	}
+	t.Logf("child %s: %s %s under %s, steps %+v", child.WorkflowID, child.Workflow, child.Status, child.Parent, child.Steps)
+}
+
+func TestKitTerminateStuck(t *testing.T) {
+	env, svc := kitEnv(t)
+	id := "kit-terminate_stuck"
+	in := NewOrder(id, "user-12")
+	in.Faults, in.RetryShipmentForever = []string{FaultShippingDown}, true
+	step := CreateShipment.Name()
+	rep := &StuckReport{Step: step}
+	// As the demo waits for Describe to show the step between attempts
+	// after stuckAttempts failures: terminate as the last one ends.
+	env.When(func() bool {
+		calls := env.CallsOf(step)
+		return len(calls) == stuckAttempts && !calls[len(calls)-1].Ended.IsZero()
+	}, func() {
+		calls := env.CallsOf(step)
+		rep.AttemptsBefore, rep.LastError = len(calls), calls[len(calls)-1].Err.Type
+		if err := env.Terminate(terminateReason); err != nil {
+			t.Error(err)
+		}
+	})
+	o := kitOrder(t, env, svc, id, in)
+	rep.CallsAtEnd = svc.Calls(step)
+	// No retry comes over twice the policy's widest backoff, in virtual
+	// time.
+	watch := 2 * shipmentOptions(in).RetryPolicy.MaxInterval
+	env.Advance(watch)
+	rep.CallsAfter, rep.WatchedMS = svc.Calls(step), float64(watch.Milliseconds())
+	for _, p := range checkTerminateStuck(o, rep, watch) {
+		t.Error(p)
+	}
+	if rep.CallsAtEnd != stuckAttempts || len(env.CallsOf(step)) != stuckAttempts {
+		t.Errorf("%d calls of %s (%d attempts), want %d", rep.CallsAtEnd, step, len(env.CallsOf(step)), stuckAttempts)
 	}
 }

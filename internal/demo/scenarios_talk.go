@@ -80,6 +80,13 @@ func runCustomerCancels(ctx context.Context, env *Env, sc Scenario) Result {
 		return env.Client.Cancel(ctx, id, cancelReason)
 	})
 	r := resultOf(sc, o)
+	r.Problems = append(r.Problems, checkCustomerCancels(o)...)
+	return r
+}
+
+// checkCustomerCancels says what is wrong with an order of
+// customer_cancels (here and in the test kit's run of it).
+func checkCustomerCancels(o OrderRun) []string {
 	p := want(o, StatusCanceled)
 	p = append(p, wantCompensations(o, RefundPayment.Name(), ReleaseInventory.Name())...)
 	p = append(p, wantAttempts(o, RefundPayment.Name(), 1)...)
@@ -87,9 +94,7 @@ func runCustomerCancels(ctx context.Context, env *Env, sc Scenario) Result {
 	if o.Entry(CreateShipment.Name()) != nil {
 		p = append(p, "CreateShipment ran, want the order canceled before shipping")
 	}
-	p = append(p, wantEffects(o, Counts{Reserved: 1, Released: 1, Charged: 1, Refunded: 1})...)
-	r.Problems = append(r.Problems, p...)
-	return r
+	return append(p, wantEffects(o, Counts{Reserved: 1, Released: 1, Charged: 1, Refunded: 1})...)
 }
 
 // runAwait3DS: two orders that require 3-D Secure; the first is confirmed
@@ -114,6 +119,14 @@ func runAwait3DS(ctx context.Context, env *Env, sc Scenario) Result {
 		scenarioOrder(confirmed, fmt.Sprintf("%s {approved: true} while it waited", Confirm3DS.Name())),
 		scenarioOrder(silent, ""),
 	}
+	r.Problems = append(r.Problems, checkAwait3DS(confirmed, silent)...)
+	return r
+}
+
+// checkAwait3DS says what is wrong with the orders of await_3ds: one
+// confirmed while it waited, one never confirmed.
+func checkAwait3DS(confirmed, silent OrderRun) []string {
+	silentID := silent.WorkflowID
 	p := want(confirmed, StatusCompleted)
 	p = append(p, wantIDs(confirmed, true, true)...)
 	p = append(p, wantEffects(confirmed, Counts{Reserved: 1, Charged: 1, Shipped: 1, Notified: 1})...)
@@ -130,8 +143,7 @@ func runAwait3DS(ctx context.Context, env *Env, sc Scenario) Result {
 	if h := timerOf(silent); h == nil || !h.Done {
 		p = append(p, silentID+": its 3-D Secure wait did not expire")
 	}
-	r.Problems = append(r.Problems, p...)
-	return r
+	return p
 }
 
 // runTerminateStuck: the carrier is down for good and the order asks for
@@ -173,6 +185,14 @@ func runTerminateStuck(ctx context.Context, env *Env, sc Scenario) Result {
 			r.Steps[i].Attempts, r.Attempts[step] = rep.CallsAtEnd, rep.CallsAtEnd
 		}
 	}
+	r.Problems = append(r.Problems, checkTerminateStuck(o, rep, watch)...)
+	return r
+}
+
+// checkTerminateStuck says what is wrong with the order of terminate_stuck
+// and what rep saw of its stuck step (over watch after the end).
+func checkTerminateStuck(o OrderRun, rep *StuckReport, watch time.Duration) []string {
+	step := rep.Step
 	p := want(o, kv.StatusTerminated)
 	if rep.AttemptsBefore < stuckAttempts || rep.LastError != ErrTypeCarrierUnavailable {
 		p = append(p, fmt.Sprintf("%s had %d attempts failing with %q when terminated, want %d or more failing with %s", step, rep.AttemptsBefore, rep.LastError, stuckAttempts, ErrTypeCarrierUnavailable))
@@ -182,9 +202,7 @@ func runTerminateStuck(ctx context.Context, env *Env, sc Scenario) Result {
 	}
 	p = append(p, wantCompensations(o)...)
 	// Terminate runs no code: what the order did stays done.
-	p = append(p, wantEffects(o, Counts{Reserved: 1, Charged: 1})...)
-	r.Problems = append(r.Problems, p...)
-	return r
+	return append(p, wantEffects(o, Counts{Reserved: 1, Charged: 1})...)
 }
 
 func scenarioOrder(o OrderRun, sent string) ScenarioOrder {
@@ -282,10 +300,33 @@ func runChildPayment(ctx context.Context, env *Env, sc Scenario) Result {
 	in.PayAsChild = true
 	o := env.runOrder(ctx, sc.Name, id, in, nil)
 	r := resultOf(sc, o)
+	p := checkChildPaymentOrder(o)
+	childID := ChildPaymentID(id)
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	rec, err := env.Client.Record(hctx, childID)
+	if err != nil {
+		p = append(p, fmt.Sprintf("the child %s: %v", childID, err))
+		r.Problems = append(r.Problems, p...)
+		return r
+	}
+	hist, err := env.Client.History(hctx, childID)
+	if err != nil {
+		p = append(p, fmt.Sprintf("the child's history: %v", err))
+	}
+	var q []string
+	r.Child, q = checkChildPayment(o, rec, hist)
+	r.Problems = append(r.Problems, append(p, q...)...)
+	return r
+}
+
+// checkChildPaymentOrder says what is wrong with the order of
+// child_payment, the parent.
+func checkChildPaymentOrder(o OrderRun) []string {
 	p := want(o, StatusCompleted)
 	p = append(p, wantIDs(o, true, true)...)
 	p = append(p, wantEffects(o, Counts{Reserved: 1, Charged: 1, Shipped: 1, Notified: 1})...)
-	childID := ChildPaymentID(id)
+	childID := ChildPaymentID(o.WorkflowID)
 	var link *workflow.HistoryEntry
 	for i := range o.History {
 		if o.History[i].Kind == kv.KindChild {
@@ -298,30 +339,25 @@ func runChildPayment(ctx context.Context, env *Env, sc Scenario) Result {
 	if o.Entry(ProcessPayment.Name()) != nil {
 		p = append(p, "ProcessPayment ran in the order's own history, want it in the child's")
 	}
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	rec, err := env.Client.Record(hctx, childID)
-	if err != nil {
-		p = append(p, fmt.Sprintf("the child %s: %v", childID, err))
-		r.Problems = append(r.Problems, p...)
-		return r
-	}
-	r.Child = &ChildReport{WorkflowID: childID, Workflow: rec.Workflow, Status: string(rec.Status), Parent: rec.Parent, Steps: []StepRun{}}
+	return p
+}
+
+// checkChildPayment reports the child of child_payment's order o from its
+// record and history, and says what is wrong with it.
+func checkChildPayment(o OrderRun, rec workflow.Record, hist []workflow.HistoryEntry) (*ChildReport, []string) {
+	var p []string
+	id, childID := o.WorkflowID, ChildPaymentID(o.WorkflowID)
+	c := &ChildReport{WorkflowID: childID, Workflow: rec.Workflow, Status: string(rec.Status), Parent: rec.Parent, Steps: []StepRun{}}
 	if rec.Workflow != PaymentWithFallback.Name() || rec.Status != workflow.StatusCompleted || rec.Parent != id {
 		p = append(p, fmt.Sprintf("the child %s: workflow %s, status %s, parent %q; want %s completed under %s", childID, rec.Workflow, rec.Status, rec.Parent, PaymentWithFallback.Name(), id))
 	}
-	hist, err := env.Client.History(hctx, childID)
-	if err != nil {
-		p = append(p, fmt.Sprintf("the child's history: %v", err))
-	}
 	for _, h := range hist {
 		if h.Kind == kv.KindStep {
-			r.Child.Steps = append(r.Child.Steps, StepRun{Step: h.Name, Attempts: h.Attempts})
+			c.Steps = append(c.Steps, StepRun{Step: h.Name, Attempts: h.Attempts})
 		}
 	}
-	if len(r.Child.Steps) == 0 || r.Child.Steps[0].Step != ProcessPayment.Name() {
-		p = append(p, fmt.Sprintf("the child's steps %+v; want ProcessPayment first", r.Child.Steps))
+	if len(c.Steps) == 0 || c.Steps[0].Step != ProcessPayment.Name() {
+		p = append(p, fmt.Sprintf("the child's steps %+v; want ProcessPayment first", c.Steps))
 	}
-	r.Problems = append(r.Problems, p...)
-	return r
+	return c, p
 }

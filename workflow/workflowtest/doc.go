@@ -9,10 +9,14 @@
 //		workflowtest.OnStep(env, ProcessPayment, func(ctx context.Context, in PaymentInput) (PaymentOutput, error) {
 //			return PaymentOutput{}, steps.NewError("PaymentChannelUnavailable", "down") // and a fake
 //		})
-//		env.CancelAt(20*time.Minute, "customer asked")     // or SignalAt, TerminateAt, At
+//		env.CancelAt(20*time.Minute, "customer asked")     // or SignalAt, TerminateAt, At, When
 //		out, err := workflowtest.ExecuteWorkflow(env, OrderOrchestration, order)
 //		// assert on out and err, on env.Calls(), env.Compensations(), env.History(id)
 //	}
+//
+// Schedules tick in virtual time too: env.CreateSchedule, then
+// env.Advance(72*time.Hour) starts a run at each tick's virtual time,
+// named as the engine names it; env.DescribeSchedule and Result read them.
 //
 // # The engine is jetflow's own
 //
@@ -73,6 +77,9 @@
 //   - Queries are answered between events, from the run in memory, while
 //     the run is open (from At callbacks), as the worker holding it would.
 //   - No sweeper: nothing can be owed progress that it would repair.
+//   - A schedule's tick is handled at its time, so never missed (unless
+//     its jitter is longer than the catch-up window, as on JetStream);
+//     schedules cannot be paused, triggered, backfilled or updated.
 //   - Nothing is purged, no status events or metrics are published, and
 //     the history limit and payload limits are checked against
 //     workflow.MaxHistoryEvents and WithMaxPayload (1 MiB by default).

@@ -34,6 +34,8 @@ type Env struct {
 type pendingAt struct {
 	d  time.Duration
 	fn func()
+	// when, if set, makes it a callback of When.
+	when func() bool
 }
 
 // DefaultMaxPayload is the max_payload an Env checks sizes against unless
@@ -77,10 +79,17 @@ func (env *Env) WorkflowID() string { return env.current }
 func (env *Env) Now() time.Time { return env.e.Now() }
 
 // Advance moves the virtual clock d forward between runs (a breaker's reset
-// timeout, a schedule), doing whatever falls due meanwhile.
+// timeout, a schedule's ticks), doing whatever falls due meanwhile: the
+// runs a schedule starts run then. A run that ends meanwhile has its
+// history replayed, as ExecuteWorkflow's (a replay that fails fails the
+// test).
 func (env *Env) Advance(d time.Duration) {
 	env.t.Helper()
-	if err := env.e.Advance(d); err != nil {
+	replay, err := env.e.Advance(d)
+	for _, err := range replay {
+		env.t.Errorf("workflowtest: a worker rebuilding a run from its history would fail: %v", err)
+	}
+	if err != nil {
 		env.t.Fatal(err)
 	}
 }
@@ -181,6 +190,25 @@ func (env *Env) At(d time.Duration, fn func()) {
 		return
 	}
 	env.pending = append(env.pending, pendingAt{d: d, fn: fn})
+}
+
+// When calls fn once, as soon as cond holds after something happened in
+// the run that ExecuteWorkflow starts next (called while a run executes:
+// in that run) — a task ran, a step attempt started or ended, a timer
+// fired — at that virtual time, before anything else happens. It talks to
+// a run at a point of its progress rather than at a fixed time: cancel
+// once the history shows a timer, terminate after the third failed
+// attempt of a step. It is dropped if the run ends first. cond is called
+// after every event: keep it cheap.
+//
+//	env.When(func() bool { c := env.CallsOf("CreateShipment"); return len(c) == 3 && !c[2].Ended.IsZero() },
+//		func() { env.Terminate("the carrier is down") })
+func (env *Env) When(cond func() bool, fn func()) {
+	if env.running {
+		env.e.When(env.current, cond, fn)
+		return
+	}
+	env.pending = append(env.pending, pendingAt{fn: fn, when: cond})
 }
 
 // Signal sends v to the run that ExecuteWorkflow is executing, now, as

@@ -44,7 +44,11 @@ func ExecuteWorkflow[I, O any](env *Env, def *workflow.Definition[I, O], in I, o
 	env.current, env.running = id, true
 	start := env.e.Now()
 	for _, p := range env.pending {
-		env.e.At(start.Add(p.d), id, p.fn)
+		if p.when != nil {
+			env.e.When(id, p.when, p.fn)
+		} else {
+			env.e.At(start.Add(p.d), id, p.fn)
+		}
 	}
 	env.pending = nil
 	o := env.e.Run(id)

@@ -50,11 +50,15 @@ type Engine interface {
 	// is closed or waits with nothing scheduled, or nothing is left to do.
 	Run(id string) Outcome
 	// Advance moves the clock d forward, doing what falls due meanwhile;
-	// the error is a fault that stopped it.
-	Advance(d time.Duration) error
+	// replay are the errors replaying the histories of runs that closed
+	// meanwhile gave, err a fault that stopped it.
+	Advance(d time.Duration) (replay []error, err error)
 	// At calls fn when the clock reaches t; owner is the run whose close
 	// drops fn ("" for none).
 	At(t time.Time, owner string, fn func())
+	// When calls fn once, right after the first event after which cond
+	// holds; owner as for At.
+	When(owner string, cond func() bool, fn func())
 	// Now reads the virtual clock.
 	Now() time.Time
 	// Signal, Cancel and Terminate send to run id, as a client does.
@@ -70,6 +74,19 @@ type Engine interface {
 	// []workflow.HistoryEntry as Client.History returns it (kit cannot
 	// name the type: workflow imports kit), nil for an unknown run.
 	History(id string) any
+	// Record is run id's record, a workflow.Record as Client.Record
+	// returns it; false for an unknown run.
+	Record(id string) (any, bool)
+	// Result is how run id ended so far (Blocked set while it is open:
+	// what it waits on); false for an unknown run.
+	Result(id string) (Outcome, bool)
+	// CreateSchedule creates schedule id from a workflow.ScheduleSpec,
+	// ScheduleAction and SchedulePolicies, as Client.CreateSchedule does.
+	CreateSchedule(id string, spec, action, policies any) error
+	// DescribeSchedule is a workflow.ScheduleDescription, as
+	// Client.DescribeSchedule returns it, but with every run the schedule
+	// started (Recent), oldest first.
+	DescribeSchedule(id string) (any, error)
 	// Calls are the step attempts so far, in the order they started.
 	Calls() []Call
 	// BreakerEvents are the circuit breaker transitions so far.
