@@ -171,6 +171,13 @@ func runScheduledReconciliation(ctx context.Context, env *Env, sc Scenario) Resu
 		}
 		if first.WorkflowID == "" {
 			first = OrderRun{WorkflowID: sr.WorkflowID, RunStatus: status}
+			// Read now: a deployment with a short retention may purge it
+			// while the scenario watches the paused schedule.
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if first.History, err = env.Client.History(hctx, first.WorkflowID); err != nil {
+				r.Problems = append(r.Problems, fmt.Sprintf("the history of %s: %v", first.WorkflowID, err))
+			}
+			cancel()
 		}
 	}
 	if len(rep.Runs) < reconcileTicks {
@@ -222,11 +229,6 @@ func runScheduledReconciliation(ctx context.Context, env *Env, sc Scenario) Resu
 
 	// The table's row is the first run, the one that found the charges.
 	if first.WorkflowID != "" {
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if first.History, err = env.Client.History(hctx, first.WorkflowID); err != nil {
-			r.Problems = append(r.Problems, fmt.Sprintf("the history of %s: %v", first.WorkflowID, err))
-		}
 		row := resultOf(sc, first)
 		r.WorkflowID, r.Status, r.Attempts, r.Steps = row.WorkflowID, row.Status, row.Attempts, row.Steps
 	}
