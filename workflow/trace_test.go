@@ -1,7 +1,6 @@
 package workflow_test
 
 import (
-	"slices"
 	"testing"
 	"time"
 
@@ -41,7 +40,7 @@ func TestTraceOfOneOrder(t *testing.T) {
 	if got, err := run.Result(ctx); err != nil || got != "shipment_failed" {
 		t.Fatalf("Result: got %q, %v; want shipment_failed", got, err)
 	}
-	spans := waitSpans(t, func() []tracingtest.Span { return tracingtest.FromSDK(rec.Ended(), "test") }, "order-1")
+	spans := tracingtest.Wait(t, func() []tracingtest.Span { return tracingtest.FromSDK(rec.Ended(), "test") }, "order-1")
 	var client tracingtest.Span
 	for _, s := range spans {
 		if s.Name == tracingtest.ClientSpan {
@@ -55,6 +54,13 @@ func TestTraceOfOneOrder(t *testing.T) {
 	}
 	if d.TraceID != client.TraceID {
 		t.Errorf("Describe: TraceID %q, want %q", d.TraceID, client.TraceID)
+	}
+	r, err := c.Record(ctx, "order-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.TraceID != client.TraceID {
+		t.Errorf("Record (history --json): TraceID %q, want %q", r.TraceID, client.TraceID)
 	}
 }
 
@@ -79,26 +85,5 @@ func TestNoTraceWithoutSpans(t *testing.T) {
 	}
 	if d.TraceID != "" {
 		t.Errorf("TraceID %q, want none", d.TraceID)
-	}
-}
-
-// waitSpans reads the spans until order id's trace is whole (spans end on
-// their own time), or fails the test after a while saying what is missing.
-func waitSpans(t *testing.T, read func() []tracingtest.Span, id string) []tracingtest.Span {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		spans := read()
-		missing := tracingtest.Missing(spans, id)
-		if len(missing) == 0 {
-			// Whatever else is about to end (a workflow task's span
-			// after the run's), let it.
-			time.Sleep(200 * time.Millisecond)
-			return read()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the trace of %s is missing %v", id, slices.Sorted(slices.Values(missing)))
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

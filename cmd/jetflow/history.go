@@ -29,6 +29,8 @@ type historyJSON struct {
 	Timeline  []historyEntryJSON `json:"timeline"`
 	// Parent is the run that started this one as a child workflow.
 	Parent string `json:"parent,omitempty"`
+	// TraceID is the run's OpenTelemetry trace, to look it up in a tracing UI.
+	TraceID string `json:"trace_id,omitempty"`
 	// Replay is what a replay test needs (workflow.ReplayHistory).
 	Replay *workflow.RunHistory `json:"replay,omitempty"`
 }
@@ -64,7 +66,8 @@ func runHistory(ctx context.Context, args []string) error {
 	}
 	if f.json {
 		out := historyJSON{ID: run.ID, Workflow: run.Workflow, Status: string(run.Status), CreatedAt: optTime(run.CreatedAt),
-			ClosedAt: optTime(run.ClosedAt), Error: toErrorJSON(run.Error), Timeline: make([]historyEntryJSON, 0, len(hist)), Parent: run.Parent}
+			ClosedAt: optTime(run.ClosedAt), Error: toErrorJSON(run.Error), Timeline: make([]historyEntryJSON, 0, len(hist)), Parent: run.Parent,
+			TraceID: run.TraceID}
 		if out.Input, err = inputJSON(run.Workflow, run.Input); err != nil {
 			return fmt.Errorf("decoding the input of %s: %w", id, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // attempt is a step attempt the order's trace must have, with its
@@ -178,4 +179,26 @@ func names(spans []Span) string {
 		n = append(n, s.Name+"@"+s.Process)
 	}
 	return strings.Join(n, ", ")
+}
+
+// Wait reads the spans until order id's trace is whole (spans end on their
+// own time, in processes of their own), or fails the test after a while
+// saying what is missing.
+func Wait(t testing.TB, read func() []Span, id string) []Span {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		spans := read()
+		missing := Missing(spans, id)
+		if len(missing) == 0 {
+			// Let whatever else is about to end (the span of the
+			// workflow task that closed the run) end.
+			time.Sleep(200 * time.Millisecond)
+			return read()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the trace of %s is missing %v; it has %s", id, missing, names(spans))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
