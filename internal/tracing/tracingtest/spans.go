@@ -34,7 +34,7 @@ func FromSDK(spans []sdktrace.ReadOnlySpan, process string) []Span {
 			sp.Parent = s.Parent().SpanID().String()
 		}
 		for _, a := range s.Attributes() {
-			sp.Attrs[string(a.Key)] = a.Value.Emit()
+			sp.Attrs[string(a.Key)] = a.Value.String()
 		}
 		out = append(out, sp)
 	}
