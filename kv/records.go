@@ -109,6 +109,11 @@ type Run struct {
 	Parent *ParentLink `msgpack:"pa,omitempty"`
 	// Schedule is the schedule that started the run, if one did.
 	Schedule string `msgpack:"sc,omitempty"`
+	// TraceParent and TraceState are the W3C trace context of the run's
+	// start (the caller of Start, or the client's start span): every span
+	// of the run hangs under it, whichever worker makes the span.
+	TraceParent string `msgpack:"tp,omitempty"`
+	TraceState  string `msgpack:"ts,omitempty"`
 }
 
 // Result is what the steps bucket holds for one position of a run: the

@@ -39,6 +39,8 @@ type runEntry struct {
 	repair bool
 	// epoch is the cache's epoch when x was set.
 	epoch int
+	// trace is the run's trace context, for the span of each task.
+	trace taskTrace
 }
 
 func newRunCache(max int) *runCache {

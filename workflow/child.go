@@ -226,7 +226,9 @@ func (w *Worker) startChild(ctx context.Context, x *execution, s *slot) error {
 	c := s.child
 	link := w.linkOf(x, s)
 	run := kv.Run{ID: c.ID, Workflow: s.name, Status: kv.StatusPending, Input: c.Input, CreatedAt: time.Now().UTC(),
-		Format: kv.FormatHistory, Exec: 1, Inc: kv.NewIncarnation(), Parent: link}
+		Format: kv.FormatHistory, Exec: 1, Inc: kv.NewIncarnation(), Parent: link,
+		// The child's spans join its parent's trace.
+		TraceParent: x.run.TraceParent, TraceState: x.run.TraceState}
 	_, err := kv.Create(ctx, w.env.Buckets.Runs, c.ID, run)
 	created := err == nil
 	if errors.Is(err, kv.ErrExists) {

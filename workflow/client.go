@@ -7,17 +7,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/tracing"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Client starts runs and reads their state. It is safe for concurrent use.
 type Client struct {
 	cfg config
 	env *wire.Env
+	// tracer makes the start spans (nil: the config's, see tracer).
+	tracer trace.Tracer
 }
 
 // NewClient connects a client over nc to the namespace's streams and
@@ -33,7 +37,7 @@ func NewClient(ctx context.Context, nc *nats.Conn, opts ...Option) (*Client, err
 	if err != nil {
 		return nil, notDeployed(err)
 	}
-	return &Client{cfg: cfg, env: env}, nil
+	return &Client{cfg: cfg, env: env, tracer: tracing.Tracer(cfg.tracerProvider)}, nil
 }
 
 // deployed says whether the bucket behind a failed read or write is gone,
@@ -103,7 +107,7 @@ const maxStartTries = 5
 
 // start is Start and StartRaw: canon, when set, re-encodes an input
 // recorded by an older jetflow for the comparison with input.
-func (c *Client) start(ctx context.Context, workflow, id string, input []byte, canon func([]byte) ([]byte, error), opts []StartOption) error {
+func (c *Client) start(ctx context.Context, workflow, id string, input []byte, canon func([]byte) ([]byte, error), opts []StartOption) (err error) {
 	sc, err := buildStartConfig(opts)
 	if err != nil {
 		return err
@@ -114,8 +118,11 @@ func (c *Client) start(ctx context.Context, workflow, id string, input []byte, c
 	if !steps.ValidName(workflow) {
 		return fmt.Errorf("%w: %q", ErrInvalidName, workflow)
 	}
+	ctx, span := c.startSpan(ctx, workflow, id)
+	defer func() { endSpan(span, err) }()
 	run := kv.Run{ID: id, Workflow: workflow, Status: kv.StatusPending, Input: input, CreatedAt: time.Now().UTC(), Format: kv.FormatHistory, Exec: 1,
 		Inc: kv.NewIncarnation(), Schedule: sc.schedule}
+	run.TraceParent, run.TraceState = tracing.Record(span.SpanContext())
 	rec, err := kv.Marshal(run)
 	if err != nil {
 		return err
@@ -234,6 +241,9 @@ type Description struct {
 	// Parent is the ID of the run that started this one as a child
 	// workflow; empty for a run started from outside.
 	Parent string
+	// TraceID is the OpenTelemetry trace the run's spans belong to (hex),
+	// from the span context of its Start; empty when it had none.
+	TraceID string
 }
 
 // Backoff is a step between two attempts: how many it had, why the last
@@ -256,7 +266,7 @@ func (c *Client) Describe(ctx context.Context, id string) (Description, error) {
 	}
 	d := Description{ID: run.ID, Workflow: run.Workflow, Status: Status(run.Status), CreatedAt: run.CreatedAt, StartedAt: run.StartedAt,
 		ClosedAt: run.ClosedAt, UpdatedAt: run.UpdatedAt, Exec: max(run.Exec, 1), Error: failureOf(run.Error), Waiting: run.Waiting,
-		Parent: parentOf(&run)}
+		Parent: parentOf(&run), TraceID: tracing.TraceID(run.TraceParent)}
 	// The record changes only when the run starts and ends; where it
 	// stands in between is in its last history batch.
 	if b, ok, _ := lastBatch(ctx, c.env, kv.ExecKey(id, run.Inc, run.Exec)); ok {

@@ -125,6 +125,9 @@ type slot struct {
 	// rebuilt from history can publish it again.
 	task *runner.Task
 	at   time.Time
+	// set is when a timer was set, in this process (for its span); zero
+	// when it was rebuilt from history.
+	set time.Time
 	// child is a child workflow's start decision, kept until it resolves.
 	child *kv.ChildStart
 }

@@ -164,7 +164,8 @@ func NewTimer(ctx Context, d time.Duration) Future[struct{}] {
 	if rec != nil {
 		s.at = rec.At
 	} else {
-		s.at = e.w.now().Add(d)
+		s.set = e.w.now()
+		s.at = s.set.Add(d)
 		e.decide(kv.Decision{Seq: seq, Kind: kv.KindTimer, Name: "Sleep", At: s.at})
 		e.newTimers = append(e.newTimers, timerReq{seq: seq, at: s.at})
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/steps"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // config is shared by Worker and Client.
@@ -33,6 +34,8 @@ type config struct {
 	eventsMaxBytes     int64
 	deadLetterMaxAge   time.Duration
 	deadLetterMaxBytes int64
+	// tracerProvider makes the spans (nil: the global one; see WithTracerProvider).
+	tracerProvider trace.TracerProvider
 }
 
 // wireConfig is how Setup lays the namespace out.

@@ -3,6 +3,7 @@ package workflow
 import (
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/tracing"
 	"github.com/jetflow-dev/jetflow/kv"
 )
 
@@ -62,12 +63,15 @@ type Record struct {
 	// Parent is the ID of the run that started this one as a child
 	// workflow (ExecuteChild); empty for a run started from outside.
 	Parent string
+	// TraceID is the OpenTelemetry trace of the run's spans (hex); empty
+	// when its Start had no span context.
+	TraceID string
 }
 
 func recordOf(run kv.Run) Record {
 	return Record{ID: run.ID, Workflow: run.Workflow, Status: Status(run.Status), Input: run.Input, Output: run.Output, Error: failureOf(run.Error),
 		Exec: max(run.Exec, 1), CreatedAt: run.CreatedAt, StartedAt: run.StartedAt, ClosedAt: run.ClosedAt, Waiting: run.Waiting,
-		Parent: parentOf(&run)}
+		Parent: parentOf(&run), TraceID: tracing.TraceID(run.TraceParent)}
 }
 
 func parentOf(run *kv.Run) string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/tracing"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
@@ -142,6 +143,7 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 	if w.Hooks.WorkflowTask != nil {
 		w.Hooks.WorkflowTask(def.Name(), time.Since(start), err)
 	}
+	w.traceTask(ent, items, start, err)
 	return err
 }
 
@@ -162,6 +164,9 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 		w.runs.set(ent, x)
 	} else {
 		x.loaded = false
+	}
+	if x.run.TraceParent != "" {
+		ent.trace = taskTrace{parent: x.run.TraceParent, state: x.run.TraceState, workflow: x.run.Workflow, exec: max(x.run.Exec, 1)}
 	}
 	if err := w.decide(ctx, x, items); err != nil {
 		return err
@@ -309,6 +314,7 @@ func (w *Worker) fireTimer(ctx context.Context, x *execution, s *slot) (*kv.Resu
 		return nil, fmt.Errorf("recording timer %s: %w", key, err)
 	}
 	w.env.Emit(wire.Event{Event: wire.EventTimerFired, Workflow: x.run.Workflow, WorkflowID: x.run.ID, Seq: s.seq, Worker: w.cfg.name})
+	w.traceTimer(&x.run, s)
 	return &res, nil
 }
 
@@ -446,6 +452,9 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 		announce(wire.Event{Event: wire.EventStarted, Status: kv.StatusRunning})
 	}
 	var acks []wire.PubAck
+	// The run's trace context goes with its step and timer tasks (nil, and
+	// no headers, when it has none).
+	hdr := tracing.Header(run.TraceParent, run.TraceState)
 	for i := range x.newSteps {
 		st := &x.newSteps[i]
 		if x.pending[st.Seq] == nil {
@@ -464,7 +473,7 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 		if x.freshIDs {
 			id += ".again." + strconv.FormatInt(time.Now().UnixNano(), 36)
 		}
-		a, err := w.env.PublishAsync(w.env.Names.StepSubject(st.Step), id, data)
+		a, err := w.env.PublishAsyncHeader(w.env.Names.StepSubject(st.Step), id, hdr, data)
 		if err != nil {
 			return err
 		}
@@ -503,7 +512,7 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 			return err
 		}
 		announce(wire.Event{Event: wire.EventTimerScheduled, Seq: tr.seq, Step: "Sleep", RetryInMS: float64(time.Until(tr.at).Microseconds()) / 1000})
-		if err := w.env.PublishAt(ctx, n.ScheduleSubject(x.ek, tr.seq, 0), n.WorkflowSubject(run.Workflow), wire.MsgID(x.ek, tr.seq, 0, "timer"), data, tr.at); err != nil {
+		if err := w.env.PublishAtHeader(ctx, n.ScheduleSubject(x.ek, tr.seq, 0), n.WorkflowSubject(run.Workflow), wire.MsgID(x.ek, tr.seq, 0, "timer"), hdr, data, tr.at); err != nil {
 			return err
 		}
 	}
@@ -625,6 +634,11 @@ func (w *Worker) closeRun(ctx context.Context, x *execution) error {
 	if err != nil || !changed {
 		return err
 	}
+	started := x.run.CreatedAt
+	if exec > 1 {
+		started = x.run.StartedAt
+	}
+	w.traceRun(&closed, exec, started, now, cl)
 	if cl.Status == kv.StatusContinuedAsNew {
 		ev := wire.Event{Event: wire.EventContinuedAsNew, Workflow: x.run.Workflow, WorkflowID: x.run.ID, Status: kv.StatusContinuedAsNew, Worker: w.cfg.name}
 		w.env.Emit(ev)

@@ -13,12 +13,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/tracing"
 	"github.com/jetflow-dev/jetflow/internal/twogen"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Worker runs workflow code and steps. Every worker of a namespace shares one
@@ -42,6 +44,8 @@ type Worker struct {
 	// for their recorded time, by run/exec/seq.
 	early  *twogen.Map[string, time.Time]
 	runner *runner.Runner
+	// tracer makes the spans of workflow tasks, timers and runs.
+	tracer trace.Tracer
 
 	defaultStepOptions steps.Options
 
@@ -121,8 +125,10 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 		born:               time.Now(),
 		defaultStepOptions: cfg.defaultStepOptions,
 		workflows:          map[string]Registrable{},
+		tracer:             tracing.Tracer(cfg.tracerProvider),
 	}
-	w.runner = runner.NewRunner(env, runner.RunnerConfig{Worker: cfg.name, Concurrency: cfg.stepConcurrency, AckWait: cfg.ackWait, Logger: cfg.logger})
+	w.runner = runner.NewRunner(env, runner.RunnerConfig{Worker: cfg.name, Concurrency: cfg.stepConcurrency, AckWait: cfg.ackWait, Logger: cfg.logger,
+		Tracer: w.tracer})
 	w.runner.Hooks.AttemptDone = func(step string, d time.Duration, err error) {
 		if w.Hooks.StepAttempt != nil {
 			w.Hooks.StepAttempt(step, d, err)

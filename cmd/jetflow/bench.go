@@ -80,6 +80,10 @@ type benchReport struct {
 	Efficiency         float64 `json:"efficiency"`
 	Failed             int     `json:"failed"`
 	Warmup             int     `json:"warmup_runs"`
+	// Tracing says whether the run was traced (--trace), and how many
+	// spans a workflow made then.
+	Tracing          bool    `json:"tracing"`
+	SpansPerWorkflow float64 `json:"spans_per_workflow,omitempty"`
 }
 
 func runBench(ctx context.Context, args []string) error {
@@ -96,6 +100,7 @@ func runBench(ctx context.Context, args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the measured run to this file")
 	shape := fs.String("shape", "saga", "saga (the order saga, N workflows), sequential (one workflow of --steps steps against one of 100), fanout (one workflow starting --steps steps against --steps one-step workflows) or schedule (the firing delay of an @every 1s schedule over --ticks ticks)")
+	traced := fs.Bool("trace", false, "trace every saga (OpenTelemetry SDK, batch processor, spans counted and dropped) to measure what tracing costs")
 	shapeSteps := fs.Int("steps", 10_000, "steps of the --shape sequential or fanout workflow")
 	ticks := fs.Int("ticks", 60, "ticks of the --shape schedule schedule (one a second)")
 	var nf natsFlags
@@ -150,6 +155,12 @@ func runBench(ctx context.Context, args []string) error {
 	prefix := fmt.Sprintf("bench%d", time.Now().UnixNano()%1_000_000)
 	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts := []workflow.Option{workflow.WithPrefix(prefix), workflow.WithLogger(quietLog), workflow.WithReplicas(nf.Replicas), workflow.WithRetention(*retention)}
+	var tracing *benchTracing
+	if *traced {
+		tracing = newBenchTracing()
+		opts = append(opts, tracing.options()...)
+		ctx = withBenchTracing(ctx, tracing)
+	}
 	wopts := opts
 	if *noLocalWake {
 		wopts = append(append([]workflow.Option(nil), opts...), workflow.WithoutLocalWake())
@@ -241,7 +252,11 @@ func runBench(ctx context.Context, args []string) error {
 	stopWorker()
 	<-workerDone
 
-	r := benchReport{Workflows: *n, Concurrency: *conc, Sync: *syncMode, Server: server, Seconds: elapsed.Seconds(), Failed: failed, Warmup: *warm}
+	r := benchReport{Workflows: *n, Concurrency: *conc, Sync: *syncMode, Server: server, Seconds: elapsed.Seconds(), Failed: failed, Warmup: *warm, Tracing: *traced}
+	if tracing != nil {
+		tracing.flush(ctx)
+		r.SpansPerWorkflow = float64(tracing.spans.Load()) / float64(*n+*warm)
+	}
 	r.WorkflowsPerSec = float64(*n) / elapsed.Seconds()
 	r.StepsPerSec = r.WorkflowsPerSec * float64(len(benchSteps))
 	r.P50ms, r.P95ms, r.P99ms = percentile(lat, 0.50), percentile(lat, 0.95), percentile(lat, 0.99)
@@ -309,7 +324,9 @@ func runSagas(ctx context.Context, c *workflow.Client, tag string, n, conc int, 
 			defer func() { <-sem }()
 			t0 := time.Now()
 			id := fmt.Sprintf("%s-%d-%d", tag, stamp, i)
-			run, err := workflow.Start(ctx, c, benchSaga, id, benchOrder{OrderID: id, Amount: 42})
+			sctx, root := benchRoot(ctx)
+			run, err := workflow.Start(sctx, c, benchSaga, id, benchOrder{OrderID: id, Amount: 42})
+			root.End()
 			if err == nil {
 				_, err = run.Result(ctx)
 			}

@@ -33,6 +33,8 @@ type historyJSON struct {
 	Parent string `json:"parent,omitempty"`
 	// Signals are the signals the run received, in order.
 	Signals []signalJSON `json:"signals"`
+	// TraceID is the run's OpenTelemetry trace, to look it up in a tracing UI.
+	TraceID string `json:"trace_id,omitempty"`
 	// Replay is what a replay test needs (workflow.ReplayHistory).
 	Replay *workflow.RunHistory `json:"replay,omitempty"`
 }
@@ -94,7 +96,8 @@ func runHistory(ctx context.Context, args []string) error {
 	}
 	if f.json {
 		out := historyJSON{ID: run.ID, Workflow: run.Workflow, Status: string(run.Status), CreatedAt: optTime(run.CreatedAt),
-			ClosedAt: optTime(run.ClosedAt), Error: toErrorJSON(run.Error), Timeline: make([]historyEntryJSON, 0, len(hist)), Parent: run.Parent}
+			ClosedAt: optTime(run.ClosedAt), Error: toErrorJSON(run.Error), Timeline: make([]historyEntryJSON, 0, len(hist)), Parent: run.Parent,
+			TraceID: run.TraceID}
 		if out.Input, err = inputJSON(run.Workflow, run.Input); err != nil {
 			return fmt.Errorf("decoding the input of %s: %w", id, err)
 		}

@@ -240,7 +240,7 @@ func (r *Runner) due(ctx context.Context, m jetstream.Msg, t *Task) bool {
 		data, err := kv.Marshal(t)
 		if err == nil {
 			n := r.env.Names
-			err = r.env.PublishAt(ctx, n.ScheduleSubject(t.ExecKey(), t.Seq, t.Attempt), n.StepSubject(t.Step), "", data, t.NotBefore)
+			err = r.env.PublishAtHeader(ctx, n.ScheduleSubject(t.ExecKey(), t.Seq, t.Attempt), n.StepSubject(t.Step), "", traceHeader(m), data, t.NotBefore)
 		}
 		if err != nil {
 			r.log.Warn("jetflow: putting an early step task back", "workflow_id", t.WorkflowID, "step", t.Step, "err", err)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/internal/tracing"
 	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
@@ -229,6 +230,14 @@ func (r *Runner) admitBreaker(ctx context.Context, m jetstream.Msg, t *Task, now
 		r.releasePermit(ctx, permit, t)
 		_ = m.NakWithDelay(time.Second)
 		return nil, false
+	}
+	switch {
+	case refused != nil:
+		traceBreaker(ctx, t.Breaker.Name, tracing.BreakerRefused)
+	case permit != nil && permit.probe != "":
+		traceBreaker(ctx, t.Breaker.Name, tracing.BreakerProbe)
+	default:
+		traceBreaker(ctx, t.Breaker.Name, tracing.BreakerAllowed)
 	}
 	if refused != nil {
 		// Non-retryable: the step ends now, and its retry budget is untouched,

@@ -17,6 +17,7 @@ import (
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Runner consumes step tasks and runs their handlers. A workflow.Worker owns
@@ -44,6 +45,8 @@ type Runner struct {
 	handlers map[string]steps.Handler
 	// inFlight counts the attempts running now.
 	inFlight atomic.Int64
+	// tracer makes the attempts' spans (see trace.go).
+	tracer trace.Tracer
 }
 
 // Hooks observe the runner; they must be safe for concurrent use.
@@ -68,6 +71,9 @@ type RunnerConfig struct {
 	Concurrency int
 	AckWait     time.Duration
 	Logger      *slog.Logger
+	// Tracer makes the spans of attempts whose tasks carry a trace
+	// context (nil: none).
+	Tracer trace.Tracer
 }
 
 // NewRunner returns a runner with no steps registered.
@@ -82,7 +88,7 @@ func NewRunner(env *wire.Env, cfg RunnerConfig) *Runner {
 		cfg.Logger = slog.Default()
 	}
 	return &Runner{env: env, log: cfg.Logger, worker: cfg.Worker, slots: cfg.Concurrency, ackWait: cfg.AckWait, handlers: map[string]steps.Handler{},
-		breakers: newBreakers(env, cfg.Worker, cfg.Logger), batches: twogen.New[string, *kv.Batch](256)}
+		breakers: newBreakers(env, cfg.Worker, cfg.Logger), batches: twogen.New[string, *kv.Batch](256), tracer: cfg.Tracer}
 }
 
 // Register adds a step. It fails for an invalid name, a step declared with
@@ -184,6 +190,8 @@ func (r *Runner) handle(ctx context.Context, h steps.Handler, m jetstream.Msg) {
 		return
 	}
 	now := time.Now()
+	ctx, span := r.startAttempt(ctx, m, &t)
+	defer span.End()
 	if late := ScheduleToCloseError(&t, now); late != nil {
 		r.finish(ctx, m, &t, nil, late, now)
 		return
@@ -212,6 +220,7 @@ func (r *Runner) handle(ctx context.Context, h steps.Handler, m jetstream.Msg) {
 	if abandoned {
 		// Shutting down past the drain timeout: leave the message for
 		// redelivery rather than recording a failure the step did not have.
+		traceAbandoned(ctx)
 		_ = m.Nak()
 		return
 	}
@@ -315,6 +324,7 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 	base := wire.Event{Workflow: t.Workflow, WorkflowID: t.WorkflowID, Seq: t.Seq, Step: t.Step, Attempt: t.Attempt,
 		DurationMS: float64(now.Sub(started).Microseconds()) / 1000, Compensation: t.Compensation, Worker: r.worker}
 	res, retry, next := Settle(t, out, err, r.env.MaxPayload, started, now, r.worker)
+	traceSettled(ctx, &res, retry)
 	if retry != nil && !r.runOpen(ctx, t) {
 		// The run has ended (terminated or canceled): no retry, and
 		// nothing waits for a result.
@@ -322,7 +332,7 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		return
 	}
 	if retry != nil {
-		if perr := r.retry(ctx, t, next, retry); perr != nil {
+		if perr := r.retry(ctx, t, traceHeader(m), next, retry); perr != nil {
 			r.log.Warn("jetflow: scheduling retry", "workflow_id", t.WorkflowID, "step", t.Step, "err", r.env.Explain(ctx, perr, ""))
 			_ = m.NakWithDelay(time.Second)
 			return
@@ -356,6 +366,7 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 	if cerr == nil {
 		recorded = &res
 	}
+	endAttempt(ctx)
 	if err := r.wake(ctx, t, recorded); err != nil {
 		r.log.Warn("jetflow: waking workflow", "workflow_id", t.WorkflowID, "err", err)
 		_ = m.NakWithDelay(time.Second)
@@ -454,7 +465,8 @@ func Invoke(ctx context.Context, invoke func(context.Context, []byte) ([]byte, e
 // retry schedules the next attempt of t at at: first its record (create-only,
 // so a second delivery of this attempt keeps the first one's time), which is
 // what makes the attempt real to the runner that gets it, then its task.
-func (r *Runner) retry(ctx context.Context, t *Task, at time.Time, why *steps.Error) error {
+// The next attempt's task carries hdr, the trace context of this one's.
+func (r *Runner) retry(ctx context.Context, t *Task, hdr nats.Header, at time.Time, why *steps.Error) error {
 	nt := *t
 	nt.Attempt++
 	rec := kv.Retry{Attempt: nt.Attempt, NotBefore: at, Worker: r.worker, At: time.Now().UTC(),
@@ -472,8 +484,8 @@ func (r *Runner) retry(ctx context.Context, t *Task, at time.Time, why *steps.Er
 		return err
 	}
 	n := r.env.Names
-	return r.env.PublishAt(ctx, n.ScheduleSubject(t.ExecKey(), t.Seq, nt.Attempt), n.StepSubject(t.Step),
-		wire.MsgID(t.ExecKey(), t.Seq, nt.Attempt, "step"), data, rec.NotBefore)
+	return r.env.PublishAtHeader(ctx, n.ScheduleSubject(t.ExecKey(), t.Seq, nt.Attempt), n.StepSubject(t.Step),
+		wire.MsgID(t.ExecKey(), t.Seq, nt.Attempt, "step"), hdr, data, rec.NotBefore)
 }
 
 // wake publishes the workflow task that lets the run see this result.

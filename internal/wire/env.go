@@ -53,11 +53,17 @@ type PubAck = jetstream.PubAckFuture
 // waiting for the ack; WaitAcks collects them. Many messages then cost one
 // round trip instead of one each.
 func (e *Env) PublishAsync(subj, msgID string, data []byte) (PubAck, error) {
+	return e.PublishAsyncHeader(subj, msgID, nil, data)
+}
+
+// PublishAsyncHeader is PublishAsync for a message with headers (nil: none),
+// such as a task's trace context.
+func (e *Env) PublishAsyncHeader(subj, msgID string, hdr nats.Header, data []byte) (PubAck, error) {
 	var opts []jetstream.PublishOpt
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
-	a, err := e.JS.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data}, opts...)
+	a, err := e.JS.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data, Header: hdr}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("jetflow: publishing %s: %w", subj, err)
 	}
@@ -95,10 +101,26 @@ func (e *Env) WaitAcks(ctx context.Context, acks []PubAck) error {
 // empty: the schedule subject rolls up anyway); a schedule due now or in the
 // past is published at once instead.
 func (e *Env) PublishAt(ctx context.Context, schedSubj, target, msgID string, data []byte, at time.Time) error {
+	return e.PublishAtHeader(ctx, schedSubj, target, msgID, nil, data, at)
+}
+
+// PublishAtHeader is PublishAt for a message with headers (nil: none); the
+// server hands them on to the message it publishes on target.
+func (e *Env) PublishAtHeader(ctx context.Context, schedSubj, target, msgID string, hdr nats.Header, data []byte, at time.Time) error {
 	if time.Until(at) <= 0 {
-		return e.Publish(ctx, target, msgID, data)
+		var opts []jetstream.PublishOpt
+		if msgID != "" {
+			opts = append(opts, jetstream.WithMsgID(msgID))
+		}
+		if _, err := e.JS.PublishMsg(ctx, &nats.Msg{Subject: target, Data: data, Header: hdr}, opts...); err != nil {
+			return fmt.Errorf("jetflow: publishing %s: %w", target, err)
+		}
+		return nil
 	}
 	m := &nats.Msg{Subject: schedSubj, Data: data, Header: nats.Header{}}
+	for k, v := range hdr {
+		m.Header[k] = v
+	}
 	// jetstream.WithScheduleAt rounds to whole seconds; the server parses
 	// RFC 3339 with fractions, so keep them and fire no earlier than asked.
 	m.Header.Set(jetstream.ScheduleHeader, "@at "+at.UTC().Format(time.RFC3339Nano))

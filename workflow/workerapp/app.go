@@ -1,6 +1,7 @@
 package workerapp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/cli"
 	"github.com/jetflow-dev/jetflow/internal/metrics"
+	"github.com/jetflow-dev/jetflow/internal/tracing"
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go"
@@ -54,6 +56,7 @@ type flags struct {
 	insecureMet  bool
 	logFormat    string
 	logLevel     string
+	otelEndpoint string
 }
 
 // Env is what a Setup function gets once the worker is connected: what it
@@ -93,6 +96,7 @@ func New(program string) *App {
 	a.fs.BoolVar(&f.insecureMet, "insecure-metrics", false, "allow a non-loopback --metrics-addr without a metrics token")
 	a.fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	a.fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	a.fs.StringVar(&f.otelEndpoint, "otel-endpoint", "", "export OpenTelemetry traces over OTLP/HTTP to this collector URL (http://HOST:4318); without it, $OTEL_EXPORTER_OTLP_ENDPOINT does; neither: traces are off")
 	f.limits.Register(a.fs)
 	return a
 }
@@ -223,6 +227,22 @@ func (a *App) run(ctx context.Context, args []string) error {
 	}
 	if len(a.workflows) == 0 && len(a.steps) == 0 && len(a.setups) == 0 {
 		return Usagef("nothing to run: no workflow or step registered")
+	}
+
+	stopTraces, err := tracing.Export(ctx, f.otelEndpoint, strings.ReplaceAll(a.program, " ", "-"))
+	if err != nil {
+		return Usagef("--otel-endpoint: %v", err)
+	}
+	defer func() {
+		// Spans still buffered go out before the process ends.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTraces(sctx); err != nil {
+			log.Warn("exporting the last traces", "err", err)
+		}
+	}()
+	if tracing.Configured(f.otelEndpoint) {
+		log.Info("exporting traces over OTLP", "endpoint", cmp.Or(f.otelEndpoint, "from OTEL_EXPORTER_OTLP_* variables"))
 	}
 
 	nc, err := f.nats.Connect(strings.ReplaceAll(a.program, " ", "-")+" "+f.name, 10*time.Second)
