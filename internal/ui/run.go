@@ -15,6 +15,8 @@ type runPage struct {
 	Status   string
 	Closed   bool
 	Parent   string
+	// TraceID is the run's OpenTelemetry trace, when it has one.
+	TraceID  string
 	Created  string
 	Started  string
 	Ended    string
@@ -74,7 +76,7 @@ func (s *Server) loadRun(w http.ResponseWriter, r *http.Request) (runPage, bool)
 		return runPage{}, false
 	}
 	p := runPage{page: s.page("Run " + id), ID: rec.ID, Workflow: rec.Workflow, Status: string(rec.Status), Closed: rec.Status.Closed(),
-		Parent: rec.Parent, Created: stamp(rec.CreatedAt), Started: stamp(rec.StartedAt), Ended: stamp(rec.ClosedAt), Exec: rec.Exec,
+		Parent: rec.Parent, TraceID: rec.TraceID, Created: stamp(rec.CreatedAt), Started: stamp(rec.StartedAt), Ended: stamp(rec.ClosedAt), Exec: rec.Exec,
 		Waiting: rec.Waiting, Failure: rec.Error}
 	if !rec.ClosedAt.IsZero() {
 		p.Took = human(rec.ClosedAt.Sub(rec.CreatedAt))

@@ -22,6 +22,7 @@ import (
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // The handlers against a real JetStream: runs of two small workflows, one
@@ -517,5 +518,33 @@ func TestLiveRunsStreamShowsAStart(t *testing.T) {
 		if strings.Contains(data, `id="run-flaky-live"`) {
 			break
 		}
+	}
+}
+
+// A run started inside a trace shows its trace ID on its page, to look it
+// up in a tracing UI.
+func TestRunPageShowsItsTrace(t *testing.T) {
+	f := setUp(t)
+	tp := sdktrace.NewTracerProvider()
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	ctx := testenv.Context(t, 30*time.Second)
+	traced, err := workflow.NewClient(ctx, f.nc, workflow.WithLogger(quiet), workflow.WithTracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, span := tp.Tracer("test").Start(ctx, "checkout")
+	_, err = workflow.Start(sctx, traced, flaky, "traced-1", "traced-1")
+	span.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client.Wait(ctx, "traced-1"); err != nil {
+		t.Fatal(err)
+	}
+	hs := f.page(t, ui.Config{})
+	code, body := get(t, hs.Client(), hs.URL+"/runs/traced-1")
+	want := span.SpanContext().TraceID().String()
+	if code != 200 || !strings.Contains(body, `<code id="trace">`+want+`</code>`) {
+		t.Fatalf("run page: %d; want trace %s on it:\n%s", code, want, body)
 	}
 }
