@@ -49,7 +49,7 @@ func kitOrder(t *testing.T, env *workflowtest.Env, svc *Services, id string, in 
 }
 
 // kitShaped are the scenarios of their own shape, each with a test below.
-var kitShaped = []string{"breaker", "customer_cancels", "await_3ds", "child_payment", "terminate_stuck"}
+var kitShaped = []string{"breaker", "customer_cancels", "await_3ds", "child_payment", "terminate_stuck", "scheduled_reconciliation"}
 
 func TestKitScenarios(t *testing.T) {
 	covered := 0
@@ -302,5 +302,56 @@ func TestKitTerminateStuck(t *testing.T) {
 	}
 	if rep.CallsAtEnd != stuckAttempts || len(env.CallsOf(step)) != stuckAttempts {
 		t.Errorf("%d calls of %s (%d attempts), want %d", rep.CallsAtEnd, step, len(env.CallsOf(step)), stuckAttempts)
+	}
+}
+
+// scheduled_reconciliation in virtual time: the charge terminate_stuck's
+// order leaves standing is refunded once by a schedule @every 1s, whose
+// ticks start one run each.
+func TestKitScheduledReconciliation(t *testing.T) {
+	env, svc := kitEnv(t)
+	env.RegisterWorkflow(ReconcilePayments)
+	// An order charged and never shipped: the carrier is down for good and
+	// the run is terminated.
+	stuck := "kit-stuck"
+	in := NewOrder(stuck, "user-13")
+	in.Faults, in.RetryShipmentForever = []string{FaultShippingDown}, true
+	env.When(func() bool { return len(env.CallsOf(CreateShipment.Name())) == stuckAttempts }, func() {
+		if err := env.Terminate(terminateReason); err != nil {
+			t.Error(err)
+		}
+	})
+	if o := kitOrder(t, env, svc, stuck, in); o.RunStatus != kv.StatusTerminated || o.Effects.Charged != 1 {
+		t.Fatalf("the stuck order: %s, effects %+v; want terminated and charged", o.RunStatus, o.Effects)
+	}
+	action, err := workflow.NewScheduleAction(ReconcilePayments, ReconcileInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.CreateSchedule("kit-reconcile", workflow.ScheduleSpec{Cron: []string{"@every 1s"}}, action,
+		workflow.SchedulePolicies{Overlap: workflow.OverlapAllowAll}); err != nil {
+		t.Fatal(err)
+	}
+	env.Advance(reconcileTicks * time.Second)
+	d, err := env.DescribeSchedule("kit-reconcile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Started < reconcileTicks {
+		t.Fatalf("%d runs in %d s of virtual time; want %d", d.Started, reconcileTicks, reconcileTicks)
+	}
+	refunds := 0
+	for _, r := range d.Recent {
+		if want := "kit-reconcile-" + r.Nominal.UTC().Format("20060102T150405Z"); r.WorkflowID != want {
+			t.Errorf("run %s of the tick at %s; want %s", r.WorkflowID, r.Nominal, want)
+		}
+		out, err := workflowtest.Result[ReconcileOutput](env, r.WorkflowID)
+		if err != nil {
+			t.Fatalf("run %s: %v", r.WorkflowID, err)
+		}
+		refunds += len(out.Refunded)
+	}
+	if got := svc.Ledger.(*MemLedger).Order(stuck); refunds != 1 || got.Refunded != 1 {
+		t.Fatalf("%d refunds reported across the runs, ledger %+v; want the stuck order's charge refunded once", refunds, got)
 	}
 }
