@@ -546,11 +546,21 @@ func (w *Worker) publish(ctx context.Context, x *execution) error {
 
 // markRunning records in the run record that the run started.
 func (w *Worker) markRunning(ctx context.Context, x *execution) error {
+	// A run started outside any trace (the CLI, a schedule, a client
+	// without tracing) gets one of its own here, when this worker traces:
+	// a root span for its start, recorded with the run like a caller's.
+	var parent, state string
+	if x.run.TraceParent == "" {
+		parent, state = w.rootTrace(ctx, &x.run)
+	}
 	run, rev, err := w.updateRunFrom(ctx, x.run.ID, &x.run, x.rev, func(r *kv.Run) bool {
 		if r.Status != kv.StatusPending || max(r.Exec, 1) != max(x.run.Exec, 1) {
 			return false
 		}
 		r.Status, r.StartedAt, r.UpdatedAt, r.Waiting, r.Format = kv.StatusRunning, time.Now().UTC(), time.Now().UTC(), "", kv.FormatHistory
+		if r.TraceParent == "" {
+			r.TraceParent, r.TraceState = parent, state
+		}
 		return true
 	})
 	if err != nil {

@@ -120,3 +120,13 @@ func (w *Worker) traceRun(closed *kv.Run, exec int, start, end time.Time, cl *kv
 		return kvs
 	})
 }
+
+// rootTrace starts the trace of a run that came with none: a root span for
+// its start, ended at once, whose context the run records. It returns ""
+// when this worker's tracer does not record (tracing off).
+func (w *Worker) rootTrace(ctx context.Context, run *kv.Run) (parent, state string) {
+	_, span := w.tracer.Start(ctx, "start "+run.Workflow, trace.WithNewRoot(), trace.WithTimestamp(run.CreatedAt),
+		trace.WithAttributes(attribute.String("jetflow.workflow_id", run.ID)))
+	span.End()
+	return tracing.Record(span.SpanContext())
+}

@@ -1,6 +1,7 @@
 package workflow_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +86,45 @@ func TestNoTraceWithoutSpans(t *testing.T) {
 	}
 	if d.TraceID != "" {
 		t.Errorf("TraceID %q, want none", d.TraceID)
+	}
+}
+
+// A run started outside any trace (the CLI, a schedule, an untraced
+// client) gets a trace of its own from the worker that starts it, when that
+// worker traces: a root span for its start, and its steps under it.
+func TestWorkerStartsATraceForAnUntracedRun(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(testenv.Context(t, 5*time.Second)) })
+	startWorker(t, nc, []workflow.Registrable{fiveSteps}, []steps.Handler{addOne}, workflow.WithTracerProvider(tp))
+	c := newClient(t, nc) // no tracer: the global no-op one
+	ctx := testenv.Context(t, 30*time.Second)
+	run, err := workflow.Start(ctx, c, fiveSteps, "rooted-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run.Result(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Describe(ctx, "rooted-1")
+	if err != nil || d.TraceID == "" {
+		t.Fatalf("TraceID %q, %v; want the trace the worker started", d.TraceID, err)
+	}
+	var root, steps int
+	for _, s := range rec.Ended() {
+		if s.SpanContext().TraceID().String() != d.TraceID {
+			continue
+		}
+		switch {
+		case s.Name() == "start FiveSteps" && !s.Parent().IsValid():
+			root++
+		case strings.Contains(s.Name(), "AddOne"):
+			steps++
+		}
+	}
+	if root != 1 || steps != 5 {
+		t.Fatalf("trace %s: %d root start spans, %d step spans; want 1 and 5", d.TraceID, root, steps)
 	}
 }
