@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// picky fails on a negative input, waits for a word on 0, and adds one to
-// anything else.
+// picky fails on a negative input, waits for a word on 0 (and on 1000 or
+// more, which it adds to the word's length), and adds one to anything else.
 var picky = workflow.New("Picky", func(ctx workflow.Context, n int) (int, error) {
 	switch {
 	case n < 0:
@@ -25,6 +25,10 @@ var picky = workflow.New("Picky", func(ctx workflow.Context, n int) (int, error)
 	case n == 0:
 		w, err := word.Receive(ctx)
 		return len(w), err
+	case n >= 1000:
+		// Held open until a word comes (racing starts).
+		w, err := word.Receive(ctx)
+		return n + len(w), err
 	}
 	return workflow.ExecuteStep(ctx, addOne, n).Get(ctx)
 })
@@ -158,7 +162,9 @@ func TestStartIDReuse(t *testing.T) {
 		errs := make([]error, 6)
 		for i := range errs {
 			wg.Go(func() {
-				_, errs[i] = workflow.Start(ctx, c, picky, "race-1", 100+i, workflow.WithIDReusePolicy(workflow.AllowDuplicate))
+				// Held open, so that a Start that comes after the winner
+				// finds it open, not closed and free to take again.
+				_, errs[i] = workflow.Start(ctx, c, picky, "race-1", 1000+i, workflow.WithIDReusePolicy(workflow.AllowDuplicate))
 			})
 		}
 		wg.Wait()
@@ -176,8 +182,11 @@ func TestStartIDReuse(t *testing.T) {
 		if won < 0 {
 			t.Fatal("no Start started a run")
 		}
-		if got, err := result("race-1"); err != nil || got != 101+won {
-			t.Fatalf("got %d, %v; want %d", got, err, 101+won)
+		if err := workflow.Signal(ctx, c, "race-1", word, "x"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := result("race-1"); err != nil || got != 1001+won {
+			t.Fatalf("got %d, %v; want %d", got, err, 1001+won)
 		}
 	})
 
