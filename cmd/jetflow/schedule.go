@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -132,7 +134,7 @@ func scheduleSet(ctx context.Context, verb string, args []string) error {
 		return err
 	}
 	if wf == "" {
-		return usagef("--workflow: the workflow each tick starts")
+		return usagef("missing --workflow: the workflow each tick starts (update replaces every setting: give them all)")
 	}
 	data, src, err := readInput(input)
 	if err != nil {
@@ -326,6 +328,7 @@ func scheduleSimpleWith(ctx context.Context, verb string, args []string, flags f
 type scheduleJSON struct {
 	ID         string            `json:"id"`
 	Workflow   string            `json:"workflow"`
+	Input      json.RawMessage   `json:"input"`
 	Cron       []string          `json:"cron"`
 	TimeZone   string            `json:"time_zone,omitempty"`
 	Start      *time.Time        `json:"start,omitempty"`
@@ -358,6 +361,11 @@ func scheduleJSONOf(d workflow.ScheduleDescription) scheduleJSON {
 		JitterMS: ms(d.Spec.Jitter), IDTemplate: d.Action.IDTemplate, Overlap: string(d.Policies.Overlap), CatchupMS: ms(d.Policies.CatchupWindow),
 		Limit: d.Policies.Limit, Paused: d.Paused, Note: d.Note, Done: d.Done, NextFires: d.NextFires, Started: d.Started, Missed: d.Missed,
 		Skipped: d.Skipped, Buffered: d.Buffered, CreatedAt: d.CreatedAt, Recent: []scheduleRunJSON{}}
+	if in, err := inputJSON(d.Action.Workflow, d.Action.Input); err == nil && len(in) > 0 {
+		j.Input = in
+	} else {
+		j.Input = json.RawMessage("null")
+	}
 	if j.NextFires == nil {
 		j.NextFires = []time.Time{}
 	}
@@ -410,6 +418,9 @@ func scheduleDescribe(ctx context.Context, args []string) error {
 		tpl = "{schedule}-{time}"
 	}
 	fmt.Printf("run IDs     %s\n", tpl)
+	if in, err := inputJSON(d.Action.Workflow, d.Action.Input); err == nil && len(in) > 0 {
+		fmt.Printf("input       %s\n", compactJSON(in))
+	}
 	fmt.Printf("overlap     %s, catch-up window %s", d.Policies.Overlap, d.Policies.CatchupWindow)
 	if d.Policies.Limit > 0 {
 		fmt.Printf(", limit %d runs", d.Policies.Limit)
@@ -490,4 +501,13 @@ func scheduleList(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", d.ID, d.Action.Workflow, timetable(d.Spec), state, next, d.Started, d.Missed, d.Skipped)
 	}
 	return tw.Flush()
+}
+
+// compactJSON prints a JSON value on one line.
+func compactJSON(v json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, v) != nil {
+		return string(v)
+	}
+	return b.String()
 }

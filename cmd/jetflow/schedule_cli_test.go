@@ -35,8 +35,9 @@ func TestCLIScheduleOutput(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "0 30 2 * * * (Europe/Berlin)") || !strings.Contains(out, "02:30:00 CE") {
 		t.Fatalf("create: exit %d: %s%s; want the next tick at 02:30 Berlin time", code, out, errOut)
 	}
-	if out, errOut, code := run("schedule", "describe", "nightly-reconcile"); code != 0 || strings.Count(out, "02:30:00 CE") != 5 {
-		t.Fatalf("describe: exit %d: %s%s; want 5 next fires at 02:30 Berlin time", code, out, errOut)
+	if out, errOut, code := run("schedule", "describe", "nightly-reconcile"); code != 0 || strings.Count(out, "02:30:00 CE") != 5 ||
+		!strings.Contains(out, `input       {"min_age":"1h"}`) {
+		t.Fatalf("describe: exit %d: %s%s; want 5 next fires at 02:30 Berlin time and the input", code, out, errOut)
 	}
 	if _, errOut, code := run("schedule", "create", "bad", "--workflow", "ReconcilePayments", "--cron", "0 61 * * * *"); code != 2 || !strings.Contains(errOut, `--cron "0 61 * * * *": minute: 61`) {
 		t.Fatalf("bad cron: exit %d: %s", code, errOut)

@@ -55,7 +55,7 @@ func Export(ctx context.Context, endpoint, service string) (shutdown func(contex
 			endpoint = "http://" + endpoint
 		}
 		u, err := url.Parse(endpoint)
-		if err != nil || u.Host == "" {
+		if err != nil || u.Hostname() == "" || u.Scheme != "http" && u.Scheme != "https" {
 			return nil, fmt.Errorf("jetflow: exporting traces: %q is not a collector URL (http://HOST:4318)", endpoint)
 		}
 		if u.Path == "" || u.Path == "/" {

@@ -77,3 +77,14 @@ func TestExportSendsOTLP(t *testing.T) {
 		t.Fatal("no OTLP request reached the collector")
 	}
 }
+
+// An endpoint that is not an http(s) URL with a host is refused before
+// anything is set up.
+func TestExportRefusesWhatIsNotACollectorURL(t *testing.T) {
+	for _, endpoint := range []string{"ftp://collector:4318", "http://", "https://:4318"} {
+		if shutdown, err := tracing.Export(t.Context(), endpoint, "test"); err == nil {
+			_ = shutdown(t.Context())
+			t.Errorf("%q: accepted", endpoint)
+		}
+	}
+}

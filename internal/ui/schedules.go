@@ -3,6 +3,7 @@ package ui
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/jetflow-dev/jetflow/workflow"
 )
@@ -40,8 +41,13 @@ func (s *Server) schedules(w http.ResponseWriter, r *http.Request) {
 		if row.Zone == "" {
 			row.Zone = "UTC"
 		}
+		// In the schedule's own zone, which its cron fields are read in.
+		loc, err := time.LoadLocation(row.Zone)
+		if err != nil {
+			loc = time.UTC
+		}
 		for _, t := range d.NextFires {
-			row.Next = append(row.Next, stamp(t))
+			row.Next = append(row.Next, t.In(loc).Format("2006-01-02 15:04:05 MST"))
 		}
 		p.Rows = append(p.Rows, row)
 	}
