@@ -1,5 +1,11 @@
 package workflow
 
+import (
+	"strings"
+
+	"github.com/jetflow-dev/jetflow/kv"
+)
+
 // Selector waits for whichever of several futures resolves first:
 //
 //	timer := workflow.NewTimer(ctx, 15*time.Minute)
@@ -65,7 +71,7 @@ func (s *Selector) Select(ctx Context) {
 	}
 	c := ctx.state()
 	pick, pickOrder := -1, 0
-	s.e.wait("select", func() bool {
+	s.e.wait(s.waitingOn(), func() bool {
 		pick = -1
 		for i, sc := range s.cases {
 			order, ready := 0, false
@@ -91,4 +97,33 @@ func (s *Selector) Select(ctx Context) {
 	if fn := s.cases[pick].fn; fn != nil {
 		fn()
 	}
+}
+
+// waitingOn says what the selector waits for, for Describe and status:
+// "select: signal payment-confirmed | timer 16:16:14 | step Charge".
+func (s *Selector) waitingOn() string {
+	var b strings.Builder
+	b.WriteString("select:")
+	n := 0
+	for _, sc := range s.cases {
+		if sc.used {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(" |")
+		}
+		n++
+		switch {
+		case n > 4:
+			b.WriteString(" …")
+			return b.String()
+		case sc.signal != "":
+			b.WriteString(" signal " + sc.signal)
+		case sc.s != nil && sc.s.kind == kv.KindTimer:
+			b.WriteString(" timer " + sc.s.at.Format("15:04:05"))
+		case sc.s != nil:
+			b.WriteString(" " + sc.s.kind + " " + sc.s.name)
+		}
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +124,49 @@ func waitDone(t *testing.T, ctx context.Context, c *workflow.Client, id string, 
 			t.Fatalf("position %d of %s never done", seq, id)
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// waitOrTimeout waits for a word or an hour, whichever comes first.
+var waitOrTimeout = workflow.New("WaitOrTimeout", func(ctx workflow.Context, _ string) (string, error) {
+	got := "timeout"
+	workflow.NewSelector(ctx).
+		AddSignal(word, func() { got, _ = word.Receive(ctx) }).
+		AddFuture(workflow.NewTimer(ctx, time.Hour), func() {}).
+		Select(ctx)
+	return got, nil
+})
+
+// Describe (and `jetflow status`) names what a selector waits for, not
+// just "select".
+func TestDescribeNamesWhatASelectorWaitsFor(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	startWorker(t, nc, []workflow.Registrable{waitOrTimeout}, nil)
+	run, err := workflow.Start(ctx, c, waitOrTimeout, "wait-or-timeout", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		d, err := c.Describe(ctx, "wait-or-timeout")
+		if err == nil && strings.HasPrefix(d.CurrentStep, "select:") {
+			if !strings.Contains(d.CurrentStep, "signal word") || !strings.Contains(d.CurrentStep, "timer ") {
+				t.Fatalf("waiting on %q; want the signal and the timer named", d.CurrentStep)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("never waiting in the selector: %+v, %v", d, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := workflow.Signal(ctx, c, "wait-or-timeout", word, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := run.Result(ctx); err != nil || got != "hello" {
+		t.Fatalf("got %q, %v", got, err)
 	}
 }

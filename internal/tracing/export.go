@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -76,6 +77,11 @@ func Export(ctx context.Context, endpoint, service string) (shutdown func(contex
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)
+	// A collector that cannot be reached is worth a warning, not OTel's
+	// default info line; spans are dropped, runs go on.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		slog.Warn("jetflow: exporting traces", "err", err)
+	}))
 	if len(otel.GetTextMapPropagator().Fields()) == 0 {
 		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	}
