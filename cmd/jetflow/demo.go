@@ -450,7 +450,7 @@ func orNone(s *string) string {
 
 func printScenarioTable(w io.Writer, results []demo.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tRESULT\tSTATUS\tTRANSACTION\tSHIPMENT\tCOMPENSATIONS\tSTEPS (attempts; ✗ failed)")
+	fmt.Fprintln(tw, "SCENARIO\tRESULT\tSTATUS\tTRANSACTION\tSHIPMENT\tCOMPENSATIONS\tSTEPS (attempts; ✗ failed, … cut off by the run's end)")
 	for _, r := range results {
 		mark := "ok"
 		if !r.OK {
@@ -466,7 +466,10 @@ func printScenarioTable(w io.Writer, results []demo.Result) {
 				continue
 			}
 			x := fmt.Sprintf("%s %d", s.Step, s.Attempts)
-			if s.Error != "" {
+			switch {
+			case s.Unfinished:
+				x += "…"
+			case s.Error != "":
 				x += "✗"
 			}
 			st = append(st, x)

@@ -47,6 +47,9 @@ type StepRun struct {
 	Compensation bool   `json:"compensation,omitempty"`
 	// Error is the type of the step's final error, "" when it succeeded.
 	Error string `json:"error,omitempty"`
+	// Unfinished is set when the run ended before the step had a result
+	// (terminated while the step retried).
+	Unfinished bool `json:"unfinished,omitempty"`
 }
 
 // Scenario is one of the source document's situations, run as an order.
@@ -217,9 +220,7 @@ func resultOf(sc Scenario, o OrderRun) Result {
 		if h.Error != nil {
 			s.Error = h.Error.Type
 		}
-		if !h.Done {
-			s.Error = "(not done)"
-		}
+		s.Unfinished = !h.Done
 		r.Steps = append(r.Steps, s)
 	}
 	if o.Err != nil {
