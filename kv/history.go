@@ -112,6 +112,10 @@ type Batch struct {
 	// Signals are the signals the code received in this task, in the
 	// order they were accepted, before the results in Deliveries.
 	Signals []SignalIn `msgpack:"sg,omitempty"`
+	// Owner is the instance of the worker that wrote the batch, which
+	// holds the run in memory after it: a hint for whoever sends the run
+	// a signal.
+	Owner string `msgpack:"ow,omitempty"`
 }
 
 // SignalIn is one signal delivered to a run: its message's sequence in the

@@ -97,7 +97,11 @@ func (c *Client) send(ctx context.Context, id, name string, payload []byte) erro
 	if kv.Terminal(run.Status) {
 		return &RunClosedError{WorkflowID: id, Status: run.Status}
 	}
-	data, err := kv.Marshal(wire.SignalMsg{WorkflowID: id, Workflow: run.Workflow, Name: name, Payload: payload})
+	msg := wire.SignalMsg{WorkflowID: id, Workflow: run.Workflow, Name: name, Payload: payload}
+	if b, ok, err := lastBatch(ctx, c.env, kv.ExecKey(id, run.Inc, run.Exec)); err == nil && ok {
+		msg.Owner = b.Owner
+	}
+	data, err := kv.Marshal(msg)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -346,5 +347,66 @@ func TestCancelTwiceLetsTheCompensationFinish(t *testing.T) {
 	d, _ := c.Describe(ctx, "twice-1")
 	if d.Status != workflow.StatusCanceled || released.Load() != 1 {
 		t.Fatalf("run %s (%v), released %d; want canceled with the release done once", d.Status, err, released.Load())
+	}
+}
+
+// A signal goes to the worker that holds its run: the worker that gets the
+// signal's message asks the run's owner (named by the last history batch)
+// to take it, rather than rebuild the run and race the owner.
+func TestSignalsGoToTheWorkerHoldingTheRun(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	var rebuilt atomic.Int64
+	for range 2 {
+		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Hooks.RunRebuilt = func(string) { rebuilt.Add(1) }
+		if err := w.RegisterWorkflow(collect); err != nil {
+			t.Fatal(err)
+		}
+		wctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(wctx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
+	const n = 20
+	run, err := workflow.Start(ctx, c, collect, "collect-owned", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPositionsOrBatch(t, ctx, c, "collect-owned")
+	var want []string
+	for i := range n {
+		w := fmt.Sprintf("w%02d", i)
+		want = append(want, w)
+		if err := workflow.Signal(ctx, c, "collect-owned", word, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := run.Result(ctx); err != nil || got != strings.Join(want, " ") {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if r := rebuilt.Load(); r != 0 {
+		t.Fatalf("the run was rebuilt %d times for %d signals between two workers; want it kept where it lives", r, n)
+	}
+}
+
+// waitPositionsOrBatch waits until the run has its first history batch
+// (the start), so that its owner is on record.
+func waitPositionsOrBatch(t *testing.T, ctx context.Context, c *workflow.Client, id string) {
+	t.Helper()
+	for {
+		if d, err := c.Describe(ctx, id); err == nil && d.Status == workflow.StatusRunning {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never started", id)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }

@@ -406,7 +406,7 @@ func (w *Worker) commit(ctx context.Context, x *execution) error {
 	for first := true; first || len(x.decisions) > 0 || len(x.deliveries) > 0 || closing != nil; first = false {
 		n := x.chunk()
 		b := kv.Batch{N: x.batches + 1, Signals: x.signalsIn, Deliveries: x.deliveries, Decisions: x.decisions[:n], More: n < len(x.decisions), Worker: w.cfg.name, At: now,
-			Seq: x.seq, WaitingOn: x.blockedOn}
+			Seq: x.seq, WaitingOn: x.blockedOn, Owner: w.instance}
 		if !b.More {
 			b.Closing = closing
 		}

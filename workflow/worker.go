@@ -335,7 +335,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 			wire.Park(ctx, w.env, m, "wf", def.Name(), err, w.log)
 			return
 		}
-		t = wire.WorkflowTask{WorkflowID: sm.WorkflowID, Workflow: sm.Workflow, Reason: wire.ReasonSignal}
+		t = wire.WorkflowTask{WorkflowID: sm.WorkflowID, Workflow: sm.Workflow, Reason: wire.ReasonSignal, Owner: sm.Owner}
 	} else if err := kv.Unmarshal(m.Data(), &t); err != nil || ValidateID(t.WorkflowID) != nil {
 		if err == nil {
 			err = fmt.Errorf("%w: workflow task with invalid workflow ID %q", kv.ErrCorrupt, t.WorkflowID)

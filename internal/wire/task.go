@@ -46,6 +46,10 @@ type SignalMsg struct {
 	Workflow   string `msgpack:"wf"`
 	Name       string `msgpack:"n"`
 	Payload    []byte `msgpack:"p,omitempty"`
+	// Owner is the worker instance that last moved the run, as its last
+	// history batch says (a hint: the worker that gets the message asks it
+	// to take the signal, rather than rebuild the run and race it).
+	Owner string `msgpack:"ow,omitempty"`
 }
 
 // WorkflowTask asks a worker to move a run forward: replay its code against
