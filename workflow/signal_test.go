@@ -378,7 +378,7 @@ func TestSignalsGoToTheWorkerHoldingTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitPositionsOrBatch(t, ctx, c, "collect-owned")
+	waitStatus(t, ctx, c, "collect-owned", workflow.StatusRunning) // its owner is on record
 	var want []string
 	for i := range n {
 		w := fmt.Sprintf("w%02d", i)
@@ -392,21 +392,5 @@ func TestSignalsGoToTheWorkerHoldingTheRun(t *testing.T) {
 	}
 	if r := rebuilt.Load(); r != 0 {
 		t.Fatalf("the run was rebuilt %d times for %d signals between two workers; want it kept where it lives", r, n)
-	}
-}
-
-// waitPositionsOrBatch waits until the run has its first history batch
-// (the start), so that its owner is on record.
-func waitPositionsOrBatch(t *testing.T, ctx context.Context, c *workflow.Client, id string) {
-	t.Helper()
-	for {
-		if d, err := c.Describe(ctx, id); err == nil && d.Status == workflow.StatusRunning {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s never started", id)
-		case <-time.After(10 * time.Millisecond):
-		}
 	}
 }

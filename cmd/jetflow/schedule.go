@@ -58,7 +58,7 @@ func runSchedule(ctx context.Context, args []string) error {
 	case "pause", "unpause":
 		return schedulePause(ctx, sub, args)
 	case "trigger":
-		return scheduleSimple(ctx, sub, args, func(ctx context.Context, c *workflow.Client, id string) (map[string]any, string, error) {
+		return scheduleSimple(ctx, sub, args, func(ctx context.Context, c *workflow.Client, id string) (any, string, error) {
 			run, err := c.TriggerSchedule(ctx, id)
 			if err != nil {
 				return nil, "", err
@@ -72,7 +72,7 @@ func runSchedule(ctx context.Context, args []string) error {
 			return map[string]any{"id": id, "workflow_id": run}, text, nil
 		})
 	case "delete":
-		return scheduleSimple(ctx, sub, args, func(ctx context.Context, c *workflow.Client, id string) (map[string]any, string, error) {
+		return scheduleSimple(ctx, sub, args, func(ctx context.Context, c *workflow.Client, id string) (any, string, error) {
 			return map[string]any{"id": id, "deleted": true}, "schedule " + id + " deleted", c.DeleteSchedule(ctx, id)
 		})
 	case "backfill":
@@ -256,7 +256,7 @@ func scheduleError(err error, id string) error {
 	return err
 }
 
-func scheduleSimple(ctx context.Context, verb string, args []string, do func(context.Context, *workflow.Client, string) (map[string]any, string, error)) error {
+func scheduleSimple(ctx context.Context, verb string, args []string, do func(context.Context, *workflow.Client, string) (any, string, error)) error {
 	return scheduleSimpleWith(ctx, verb, args, func(*flag.FlagSet) {}, do)
 }
 
@@ -264,7 +264,7 @@ func schedulePause(ctx context.Context, verb string, args []string) error {
 	var note string
 	return scheduleSimpleWith(ctx, verb, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&note, "note", "", "why, shown by describe")
-	}, func(ctx context.Context, c *workflow.Client, id string) (map[string]any, string, error) {
+	}, func(ctx context.Context, c *workflow.Client, id string) (any, string, error) {
 		var err error
 		if verb == "pause" {
 			err = c.PauseSchedule(ctx, id, note)
@@ -280,7 +280,7 @@ func scheduleBackfill(ctx context.Context, args []string) error {
 	return scheduleSimpleWith(ctx, "backfill", args, func(fs *flag.FlagSet) {
 		fs.Var(&from, "from", "start of the range, exclusive (RFC 3339)")
 		fs.Var(&to, "to", "end of the range, inclusive (RFC 3339)")
-	}, func(ctx context.Context, c *workflow.Client, id string) (map[string]any, string, error) {
+	}, func(ctx context.Context, c *workflow.Client, id string) (any, string, error) {
 		if from.t.IsZero() || to.t.IsZero() || !to.t.After(from.t) {
 			return nil, "", &workflow.ScheduleError{Schedule: id, Field: "backfill", Err: errors.New("--from and --to, with --to after --from")}
 		}
@@ -297,7 +297,7 @@ func scheduleBackfill(ctx context.Context, args []string) error {
 	})
 }
 
-func scheduleSimpleWith(ctx context.Context, verb string, args []string, flags func(*flag.FlagSet), do func(context.Context, *workflow.Client, string) (map[string]any, string, error)) error {
+func scheduleSimpleWith(ctx context.Context, verb string, args []string, flags func(*flag.FlagSet), do func(context.Context, *workflow.Client, string) (any, string, error)) error {
 	var f clientFlags
 	fs := newFlagSet("schedule "+verb, os.Stderr)
 	f.register(fs)
@@ -376,27 +376,18 @@ func scheduleJSONOf(d workflow.ScheduleDescription) scheduleJSON {
 }
 
 func scheduleDescribe(ctx context.Context, args []string) error {
-	var f clientFlags
-	fs := newFlagSet("schedule describe", os.Stderr)
-	f.register(fs)
-	id, err := runIDArg(fs, args, "schedule ID: jetflow schedule describe ID")
-	if err != nil {
-		return err
-	}
-	s, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	cctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	d, err := s.client.DescribeSchedule(cctx, id)
-	if err != nil {
-		return scheduleError(err, id)
-	}
-	if f.json {
-		return printJSON(os.Stdout, scheduleJSONOf(d))
-	}
+	return scheduleSimple(ctx, "describe", args, func(ctx context.Context, c *workflow.Client, id string) (any, string, error) {
+		d, err := c.DescribeSchedule(ctx, id)
+		if err != nil {
+			return nil, "", err
+		}
+		return scheduleJSONOf(d), describeText(d), nil
+	})
+}
+
+// describeText is a schedule as `schedule describe` prints it.
+func describeText(d workflow.ScheduleDescription) string {
+	var b strings.Builder
 	state := "active"
 	switch {
 	case d.Paused:
@@ -408,47 +399,48 @@ func scheduleDescribe(ctx context.Context, args []string) error {
 		state = "done: " + d.Done
 	}
 	zone := d.Spec.TimeZone
-	fmt.Printf("schedule %s  %s  %s\n", d.ID, d.Action.Workflow, state)
-	fmt.Printf("cron        %s\n", timetable(d.Spec))
+	fmt.Fprintf(&b, "schedule %s  %s  %s\n", d.ID, d.Action.Workflow, state)
+	fmt.Fprintf(&b, "cron        %s\n", timetable(d.Spec))
 	if !d.Spec.Start.IsZero() || !d.Spec.End.IsZero() || d.Spec.Jitter > 0 {
-		fmt.Printf("bounds      from %s to %s, jitter up to %s\n", schedStamp(d.Spec.Start, zone), schedStamp(d.Spec.End, zone), d.Spec.Jitter)
+		fmt.Fprintf(&b, "bounds      from %s to %s, jitter up to %s\n", schedStamp(d.Spec.Start, zone), schedStamp(d.Spec.End, zone), d.Spec.Jitter)
 	}
 	tpl := d.Action.IDTemplate
 	if tpl == "" {
 		tpl = "{schedule}-{time}"
 	}
-	fmt.Printf("run IDs     %s\n", tpl)
+	fmt.Fprintf(&b, "run IDs     %s\n", tpl)
 	if in, err := inputJSON(d.Action.Workflow, d.Action.Input); err == nil && len(in) > 0 {
-		fmt.Printf("input       %s\n", compactJSON(in))
+		fmt.Fprintf(&b, "input       %s\n", compactJSON(in))
 	}
-	fmt.Printf("overlap     %s, catch-up window %s", d.Policies.Overlap, d.Policies.CatchupWindow)
+	fmt.Fprintf(&b, "overlap     %s, catch-up window %s", d.Policies.Overlap, d.Policies.CatchupWindow)
 	if d.Policies.Limit > 0 {
-		fmt.Printf(", limit %d runs", d.Policies.Limit)
+		fmt.Fprintf(&b, ", limit %d runs", d.Policies.Limit)
 	}
-	fmt.Println()
-	fmt.Printf("runs        %d started, %d missed, %d skipped, %d waiting\n", d.Started, d.Missed, d.Skipped, d.Buffered)
-	fmt.Println("next fires")
+	fmt.Fprintln(&b)
+	fmt.Fprintf(&b, "runs        %d started, %d missed, %d skipped, %d waiting\n", d.Started, d.Missed, d.Skipped, d.Buffered)
+	fmt.Fprintln(&b, "next fires")
 	for _, t := range d.NextFires {
-		fmt.Printf("  %s\n", schedStamp(t, zone))
+		fmt.Fprintf(&b, "  %s\n", schedStamp(t, zone))
 	}
 	switch {
 	case len(d.NextFires) > 0:
 	case d.Paused:
-		fmt.Println("  none while paused (jetflow schedule unpause " + d.ID + ")")
+		fmt.Fprintln(&b, "  none while paused (jetflow schedule unpause "+d.ID+")")
 	case d.Done != "":
-		fmt.Println("  none: done (" + d.Done + ")")
+		fmt.Fprintln(&b, "  none: done ("+d.Done+")")
 	default:
-		fmt.Println("  none")
+		fmt.Fprintln(&b, "  none")
 	}
-	fmt.Println("last runs (newest first: run, its tick, status)")
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(&b, "last runs (newest first: run, its tick, status)")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for _, r := range d.Recent {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.WorkflowID, schedStamp(r.Nominal, zone), r.Status)
 	}
 	if len(d.Recent) == 0 {
 		fmt.Fprintln(tw, "  none")
 	}
-	return tw.Flush()
+	_ = tw.Flush() // into a strings.Builder: it cannot fail
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func scheduleList(ctx context.Context, args []string) error {
