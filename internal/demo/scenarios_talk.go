@@ -304,7 +304,9 @@ func runChildPayment(ctx context.Context, env *Env, sc Scenario) Result {
 	childID := ChildPaymentID(id)
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	rec, err := env.Client.Record(hctx, childID)
+	// The child's outcome reaches the order before the child's own record
+	// says it ended: wait for that record.
+	rec, err := env.Client.Wait(hctx, childID)
 	if err != nil {
 		p = append(p, fmt.Sprintf("the child %s: %v", childID, err))
 		r.Problems = append(r.Problems, p...)
