@@ -22,6 +22,8 @@ type Client struct {
 	env *wire.Env
 	// tracer makes the start spans (nil: the config's, see tracer).
 	tracer trace.Tracer
+	// closes wakes the waits for runs to end.
+	closes closeWatch
 }
 
 // NewClient connects a client over nc to the namespace's streams and
@@ -351,38 +353,27 @@ func (c *Client) load(ctx context.Context, id string) (kv.Run, error) {
 }
 
 // Wait blocks until the run is terminal (or ctx ends) and returns its record.
-// It listens on the run's status subject and re-reads the record on every
-// event, and every two seconds in case an event was lost.
+// It re-reads the record when the run publishes its closing event, and
+// every two seconds in case an event was lost.
 func (c *Client) Wait(ctx context.Context, id string) (Record, error) {
 	run, err := c.wait(ctx, id)
 	return recordOf(run), err
 }
 
 func (c *Client) wait(ctx context.Context, id string) (kv.Run, error) {
-	run, err := c.poll(ctx, id)
-	if (err == nil && kv.Terminal(run.Status)) || waitEnds(err) || ctx.Err() != nil {
-		return run, err
+	if err := ValidateID(id); err != nil {
+		return kv.Run{}, err
 	}
-	// A wake-up, not a queue: any number of events collapse into one re-read.
-	ch := make(chan struct{}, 1)
-	// Only closing events matter; the record is re-read on those alone. The
-	// filter does not need the workflow's name, so it works even when the
-	// first read failed.
-	sub, err := c.env.NC.Subscribe(c.env.Names.StatusFilter("*", id), func(m *nats.Msg) {
-		if !closingEvent(m.Subject) {
-			return
-		}
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	})
+	// Listen first, then read: a run that ends between the two is caught
+	// by the read, one that ends after it by the event.
+	ch, stop, err := c.watchClose(id)
 	if err != nil {
-		return run, fmt.Errorf("jetflow: watching %s: %w", id, err)
+		return kv.Run{}, fmt.Errorf("jetflow: watching %s: %w", id, err)
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	defer stop()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
+	var run kv.Run
 	var lastErr error
 	for {
 		switch run, err = c.poll(ctx, id); {
@@ -422,15 +413,6 @@ func (c *Client) poll(ctx context.Context, id string) (kv.Run, error) {
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	return c.load(rctx, id)
-}
-
-func closingEvent(subject string) bool {
-	i := strings.LastIndexByte(subject, '.')
-	switch subject[i+1:] {
-	case wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed, wire.EventCanceled, wire.EventTerminated:
-		return true
-	}
-	return false
 }
 
 // Result waits for the run to end and returns its output. A run that ended

@@ -11,3 +11,11 @@ func SetNotYetLimit(w *Worker, n int) { w.maxNotYet = n }
 
 // AckWaitOf is the ack wait a worker runs with.
 func AckWaitOf(w *Worker) time.Duration { return w.cfg.ackWait }
+
+// SetCloseWatchIdle sets how long a client with no waits keeps listening
+// for closing events, and returns a function that restores it.
+func SetCloseWatchIdle(d time.Duration) func() {
+	old := closeWatchIdle
+	closeWatchIdle = d
+	return func() { closeWatchIdle = old }
+}

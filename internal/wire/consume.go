@@ -52,6 +52,21 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 	running := make(chan struct{}, slots)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Handlers run on long-lived goroutines, started as the load needs
+	// them (at most slots): a goroutine per message grew a fresh stack
+	// through the same deep calls every time, about 5 % of the engine's CPU.
+	work := make(chan jetstream.Msg)
+	defer close(work)
+	workers := 0
+	serve := func() {
+		defer wg.Done()
+		for msg := range work {
+			running <- struct{}{}
+			handle(msg)
+			<-running
+			<-sem
+		}
+	}
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		cons, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
@@ -100,14 +115,17 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 				break
 			}
 			last.Store(time.Now().UnixNano())
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				running <- struct{}{}
-				defer func() { <-running }()
-				handle(msg)
-			}()
+			select {
+			case work <- msg:
+				continue
+			default:
+			}
+			if workers < slots {
+				workers++
+				wg.Add(1)
+				go serve()
+			}
+			work <- msg
 		}
 		stopWatch()
 		stop()
