@@ -98,7 +98,17 @@ func Create[T any](ctx context.Context, b jetstream.KeyValue, key string, v T) (
 	if err != nil {
 		return 0, err
 	}
-	rev, err := b.Create(ctx, key, data)
+	var rev uint64
+	if fb, ok := b.(*fastBucket); ok {
+		rev, err = fb.put(ctx, key, data, 0)
+		if errors.Is(err, errWrongLastSequence) {
+			// The key exists, or was deleted and may be created again:
+			// the KV layer tells which.
+			rev, err = fb.KeyValue.Create(ctx, key, data)
+		}
+	} else {
+		rev, err = b.Create(ctx, key, data)
+	}
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return 0, fmt.Errorf("%w: %s", ErrExists, key)
@@ -115,9 +125,14 @@ func Update[T any](ctx context.Context, b jetstream.KeyValue, key string, v T, r
 	if err != nil {
 		return 0, err
 	}
-	nrev, err := b.Update(ctx, key, data, rev)
+	var nrev uint64
+	if fb, ok := b.(*fastBucket); ok {
+		nrev, err = fb.put(ctx, key, data, rev)
+	} else {
+		nrev, err = b.Update(ctx, key, data, rev)
+	}
 	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		if errors.Is(err, errWrongLastSequence) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 			return 0, fmt.Errorf("%w: %s at revision %d", ErrConflict, key, rev)
 		}
 		return 0, fmt.Errorf("kv: updating %s: %w", key, err)

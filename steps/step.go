@@ -4,16 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/jetflow-dev/jetflow/kv"
 )
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-
 // ValidName reports whether name can name a step or workflow: 1 to 128
-// letters, digits, '-' or '_', so that it is one NATS subject token.
-func ValidName(name string) bool { return validName.MatchString(name) }
+// ASCII letters, digits, '-' or '_', so that it is one NATS subject token.
+// (Checked on every step scheduled and run: a loop, not a regexp.)
+func ValidName(name string) bool {
+	if len(name) == 0 || len(name) > 128 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Handler is a step as the worker sees it, without its types.
 type Handler interface {

@@ -3,6 +3,8 @@ package steps_test
 import (
 	"context"
 	"errors"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/jetflow-dev/jetflow/kv"
@@ -37,5 +39,20 @@ func TestInvokeDecodesInputStrictly(t *testing.T) {
 	want := (&steps.PayloadDecodeError{What: "the input of step Reserve", Field: "qty", Type: "int", Got: "string"}).Error()
 	if se.Message != want {
 		t.Errorf("message %q, want %q", se.Message, want)
+	}
+}
+
+// ValidName accepts exactly one subject token of 1 to 128 ASCII letters,
+// digits, '-' and '_', as the pattern ^[A-Za-z0-9_-]{1,128}$ does.
+func TestValidName(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	names := []string{"", "a", "Charge_Card-2", strings.Repeat("x", 128), strings.Repeat("x", 129), "a.b", "a b", "a*", "a>", "é", "a\x00", "\xff"}
+	for c := 0; c < 256; c++ {
+		names = append(names, "ok"+string(rune(c)), string([]byte{byte(c)}))
+	}
+	for _, n := range names {
+		if got, want := steps.ValidName(n), pattern.MatchString(n); got != want {
+			t.Errorf("ValidName(%q) = %v, want %v", n, got, want)
+		}
 	}
 }

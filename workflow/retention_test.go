@@ -61,7 +61,7 @@ func TestClosedRunsArePurgedAfterRetention(t *testing.T) {
 	if got := count("KV_jetflow_steps", "$KV.jetflow_steps.short-lived.>"); got != 0 {
 		t.Errorf("after retention: got %d step results, want 0", got)
 	}
-	if got := count("JETFLOW_EVENTS", "jetflow.status.FiveSteps.short-lived.>"); got != 0 {
+	if got := count("JETFLOW_EVENTS", "jetflow.status.FiveSteps.short-lived"); got != 0 {
 		t.Errorf("after retention: got %d events, want 0", got)
 	}
 	d, err := c.Describe(ctx, "still-running")

@@ -3,12 +3,12 @@ package workflow_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/testenv"
+	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
@@ -163,12 +163,17 @@ func TestTwoWorkersShareTwoHundredRuns(t *testing.T) {
 	if closedTotal != runs {
 		t.Errorf("runs closed completed by the workers' hooks: got %d, want %d", closedTotal, runs)
 	}
-	completed := testenv.SubjectCounts(t, ctx, js, "JETFLOW_EVENTS", "jetflow.status.ScaleFlow.*.completed")
+	completed := map[string]int{}
+	for _, ev := range testenv.Events(t, ctx, js, "JETFLOW_EVENTS", "jetflow.status.ScaleFlow.*") {
+		if ev.Event == wire.EventCompleted {
+			completed[ev.WorkflowID]++
+		}
+	}
 	total := 0
-	for subj, n := range completed {
-		total += int(n)
+	for id, n := range completed {
+		total += n
 		if n != 1 {
-			t.Errorf("%s: got %d completed events, want 1", strings.Split(subj, ".")[3], n)
+			t.Errorf("%s: got %d completed events, want 1", id, n)
 		}
 	}
 	if total != runs || len(completed) != runs {

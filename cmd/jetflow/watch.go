@@ -82,8 +82,7 @@ func runWatch(ctx context.Context, args []string) error {
 	if id != "" {
 		filterID = id
 	}
-	filter := s.env.Names.StatusFilter(filterWF, filterID)
-	cfg.FilterSubjects = []string{filter}
+	cfg.FilterSubjects = s.env.Names.StoredStatusFilters(filterWF, filterID)
 	return w.run(ctx, cfg, f.timeout)
 }
 
@@ -98,6 +97,9 @@ func (w *watcher) run(ctx context.Context, cfg jetstream.OrderedConsumerConfig, 
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stream := w.s.env.Names.EventStream()
+	// Named by the subjects the events are published on (the last filter;
+	// the first is where the stream keeps them).
+	subject := cfg.FilterSubjects[len(cfg.FilterSubjects)-1]
 	// The replay ends at the last event stored now; after it the run's record
 	// says whether more can come.
 	var replayEnd uint64
@@ -106,24 +108,20 @@ func (w *watcher) run(ctx context.Context, cfg jetstream.OrderedConsumerConfig, 
 		if err != nil {
 			return fmt.Errorf("opening %s: %w", stream, err)
 		}
-		last, err := st.GetLastMsgForSubject(cctx, cfg.FilterSubjects[0])
-		switch {
-		case err == nil:
-			replayEnd = last.Sequence
-		case !errors.Is(err, jetstream.ErrMsgNotFound):
+		if replayEnd, err = wire.LastStored(cctx, st, cfg.FilterSubjects); err != nil {
 			return fmt.Errorf("reading %s: %w", stream, err)
 		}
 	}
 	cons, err := w.s.env.JS.OrderedConsumer(cctx, stream, cfg)
 	if err != nil {
-		return fmt.Errorf("watching %s: %w", cfg.FilterSubjects[0], err)
+		return fmt.Errorf("watching %s: %w", subject, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return fmt.Errorf("watching %s: %w", cfg.FilterSubjects[0], err)
+		return fmt.Errorf("watching %s: %w", subject, err)
 	}
 	defer it.Stop()
-	fmt.Fprintf(os.Stderr, "watching %s (Ctrl-C to stop)\n", cfg.FilterSubjects[0])
+	fmt.Fprintf(os.Stderr, "watching %s (Ctrl-C to stop)\n", subject)
 
 	msgs := make(chan jetstream.Msg, 256)
 	errc := make(chan error, 1)

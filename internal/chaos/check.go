@@ -273,14 +273,18 @@ func (ch *checker) checkStepResults(ctx context.Context, v *verdict) error {
 // be doubled.
 func (ch *checker) checkEvents(ctx context.Context, v *verdict, runs []*run) error {
 	names := wire.NewNames("jetflow")
+	evs, err := storedEvents(ctx, ch.js, names.StoredStatusFilters("*", "*"))
+	if err != nil {
+		return err
+	}
 	closing := map[string]int{}
-	for _, ev := range []string{wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed, wire.EventCanceled, wire.EventTerminated} {
-		counts, err := subjectCounts(ctx, ch.js, names.EventStream(), names.StatusSubject("*", "*", ev))
-		if err != nil {
-			return err
-		}
-		for subj, n := range counts {
-			closing[runOfSubject(subj)] += int(n)
+	var results []wire.Event
+	for _, ev := range evs {
+		switch ev.Event {
+		case wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed, wire.EventCanceled, wire.EventTerminated:
+			closing[ev.WorkflowID]++
+		case wire.EventStepCompleted, wire.EventStepFailed:
+			results = append(results, ev)
 		}
 	}
 	for id, n := range closing {
@@ -288,27 +292,19 @@ func (ch *checker) checkEvents(ctx context.Context, v *verdict, runs []*run) err
 			v.addDup(n-1, "run %s closed %d times", id, n)
 		}
 	}
-	data, err := streamData(ctx, ch.js, names.EventStream(), names.StatusSubject("*", "*", wire.EventStepCompleted), names.StatusSubject("*", "*", wire.EventStepFailed))
-	if err != nil {
-		return err
-	}
 	type position struct {
 		id  string
 		seq int
 	}
-	results := map[position]int{}
-	for _, d := range data {
-		var ev wire.Event
-		if err := json.Unmarshal(d, &ev); err != nil {
-			return fmt.Errorf("chaos: event %q: %w", d, err)
-		}
-		results[position{ev.WorkflowID, ev.Seq}]++
+	announced := map[position]int{}
+	for _, ev := range results {
+		announced[position{ev.WorkflowID, ev.Seq}]++
 	}
 	byID := map[string]*run{}
 	for _, r := range runs {
 		byID[r.id] = r
 	}
-	for p, n := range results {
+	for p, n := range announced {
 		allowed := 1
 		if r := byID[p.id]; r != nil && r.shape != nil {
 			allowed = r.shape.announcements(p.seq)
@@ -327,6 +323,23 @@ func runOfSubject(subj string) string {
 		return subj
 	}
 	return tok[len(tok)-2]
+}
+
+// storedEvents decodes the events the event stream holds on filters.
+func storedEvents(ctx context.Context, js jetstream.JetStream, filters []string) ([]wire.Event, error) {
+	data, err := streamData(ctx, js, wire.NewNames("jetflow").EventStream(), filters...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.Event, 0, len(data))
+	for _, d := range data {
+		var ev wire.Event
+		if err := json.Unmarshal(d, &ev); err != nil {
+			return nil, fmt.Errorf("chaos: event %q: %w", d, err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
 }
 
 func subjectCounts(ctx context.Context, js jetstream.JetStream, stream, filter string) (map[string]uint64, error) {
@@ -420,7 +433,7 @@ func (ch *checker) describeEffects(ctx context.Context, effects []demo.Effect) s
 // describeEvents is the run's timeline for a problem report.
 func (ch *checker) describeEvents(ctx context.Context, workflow, id string) string {
 	names := wire.NewNames("jetflow")
-	data, err := streamData(ctx, ch.js, names.EventStream(), names.StatusSubject(workflow, id, "*"))
+	data, err := streamData(ctx, ch.js, names.EventStream(), names.StoredStatusFilters(workflow, id)...)
 	if err != nil {
 		return err.Error()
 	}

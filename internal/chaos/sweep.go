@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -59,14 +58,13 @@ func (s sweeps) total() int {
 func (ch *checker) sweeps(ctx context.Context) (sweeps, error) {
 	names := wire.NewNames("jetflow")
 	s := sweeps{repaired: map[string]int{}, reported: map[string]int{}}
-	data, err := streamData(ctx, ch.js, names.EventStream(), names.StatusSubject("*", "*", wire.EventRepaired), names.StatusSubject("*", "*", wire.EventStuck))
+	evs, err := storedEvents(ctx, ch.js, names.StoredStatusFilters("*", "*"))
 	if err != nil {
 		return s, err
 	}
-	for _, d := range data {
-		var ev wire.Event
-		if err := json.Unmarshal(d, &ev); err != nil {
-			return s, fmt.Errorf("chaos: event %q: %w", d, err)
+	for _, ev := range evs {
+		if ev.Event != wire.EventRepaired && ev.Event != wire.EventStuck {
+			continue
 		}
 		switch {
 		case ev.Event == wire.EventStuck:

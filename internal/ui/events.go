@@ -16,23 +16,20 @@ import (
 // breaker transitions kept for the feed.
 const maxEvents = 20000
 
-// readStored reads the messages on filter that the event stream holds now,
+// readStored reads the messages on filters that the event stream holds now,
 // oldest first, at most maxEvents, and calls each for every one. The read
 // ends at the last message stored when it began, so a busy subject cannot
 // keep it going.
-func readStored(ctx context.Context, env *wire.Env, filter string, each func(data []byte)) error {
+func readStored(ctx context.Context, env *wire.Env, filters []string, each func(data []byte)) error {
 	stream, err := env.JS.Stream(ctx, env.Names.EventStream())
 	if err != nil {
 		return err
 	}
-	last, err := stream.GetLastMsgForSubject(ctx, filter)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil
-	}
-	if err != nil {
+	last, err := wire.LastStored(ctx, stream, filters)
+	if err != nil || last == 0 {
 		return err
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy})
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy})
 	if err != nil {
 		return err
 	}
@@ -49,7 +46,7 @@ func readStored(ctx context.Context, env *wire.Env, filter string, each func(dat
 			got++
 			n++
 			each(first.Data())
-			if md, err := first.Metadata(); err == nil && md.Sequence.Stream >= last.Sequence {
+			if md, err := first.Metadata(); err == nil && md.Sequence.Stream >= last {
 				return nil
 			}
 		} else if batch.Error() == nil || errors.Is(batch.Error(), jetstream.ErrNoMessages) {
@@ -64,7 +61,7 @@ func readStored(ctx context.Context, env *wire.Env, filter string, each func(dat
 			got++
 			n++
 			each(m.Data())
-			if md, err := m.Metadata(); err == nil && md.Sequence.Stream >= last.Sequence {
+			if md, err := m.Metadata(); err == nil && md.Sequence.Stream >= last {
 				return nil
 			}
 		}
@@ -81,7 +78,7 @@ func readStored(ctx context.Context, env *wire.Env, filter string, each func(dat
 // runEvents is a run's stored status events, oldest first.
 func runEvents(ctx context.Context, env *wire.Env, wf, id string) ([]wire.Event, error) {
 	var out []wire.Event
-	err := readStored(ctx, env, env.Names.StatusFilter(wf, id), func(data []byte) {
+	err := readStored(ctx, env, env.Names.StoredStatusFilters(wf, id), func(data []byte) {
 		var ev wire.Event
 		if json.Unmarshal(data, &ev) == nil {
 			out = append(out, ev)
@@ -93,7 +90,7 @@ func runEvents(ctx context.Context, env *wire.Env, wf, id string) ([]wire.Event,
 // breakerFeed is the newest n stored breaker transitions, newest first.
 func breakerFeed(ctx context.Context, env *wire.Env, n int) ([]steps.BreakerEvent, error) {
 	var all []steps.BreakerEvent
-	err := readStored(ctx, env, env.Names.Prefix+".breaker.>", func(data []byte) {
+	err := readStored(ctx, env, []string{env.Names.Prefix + ".breaker.>"}, func(data []byte) {
 		var ev steps.BreakerEvent
 		if json.Unmarshal(data, &ev) == nil {
 			all = append(all, ev)

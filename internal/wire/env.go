@@ -166,7 +166,8 @@ func (e *Env) PurgeRun(ctx context.Context, workflow, id string) error {
 	runs, steps, _ := kv.BucketNames(e.Names.Prefix)
 	for _, p := range []struct{ stream, subject string }{
 		{"KV_" + steps, "$KV." + steps + "." + id + ".>"},
-		{e.Names.EventStream(), e.Names.Prefix + ".status." + workflow + "." + id + ".>"},
+		{e.Names.EventStream(), e.Names.StatusStored(workflow, id)},
+		{e.Names.EventStream(), e.Names.StatusFilter(workflow, id)}, // stored by a jetflow before 2026-11-29
 		{"KV_" + runs, "$KV." + runs + "." + id},
 	} {
 		st, err := e.Stream(ctx, p.stream)

@@ -148,7 +148,7 @@ func TestPurgeRun(t *testing.T) {
 		env.Emit(Event{Event: EventCompleted, Workflow: r.workflow, WorkflowID: r.id})
 	}
 	syncEvents(t, ctx, env)
-	if got := subjectCount(t, env, env.Names.EventStream(), env.Names.StatusFilter("order", "r1")); got != 2 {
+	if got := subjectCount(t, env, env.Names.EventStream(), env.Names.StatusStored("order", "r1")); got != 2 {
 		t.Fatalf("got %d status events of r1 before the purge, want 2", got)
 	}
 
@@ -179,7 +179,7 @@ func TestPurgeRun(t *testing.T) {
 	}
 	events := map[string]uint64{}
 	for _, r := range runs {
-		events[r.id] = subjectCount(t, env, env.Names.EventStream(), env.Names.StatusFilter(r.workflow, r.id))
+		events[r.id] = subjectCount(t, env, env.Names.EventStream(), env.Names.StatusStored(r.workflow, r.id))
 	}
 	if want := map[string]uint64{"r1": 0, "r10": 2, "r2": 2}; !maps.Equal(events, want) {
 		t.Errorf("got status events per run %v, want %v", events, want)

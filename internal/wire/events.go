@@ -1,8 +1,12 @@
 package wire
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Event names published on the status subjects.
@@ -70,10 +74,14 @@ func (e *Env) Emit(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
-	data, err := json.Marshal(ev)
+	buf := eventBufs.Get().(*[]byte)
+	defer eventBufs.Put(buf)
+	data, err := ev.appendJSON((*buf)[:0])
 	if err != nil {
 		return
 	}
+	*buf = data
+	// Publish copies data into the connection's buffer before it returns.
 	_ = e.NC.Publish(e.Names.StatusSubject(ev.Workflow, ev.WorkflowID, ev.Event), data)
 }
 
@@ -128,4 +136,21 @@ func (e *Env) EmitSchedule(ev ScheduleEvent) {
 		return
 	}
 	_ = e.NC.Publish(e.Names.ScheduleEventSubject(ev.Schedule, ev.Event), data)
+}
+
+// LastStored is the sequence of the last message stream holds on any of
+// filters, 0 when it holds none.
+func LastStored(ctx context.Context, stream jetstream.Stream, filters []string) (uint64, error) {
+	var last uint64
+	for _, f := range filters {
+		m, err := stream.GetLastMsgForSubject(ctx, f)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		last = max(last, m.Sequence)
+	}
+	return last, nil
 }

@@ -79,6 +79,21 @@ func (n Names) StatusFilter(workflow, workflowID string) string {
 	return n.Prefix + ".status." + workflow + "." + workflowID + ".*"
 }
 
+// StatusStored is the subject the event stream stores a run's events under:
+// the stream drops the event's name from the subject (the event carries
+// it), so each run costs the server one entry in the stream's subject
+// index instead of one per kind of event.
+func (n Names) StatusStored(workflow, workflowID string) string {
+	return n.Prefix + ".status." + workflow + "." + workflowID
+}
+
+// StoredStatusFilters match the stored events of one run, or of every run
+// when workflow or id is "*": those stored under StatusStored, and those a
+// jetflow before it stored under their status subject.
+func (n Names) StoredStatusFilters(workflow, workflowID string) []string {
+	return []string{n.StatusStored(workflow, workflowID), n.StatusFilter(workflow, workflowID)}
+}
+
 // BreakerSubject is where a breaker's transitions are published.
 func (n Names) BreakerSubject(name, state string) string {
 	return n.Prefix + ".breaker." + name + "." + state

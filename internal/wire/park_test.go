@@ -84,7 +84,7 @@ func TestParkMovesPoisonToDeadLetters(t *testing.T) {
 	}
 
 	syncEvents(t, ctx, env)
-	evs := streamEvents(t, env, env.Names.StatusSubject("_", "_", EventPoisonMessage))
+	evs := streamEvents(t, env, env.Names.StatusStored("_", "_"), EventPoisonMessage)
 	if len(evs) != 1 {
 		t.Fatalf("got %d poison events, want 1", len(evs))
 	}
@@ -125,8 +125,9 @@ func TestParkNaksWhenDeadLetterStreamIsGone(t *testing.T) {
 	}
 }
 
-// streamEvents decodes the status events the event stream holds on subject.
-func streamEvents(t *testing.T, env *Env, subject string) []Event {
+// streamEvents decodes the status events named event the event stream
+// holds on subject.
+func streamEvents(t *testing.T, env *Env, subject, event string) []Event {
 	t.Helper()
 	ctx := testContext(t, 5*time.Second)
 	st, err := env.JS.Stream(ctx, env.Names.EventStream())
@@ -156,7 +157,9 @@ func streamEvents(t *testing.T, env *Env, subject string) []Event {
 		if err := json.Unmarshal(raw.Data, &ev); err != nil {
 			t.Fatalf("event %q is not JSON: %v", raw.Data, err)
 		}
-		evs = append(evs, ev)
+		if ev.Event == event {
+			evs = append(evs, ev)
+		}
 	}
 }
 

@@ -133,6 +133,7 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config) (*Env, error) {
 		}
 		changes = append(changes, ch)
 	}
+	b.Fast(nc)
 	return &Env{NC: nc, JS: js, Names: names, Buckets: b, Config: cfg, MaxPayload: nc.MaxPayload(), Changes: changes}, nil
 }
 
@@ -182,6 +183,8 @@ func streamConfigs(names Names, cfg Config) []jetstream.StreamConfig {
 		MaxAge:      cfg.EventsMaxAge,
 		MaxBytes:    cfg.EventsMaxBytes,
 		Discard:     jetstream.DiscardOld,
+		// Stored under StatusStored: one subject per run in the index.
+		SubjectTransform: statusTransform(names),
 	}, {
 		Name:        names.DeadLetterStream(),
 		Description: "jetflow task messages that could not be processed",
@@ -193,6 +196,16 @@ func streamConfigs(names Names, cfg Config) []jetstream.StreamConfig {
 		MaxBytes:    cfg.DeadLetterMaxBytes,
 		Discard:     jetstream.DiscardOld,
 	}}
+}
+
+// statusTransform stores a run's events under StatusStored, without the
+// event's name. Live subscribers still get every event on its full status
+// subject; only what the stream keeps is renamed.
+func statusTransform(names Names) *jetstream.SubjectTransformConfig {
+	return &jetstream.SubjectTransformConfig{
+		Source:      names.StatusSubject("*", "*", "*"),
+		Destination: names.StatusStored("{{wildcard(1)}}", "{{wildcard(2)}}"),
+	}
 }
 
 // ensureStream creates the stream, or updates an existing one in place
@@ -224,6 +237,12 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 			have.Subjects = append(have.Subjects, s)
 			what = append(what, "subject "+s)
 		}
+	}
+	if want.SubjectTransform != nil && have.SubjectTransform == nil {
+		// Set up by a jetflow that stored events under their full status
+		// subject: store new ones the new way (readers take both).
+		what = append(what, "subject transform "+want.SubjectTransform.Source+" → "+want.SubjectTransform.Destination)
+		have.SubjectTransform = want.SubjectTransform
 	}
 	if want.MaxAge > 0 && have.MaxAge != want.MaxAge {
 		what = append(what, fmt.Sprintf("max age %s → %s", limitAge(have.MaxAge), want.MaxAge))
@@ -299,6 +318,7 @@ func Bind(ctx context.Context, nc *nats.Conn, cfg Config) (*Env, error) {
 			return nil, missing(names, "bucket", x.name, err)
 		}
 	}
+	b.Fast(nc)
 	return &Env{NC: nc, JS: js, Names: names, Buckets: &b, Config: cfg, MaxPayload: nc.MaxPayload()}, nil
 }
 

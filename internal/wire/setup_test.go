@@ -106,7 +106,7 @@ func TestSetupUpdatesOlderStreamsInPlace(t *testing.T) {
 	}
 	want := map[string]string{
 		names.TaskStream():       "updated: subject wt.start.>, subject wt.signal.>, subject wt.tick.>",
-		names.EventStream():      "updated: subject wt.schedule.>, max bytes unlimited → 1GiB",
+		names.EventStream():      "updated: subject wt.schedule.>, subject transform wt.status.*.*.* → wt.status.{{wildcard(1)}}.{{wildcard(2)}}, max bytes unlimited → 1GiB",
 		names.DeadLetterStream(): "updated: max age unlimited → 1h0m0s, max bytes unlimited → 1MiB",
 		"wt_runs":                "created",
 	}
@@ -144,6 +144,21 @@ func TestSetupUpdatesOlderStreamsInPlace(t *testing.T) {
 	}
 	if got := subjectCount(t, env, names.EventStream(), "wt.status.>"); got != 1 {
 		t.Errorf("events after the update: got %d, want the 1 published before", got)
+	}
+	// Events from now on are stored under the run's subject; readers find
+	// the old ones and the new ones.
+	env.Emit(Event{Event: EventCompleted, Workflow: "order", WorkflowID: "r1"})
+	syncEvents(t, ctx, env)
+	if got := subjectCount(t, env, names.EventStream(), names.StatusStored("order", "r1")); got != 1 {
+		t.Errorf("events stored under %s: got %d, want 1", names.StatusStored("order", "r1"), got)
+	}
+	last, err := LastStored(ctx, stream(t, env, names.EventStream()), names.StoredStatusFilters("order", "r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := LastStored(ctx, stream(t, env, names.EventStream()), []string{names.StatusFilter("order", "r1")})
+	if err != nil || before == 0 || last <= before {
+		t.Errorf("last stored event of r1: got %d (of the old form %d, %v), want the new one after the old", last, before, err)
 	}
 	again, err := Setup(ctx, nc, Config{Prefix: "wt", DeadLetterMaxAge: time.Hour, DeadLetterMaxBytes: 1 << 20})
 	if err != nil {
