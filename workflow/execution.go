@@ -94,6 +94,9 @@ type execution struct {
 	// unseen are results found recorded while rebuilding the run that its
 	// history does not deliver yet: the rebuilding task delivers them.
 	unseen []unseenResult
+	// lastOwner is the instance that wrote the last history batch when this
+	// copy was rebuilt from the history ("" for a fresh run).
+	lastOwner string
 
 	// Signals: those received and not taken yet, by name; the sequence of
 	// the last one received (each is received once, in order); those this

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -60,21 +61,71 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 	})
 }
 
-// askOwner asks the run's owner to move it for t, and reports whether it
-// did. It does not ask itself, nobody, or a worker that has no answer
-// within the ack wait's third (at most 2 s).
-func (w *Worker) askOwner(ctx context.Context, owner string, t wire.WorkflowTask) bool {
+// What asking an owner came to.
+type ownerAnswer int
+
+const (
+	// notMoved: nobody to ask, or the owner said no, is gone (no
+	// responders) or did not answer in time (paused, or overloaded): the
+	// asker moves the run.
+	notMoved ownerAnswer = iota
+	// moved: the owner moved the run.
+	moved
+	// unsure: this worker's own connection failed over while asking (a
+	// server restarting), so the silence says nothing about the owner,
+	// which may hold the run still: try again later rather than take the
+	// run over and race the owner.
+	unsure
+)
+
+// askOwner asks the run's owner to move it for t. It does not ask itself,
+// nobody, or wait longer than the ack wait's third (at most 2 s).
+func (w *Worker) askOwner(ctx context.Context, owner string, t wire.WorkflowTask) ownerAnswer {
 	if owner == "" || owner == w.instance || w.cfg.noLocalWake {
-		return false
+		return notMoved
 	}
 	data, err := kv.Marshal(t)
 	if err != nil {
-		return false
+		return notMoved
 	}
 	rctx, cancel := context.WithTimeout(ctx, min(w.cfg.ackWait/3, 2*time.Second))
 	defer cancel()
+	before := w.env.NC.Stats().Reconnects
 	reply, err := w.env.NC.RequestWithContext(rctx, w.env.Names.OwnerSubject(owner), data)
-	return err == nil && string(reply.Data) == ownerOK
+	switch {
+	case err == nil && string(reply.Data) == ownerOK:
+		return moved
+	case err == nil:
+		return notMoved // the owner does not hold it
+	case w.env.NC.Stats().Reconnects != before || !w.env.NC.IsConnected():
+		return unsure
+	case errors.Is(err, nats.ErrNoResponders) && time.Since(w.reconnected()) < ownerResubscribe:
+		// Just reconnected: the owner, reconnecting too, may not have
+		// subscribed again yet.
+		return unsure
+	}
+	return notMoved
+}
+
+// ownerResubscribe is how long after this worker's connection came back an
+// owner with no subscription may be one still reconnecting.
+const ownerResubscribe = 3 * time.Second
+
+// reconnected is when this worker last saw its connection come back (the
+// zero time when it never did).
+func (w *Worker) reconnected() time.Time {
+	if ns := w.reconnectedAt.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// noteReconnects records when the connection's reconnect count moves.
+func (w *Worker) noteReconnects() {
+	if n := w.env.NC.Stats().Reconnects; n != w.reconnects.Load() {
+		w.reconnects.Store(n)
+		w.reconnectedAt.Store(time.Now().UnixNano())
+	}
 }
 
 // registered returns the workflow registered under name, or nil.
@@ -124,6 +175,7 @@ func (w *Worker) watchFreeze(ctx context.Context) {
 		case <-t.C:
 			w.thawed()
 			w.alive()
+			w.noteReconnects()
 		}
 	}
 }

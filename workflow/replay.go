@@ -53,6 +53,12 @@ func (w *Worker) load(ctx context.Context, def Registrable, id string, reread bo
 	if err != nil {
 		return nil, err
 	}
+	last := 0
+	for _, b := range h.batches {
+		if b.N > last {
+			last, x.lastOwner = b.N, b.Owner
+		}
+	}
 	if w.Hooks.RunRebuilt != nil {
 		w.Hooks.RunRebuilt(def.Name())
 	}

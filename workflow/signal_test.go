@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/testenv"
+	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
@@ -392,5 +393,70 @@ func TestSignalsGoToTheWorkerHoldingTheRun(t *testing.T) {
 	}
 	if r := rebuilt.Load(); r != 0 {
 		t.Fatalf("the run was rebuilt %d times for %d signals between two workers; want it kept where it lives", r, n)
+	}
+}
+
+// A wake-up that names no owner (or one that no longer holds the run) is
+// handed to the worker that wrote the run's last batch, instead of the
+// worker that got it rebuilding the run and racing the one holding it.
+func TestWakeUpsWithoutOwnerGoToTheRunsHolder(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	var conflicts atomic.Int64
+	for range 2 {
+		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) }
+		if err := w.RegisterWorkflow(collect); err != nil {
+			t.Fatal(err)
+		}
+		wctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(wctx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
+	const n = 30
+	run, err := workflow.Start(ctx, c, collect, "collect-ownerless", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, ctx, c, "collect-ownerless", workflow.StatusRunning)
+	js := testenv.JetStream(t, nc)
+	runs, err := js.KeyValue(ctx, "jetflow_runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := kv.Get[kv.Run](ctx, runs, "collect-ownerless")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := wire.NewNames("jetflow")
+	var want []string
+	for i := range n {
+		w := fmt.Sprintf("w%02d", i)
+		want = append(want, w)
+		payload, err := kv.MarshalPayload(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What Signal publishes, less the owner its hint names.
+		data, err := kv.Marshal(wire.SignalMsg{WorkflowID: rec.ID, Workflow: rec.Workflow, Name: "word", Payload: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, names.SignalSubject(rec.Workflow, rec.ID, rec.Inc), data); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // one at a time, as a caller would
+	}
+	if got, err := run.Result(ctx); err != nil || got != strings.Join(want, " ") {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if n := conflicts.Load(); n != 0 {
+		t.Fatalf("%d history conflicts between the two workers; want the wake-ups handed to the run's holder", n)
 	}
 }

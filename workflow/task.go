@@ -37,9 +37,43 @@ type wakeup struct {
 	earlySubj string
 	// inc is the incarnation a start hint names: a cached run of another
 	// incarnation is a closed run whose ID a new run has taken.
-	inc  string
-	done chan struct{}
-	err  error
+	inc string
+	// asked is the owner already asked to take this wake-up, who did not.
+	asked string
+	done  chan struct{}
+	err   error
+}
+
+// forwardable is the one wake-up of a task as the run's owner takes it, when
+// it is one an owner can take (a result, timer, signal or unblocking; not a
+// start or a repair) and its owner was not asked already.
+func forwardable(x *execution, items []*wakeup) (wire.WorkflowTask, bool) {
+	if len(items) != 1 || x.lastOwner == "" || items[0].asked == x.lastOwner {
+		return wire.WorkflowTask{}, false
+	}
+	it := items[0]
+	switch it.reason {
+	case wire.ReasonResult, wire.ReasonTimer, wire.ReasonSignal, wire.ReasonUnblocked:
+	default:
+		return wire.WorkflowTask{}, false
+	}
+	return wire.WorkflowTask{WorkflowID: x.run.ID, Workflow: x.run.Workflow, Reason: it.reason, Seq: it.seq, Exec: it.exec}, true
+}
+
+// wakeupsOf says what brought a task, for the log: the reasons, with the
+// position of each, and "local" for a result this process recorded.
+func wakeupsOf(items []*wakeup) string {
+	parts := make([]string, len(items))
+	for i, it := range items {
+		parts[i] = it.reason
+		if it.seq > 0 {
+			parts[i] += ":" + strconv.Itoa(it.seq)
+		}
+		if it.res != nil {
+			parts[i] += ":local"
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // logConflict is logged for every history conflict (the chaos harness
@@ -48,6 +82,8 @@ const logConflict = "jetflow: history conflict; rebuilding the run from its hist
 
 var (
 	errConflict = errors.New("jetflow: run changed concurrently")
+	// errHandedOver: the worker holding the run moved it for the task.
+	errHandedOver = errors.New("jetflow: handed over to the run's owner")
 	// errStale: a wake-up names a position this copy of the run never
 	// decided, so another worker moved the run since; rebuild it.
 	errStale = errors.New("jetflow: cached run is behind its history")
@@ -116,6 +152,7 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 	}
 	var err error
 	for try := 0; try < 5; try++ {
+		cached := w.runs.current(ent) != nil
 		err = w.move(ctx, def, ent, items)
 		if errors.Is(err, errStale) || errors.Is(err, errConflict) {
 			// Someone else wrote this run's history: the next load reads
@@ -126,13 +163,17 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 			w.runs.set(ent, nil)
 			continue
 		}
+		if errors.Is(err, errHandedOver) {
+			err = nil // its owner moved it
+			break
+		}
 		if !errors.Is(err, errConflict) {
 			break
 		}
 		if w.Hooks.WorkflowTaskConflict != nil {
 			w.Hooks.WorkflowTaskConflict(def.Name())
 		}
-		w.log.Info(logConflict, "workflow", def.Name(), "workflow_id", ent.id)
+		w.log.Info(logConflict, "workflow", def.Name(), "workflow_id", ent.id, "wakeups", wakeupsOf(items), "cached", cached)
 		w.runs.set(ent, nil)
 	}
 	if err != nil {
@@ -161,6 +202,17 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 			return err
 		}
 		x.freshIDs, ent.repair = ent.repair, false
+		if t, ok := forwardable(x, items); ok && x.lastOwner != w.instance {
+			// Another worker wrote the run's last batch and may hold it
+			// still (this wake-up named an owner that no longer has it, or
+			// none): hand the wake-up over rather than race it.
+			switch w.askOwner(ctx, x.lastOwner, t) {
+			case moved:
+				return errHandedOver
+			case unsure:
+				return fmt.Errorf("%w: the owner of %s could not be asked (reconnecting)", errNotYet, x.run.ID)
+			}
+		}
 		w.runs.set(ent, x)
 	} else {
 		x.loaded = false

@@ -36,8 +36,12 @@ type Worker struct {
 	// born and tick detect a frozen worker (see thawed).
 	born time.Time
 	tick atomic.Int64
-	log  *slog.Logger
-	runs *runCache
+	// reconnects and reconnectedAt follow the connection's failovers (see
+	// askOwner).
+	reconnects    atomic.Uint64
+	reconnectedAt atomic.Int64
+	log           *slog.Logger
+	runs          *runCache
 	// issued are the step tasks this worker published (see issuedTasks).
 	issued issuedTasks
 	// early are the timers this worker put back into the server's schedule
@@ -376,8 +380,12 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		_ = m.Ack()
 		return
 	}
-	if w.askOwner(ctx, t.Owner, t) {
+	switch w.askOwner(ctx, t.Owner, t) {
+	case moved:
 		_ = m.Ack()
+		return
+	case unsure:
+		_ = m.NakWithDelay(500 * time.Millisecond)
 		return
 	}
 	earlyKey := ""
@@ -390,7 +398,7 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 			return
 		}
 	}
-	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, inc: t.Inc}
+	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, inc: t.Inc, asked: t.Owner}
 	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
 		n := 1
 		if md, merr := m.Metadata(); merr == nil {
@@ -448,14 +456,17 @@ func (w *Worker) reschedule(ctx context.Context, m jetstream.Msg, wk *wakeup) er
 // worker's memory already. It reports false, and the caller publishes the
 // task, when the type is not registered here or the task failed.
 func (w *Worker) wakeLocal(ctx context.Context, t *runner.Task, res *kv.Result) bool {
-	if w.askOwner(ctx, t.Owner, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq, Exec: t.Exec}) {
+	switch w.askOwner(ctx, t.Owner, wire.WorkflowTask{WorkflowID: t.WorkflowID, Workflow: t.Workflow, Reason: wire.ReasonResult, Seq: t.Seq, Exec: t.Exec}) {
+	case moved:
 		return true
+	case unsure:
+		return false // the caller publishes a workflow task, which asks again
 	}
 	def := w.registered(t.Workflow)
 	if def == nil || w.cfg.noLocalWake {
 		return false
 	}
-	wk := &wakeup{reason: wire.ReasonResult, exec: max(t.Exec, 1), seq: t.Seq, res: res}
+	wk := &wakeup{reason: wire.ReasonResult, exec: max(t.Exec, 1), seq: t.Seq, res: res, asked: t.Owner}
 	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "err", err)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -37,7 +39,22 @@ func (l *KVLedger) Record(ctx context.Context, e Effect) (Effect, error) {
 	if err != nil {
 		return e, fmt.Errorf("demo: encoding effect: %w", err)
 	}
-	_, err = l.kv.Create(ctx, e.Key, data)
+	// Like a service client, each try has a timeout of its own: a write
+	// lost with a server that died would otherwise hold the attempt until
+	// its start-to-close timeout. Trying again is safe, the write being
+	// create-only: a first try that was stored finds itself below.
+	for {
+		cctx, cancel := context.WithTimeout(ctx, ledgerTry)
+		_, err = l.kv.Create(cctx, e.Key, data)
+		cancel()
+		if err == nil || ctx.Err() != nil || !retryable(err) {
+			break
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
 	if err == nil {
 		return e, nil
 	}
@@ -53,6 +70,16 @@ func (l *KVLedger) Record(ctx context.Context, e Effect) (Effect, error) {
 		return e, fmt.Errorf("demo: decoding effect %s: %w", e.Key, err)
 	}
 	return old, nil
+}
+
+// ledgerTry bounds one write to the ledger.
+const ledgerTry = 3 * time.Second
+
+// retryable reports whether a write may have been lost to a server failing
+// over, rather than refused.
+func retryable(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected)
 }
 
 // Effects returns every effect, oldest first. It reads the bucket in one
