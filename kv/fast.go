@@ -107,10 +107,11 @@ func parseAck(data []byte) (uint64, error) {
 		return 0, fmt.Errorf("%w: %q", jetstream.ErrInvalidJSAck, data)
 	}
 	if ack.Error != nil {
-		if c := jetstream.ErrorCode(ack.Error.ErrCode); c == jetstream.JSErrCodeStreamWrongLastSequence || c == jetstream.JSErrCodeStreamWrongLastSequenceConstant {
-			return 0, fmt.Errorf("%w: %s", errWrongLastSequence, ack.Error.Description)
+		apiErr := &jetstream.APIError{Code: ack.Error.Code, ErrorCode: jetstream.ErrorCode(ack.Error.ErrCode), Description: ack.Error.Description}
+		if c := apiErr.ErrorCode; c == jetstream.JSErrCodeStreamWrongLastSequence || c == jetstream.JSErrCodeStreamWrongLastSequenceConstant {
+			return 0, fmt.Errorf("%w: %w", errWrongLastSequence, apiErr)
 		}
-		return 0, fmt.Errorf("nats: API error: code=%d err_code=%d description=%s", ack.Error.Code, ack.Error.ErrCode, ack.Error.Description)
+		return 0, apiErr
 	}
 	if ack.Seq == 0 {
 		return 0, fmt.Errorf("%w: %q", jetstream.ErrInvalidJSAck, data)

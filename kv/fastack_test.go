@@ -2,7 +2,10 @@ package kv
 
 import (
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestParseAck(t *testing.T) {
@@ -31,6 +34,10 @@ func TestParseAck(t *testing.T) {
 		case tt.failure:
 			if err == nil || errors.Is(err, errWrongLastSequence) {
 				t.Errorf("%s: got %d, %v; want an error", tt.ack, seq, err)
+			}
+			var apiErr *jetstream.APIError
+			if strings.Contains(tt.ack, `"err_code"`) && (!errors.As(err, &apiErr) || apiErr.ErrorCode == 0) {
+				t.Errorf("%s: got %v; want a *jetstream.APIError with its code", tt.ack, err)
 			}
 		case err != nil || seq != tt.seq:
 			t.Errorf("%s: got %d, %v; want %d", tt.ack, seq, err, tt.seq)

@@ -51,7 +51,7 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 		}
 		go func() {
 			defer func() { <-sem }()
-			wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq}
+			wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, forwarded: true}
 			if err := w.wake(work, def, t.WorkflowID, wk); err != nil || !wk.early.IsZero() {
 				_ = m.Respond([]byte(ownerMiss))
 				return

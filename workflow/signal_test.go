@@ -1,9 +1,11 @@
 package workflow_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -405,6 +407,8 @@ func TestWakeUpsWithoutOwnerGoToTheRunsHolder(t *testing.T) {
 	c := newClient(t, nc)
 	ctx := testenv.Context(t, 30*time.Second)
 	var conflicts atomic.Int64
+	base := runningExecutions()
+	var workers []*workflow.Worker
 	for range 2 {
 		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
 		if err != nil {
@@ -418,6 +422,7 @@ func TestWakeUpsWithoutOwnerGoToTheRunsHolder(t *testing.T) {
 		done := make(chan struct{})
 		go func() { defer close(done); _ = w.Run(wctx) }()
 		t.Cleanup(func() { stop(); <-done })
+		workers = append(workers, w)
 	}
 	const n = 30
 	run, err := workflow.Start(ctx, c, collect, "collect-ownerless", n)
@@ -459,4 +464,20 @@ func TestWakeUpsWithoutOwnerGoToTheRunsHolder(t *testing.T) {
 	if n := conflicts.Load(); n != 0 {
 		t.Fatalf("%d history conflicts between the two workers; want the wake-ups handed to the run's holder", n)
 	}
+	// The copies rebuilt only to find the run's holder are let go: once
+	// the workers stop (and drop the runs they hold), no workflow code is
+	// left parked.
+	for _, w := range workers {
+		w.Close()
+	}
+	if after := runningExecutions(); after > base {
+		t.Fatalf("%d workflow executions parked after the workers stopped, %d before they started; want the copies that handed over let go", after, base)
+	}
+}
+
+// runningExecutions counts the goroutines running workflow code.
+func runningExecutions() int {
+	var buf bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&buf, 2) // one stack per goroutine
+	return strings.Count(buf.String(), "workflow.(*execution).main")
 }

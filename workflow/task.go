@@ -40,16 +40,28 @@ type wakeup struct {
 	inc string
 	// asked is the owner already asked to take this wake-up, who did not.
 	asked string
-	done  chan struct{}
-	err   error
+	// forwarded: another worker handed this wake-up over; it is not handed
+	// on again.
+	forwarded bool
+	done      chan struct{}
+	err       error
 }
 
 // forwardable is the one wake-up of a task as the run's owner takes it, when
 // it is one an owner can take (a result, timer, signal or unblocking; not a
 // start or a repair) and its owner was not asked already.
+// A rebuild that found results its history does not deliver yet delivers
+// them itself (the owner's copy would not look for them).
+// Signals that came together are one wake-up: the owner reads every signal
+// waiting.
 func forwardable(x *execution, items []*wakeup) (wire.WorkflowTask, bool) {
-	if len(items) != 1 || x.lastOwner == "" || items[0].asked == x.lastOwner {
+	if len(items) == 0 || x.lastOwner == "" || len(x.unseen) > 0 {
 		return wire.WorkflowTask{}, false
+	}
+	for _, it := range items {
+		if it.asked == x.lastOwner || it.forwarded || len(items) > 1 && it.reason != wire.ReasonSignal {
+			return wire.WorkflowTask{}, false
+		}
 	}
 	it := items[0]
 	switch it.reason {
@@ -89,6 +101,9 @@ var (
 	errStale = errors.New("jetflow: cached run is behind its history")
 	// errNotYet: a wake-up names a result this worker cannot read yet.
 	errNotYet = errors.New("jetflow: result not readable yet")
+	// errOwnerUnsure: the worker that may hold the run could not be asked,
+	// this worker's connection failing over; try again shortly.
+	errOwnerUnsure = errors.New("jetflow: reconnecting")
 )
 
 // maxNotYet is how many times a workflow task may name a result that is not
@@ -208,9 +223,11 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 			// none): hand the wake-up over rather than race it.
 			switch w.askOwner(ctx, x.lastOwner, t) {
 			case moved:
+				x.kill() // this copy is not kept
 				return errHandedOver
 			case unsure:
-				return fmt.Errorf("%w: the owner of %s could not be asked (reconnecting)", errNotYet, x.run.ID)
+				x.kill()
+				return fmt.Errorf("%w: the owner of %s could not be asked", errOwnerUnsure, x.run.ID)
 			}
 		}
 		w.runs.set(ent, x)

@@ -131,6 +131,7 @@ func NewWorker(ctx context.Context, nc *nats.Conn, opts ...Option) (*Worker, err
 		workflows:          map[string]Registrable{},
 		tracer:             tracing.Tracer(cfg.tracerProvider),
 	}
+	w.reconnects.Store(nc.Stats().Reconnects) // only those from now on count
 	w.runner = runner.NewRunner(env, runner.RunnerConfig{Worker: cfg.name, Concurrency: cfg.stepConcurrency, AckWait: cfg.ackWait, Logger: cfg.logger,
 		Tracer: w.tracer})
 	w.runner.Hooks.AttemptDone = func(step string, d time.Duration, err error) {
@@ -403,6 +404,10 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		n := 1
 		if md, merr := m.Metadata(); merr == nil {
 			n = int(min(md.NumDelivered, 1000))
+		}
+		if errors.Is(err, errOwnerUnsure) {
+			_ = m.NakWithDelay(500 * time.Millisecond)
+			return
 		}
 		if errors.Is(err, errNotYet) {
 			// Back off as the message keeps coming back: a replica
