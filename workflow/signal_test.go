@@ -362,20 +362,7 @@ func TestSignalsGoToTheWorkerHoldingTheRun(t *testing.T) {
 	c := newClient(t, nc)
 	ctx := testenv.Context(t, 30*time.Second)
 	var rebuilt atomic.Int64
-	for range 2 {
-		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Hooks.RunRebuilt = func(string) { rebuilt.Add(1) }
-		if err := w.RegisterWorkflow(collect); err != nil {
-			t.Fatal(err)
-		}
-		wctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = w.Run(wctx) }()
-		t.Cleanup(func() { stop(); <-done })
-	}
+	collectWorkers(t, ctx, nc, func(w *workflow.Worker) { w.Hooks.RunRebuilt = func(string) { rebuilt.Add(1) } })
 	const n = 20
 	run, err := workflow.Start(ctx, c, collect, "collect-owned", n)
 	if err != nil {
@@ -408,22 +395,7 @@ func TestWakeUpsWithoutOwnerGoToTheRunsHolder(t *testing.T) {
 	ctx := testenv.Context(t, 30*time.Second)
 	var conflicts atomic.Int64
 	base := runningExecutions()
-	var workers []*workflow.Worker
-	for range 2 {
-		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) }
-		if err := w.RegisterWorkflow(collect); err != nil {
-			t.Fatal(err)
-		}
-		wctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = w.Run(wctx) }()
-		t.Cleanup(func() { stop(); <-done })
-		workers = append(workers, w)
-	}
+	workers := collectWorkers(t, ctx, nc, func(w *workflow.Worker) { w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) } })
 	const n = 30
 	run, err := workflow.Start(ctx, c, collect, "collect-ownerless", n)
 	if err != nil {
@@ -473,6 +445,29 @@ func TestWakeUpsWithoutOwnerGoToTheRunsHolder(t *testing.T) {
 	if after := runningExecutions(); after > base {
 		t.Fatalf("%d workflow executions parked after the workers stopped, %d before they started; want the copies that handed over let go", after, base)
 	}
+}
+
+// collectWorkers runs two workers of collect on nc, each set up by hook
+// first, until the end of the test.
+func collectWorkers(t *testing.T, ctx context.Context, nc *nats.Conn, hook func(*workflow.Worker)) []*workflow.Worker {
+	t.Helper()
+	var workers []*workflow.Worker
+	for range 2 {
+		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hook(w)
+		if err := w.RegisterWorkflow(collect); err != nil {
+			t.Fatal(err)
+		}
+		wctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(wctx) }()
+		t.Cleanup(func() { stop(); <-done })
+		workers = append(workers, w)
+	}
+	return workers
 }
 
 // runningExecutions counts the goroutines running workflow code.
