@@ -41,6 +41,8 @@ type runEntry struct {
 	epoch int
 	// trace is the run's trace context, for the span of each task.
 	trace taskTrace
+	// cached: the last move found the run in memory (for the conflict log).
+	cached bool
 }
 
 func newRunCache(max int) *runCache {

@@ -26,9 +26,6 @@ type closeWatch struct {
 // closeWatchIdle is how long a client with no waits keeps listening.
 var closeWatchIdle = 10 * time.Second
 
-// closingEvents are the events that end a run.
-var closingEvents = []string{wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed, wire.EventCanceled, wire.EventTerminated}
-
 // watchClose returns a channel that receives a value when run id publishes
 // a closing event, and the function that stops the watch.
 func (c *Client) watchClose(id string) (<-chan struct{}, func(), error) {
@@ -41,7 +38,7 @@ func (c *Client) watchClose(id string) (<-chan struct{}, func(), error) {
 		cw.idle = nil
 	}
 	if cw.subs == nil {
-		for _, ev := range closingEvents {
+		for _, ev := range wire.ClosingEvents {
 			sub, err := c.env.NC.Subscribe(c.env.Names.StatusSubject("*", "*", ev), cw.deliver)
 			if err != nil {
 				cw.unsubscribe()

@@ -162,7 +162,6 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 	}
 	var err error
 	for try := 0; try < 5; try++ {
-		cached := w.runs.current(ent) != nil
 		err = w.move(ctx, def, ent, items)
 		if errors.Is(err, errStale) || errors.Is(err, errConflict) {
 			// Someone else wrote this run's history: the next load reads
@@ -183,7 +182,7 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 		if w.Hooks.WorkflowTaskConflict != nil {
 			w.Hooks.WorkflowTaskConflict(def.Name())
 		}
-		w.log.Info(logConflict, "workflow", def.Name(), "workflow_id", ent.id, "wakeups", wakeupsOf(items), "cached", cached)
+		w.log.Info(logConflict, "workflow", def.Name(), "workflow_id", ent.id, "wakeups", wakeupsOf(items), "cached", ent.cached)
 		w.runs.set(ent, nil)
 	}
 	if err != nil {
@@ -202,6 +201,7 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items []*wakeup) error {
 	w.thawed()
 	x := w.runs.current(ent)
+	ent.cached = x != nil // for the conflict log
 	if x != nil && otherIncarnation(x, items) {
 		w.runs.set(ent, nil)
 		x = nil

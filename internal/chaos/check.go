@@ -280,10 +280,10 @@ func (ch *checker) checkEvents(ctx context.Context, v *verdict, runs []*run) err
 	closing := map[string]int{}
 	var results []wire.Event
 	for _, ev := range evs {
-		switch ev.Event {
-		case wire.EventCompleted, wire.EventFailed, wire.EventCompensationFailed, wire.EventCanceled, wire.EventTerminated:
+		switch {
+		case slices.Contains(wire.ClosingEvents, ev.Event):
 			closing[ev.WorkflowID]++
-		case wire.EventStepCompleted, wire.EventStepFailed:
+		case ev.Event == wire.EventStepCompleted, ev.Event == wire.EventStepFailed:
 			results = append(results, ev)
 		}
 	}

@@ -43,6 +43,9 @@ const (
 	EventChildCompleted = "child_completed"
 )
 
+// ClosingEvents are the events that end a run (one of them, once).
+var ClosingEvents = []string{EventCompleted, EventFailed, EventCompensationFailed, EventCanceled, EventTerminated}
+
 // Event is one status change of a run, published as JSON so that
 // `nats sub 'jetflow.status.>'` is readable by a person.
 type Event struct {
