@@ -24,6 +24,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/demo"
 	"github.com/jetflow-dev/jetflow/internal/testenv"
+	"github.com/jetflow-dev/jetflow/internal/wire"
 	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go"
@@ -448,19 +449,33 @@ func scrape(t testing.TB, addr, metric string, match ...string) float64 {
 	return sum
 }
 
-// terminal counts the orders whose runs are over.
-func (e *engine) terminal(t testing.TB, ords []order) int {
+// closedRuns counts the runs whose closing event was published since it
+// was called, from the live status subjects: no polling, so a test that
+// must act while runs remain acts as soon as enough are over.
+func (e *engine) closedRuns(t testing.TB) func() int {
 	t.Helper()
-	n := 0
-	for _, o := range ords {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		d, err := e.client.Describe(ctx, o.id)
-		cancel()
-		if err == nil && d.Status.Closed() {
-			n++
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	names := wire.NewNames("jetflow")
+	for _, ev := range wire.ClosingEvents {
+		sub, err := e.nc.Subscribe(names.StatusSubject("*", "*", ev), func(m *nats.Msg) {
+			mu.Lock()
+			seen[m.Subject] = true
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
 	}
-	return n
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen)
+	}
 }
 
 func natsConnect(url string) (*nats.Conn, error) {
