@@ -102,9 +102,8 @@ func Create[T any](ctx context.Context, b jetstream.KeyValue, key string, v T) (
 	if fb, ok := b.(*fastBucket); ok {
 		rev, err = fb.put(ctx, key, data, 0)
 		if errors.Is(err, errWrongLastSequence) {
-			// The key exists, or was deleted and may be created again:
-			// the KV layer tells which.
-			rev, err = fb.KeyValue.Create(ctx, key, data)
+			// The key exists, or was deleted and may be created again.
+			rev, err = fb.createOver(ctx, key, data)
 		}
 	} else {
 		rev, err = b.Create(ctx, key, data)

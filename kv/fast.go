@@ -77,6 +77,43 @@ func (b *fastBucket) put(ctx context.Context, key string, data []byte, rev uint6
 	}
 }
 
+// createOver finishes a create that the stream refused because the key
+// has an entry: one direct get of that entry tells a value (the key
+// exists) from a delete or purge marker, over which the create is made at
+// the marker's revision. Two round trips for a lost race instead of the KV
+// layer's three; an answer out of the ordinary goes to the KV layer.
+func (b *fastBucket) createOver(ctx context.Context, key string, data []byte) (uint64, error) {
+	rev, marker, err := b.last(ctx, key)
+	switch {
+	case err != nil:
+		return b.KeyValue.Create(ctx, key, data)
+	case !marker:
+		return 0, jetstream.ErrKeyExists
+	}
+	rev, err = b.put(ctx, key, data, rev)
+	if errors.Is(err, errWrongLastSequence) {
+		return 0, jetstream.ErrKeyExists // created by another meanwhile
+	}
+	return rev, err
+}
+
+// last reads the revision of key's last entry with a direct get, and
+// whether that entry is a delete or purge marker.
+func (b *fastBucket) last(ctx context.Context, key string) (rev uint64, marker bool, err error) {
+	resp, err := b.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET.KV_"+b.Bucket()+"."+b.prefix+key, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	if rev, err = strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64); err != nil || rev == 0 {
+		return 0, false, fmt.Errorf("kv: direct get of %s: status %q", key, resp.Header.Get("Status"))
+	}
+	switch resp.Header.Get("KV-Operation") {
+	case "DEL", "PURGE":
+		marker = true
+	}
+	return rev, marker, nil
+}
+
 // parseAck reads the sequence from a publish ack such as
 // {"stream":"KV_x","seq":12}; an error ack, or anything else, is decoded by
 // encoding/json.

@@ -35,8 +35,12 @@ func TestFastWritesKeepKVSemantics(t *testing.T) {
 	if err != nil || rev == 0 {
 		t.Fatalf("create: %d, %v", rev, err)
 	}
+	before := nc.Stats().OutMsgs
 	if _, err := kv.Create(ctx, b.Steps, "r1.1", kv.Result{Name: "b"}); !errors.Is(err, kv.ErrExists) {
 		t.Fatalf("second create: got %v, want ErrExists", err)
+	}
+	if n := nc.Stats().OutMsgs - before; n != 2 {
+		t.Errorf("a create over an existing key took %d requests; want 2 (the write, one read of the entry)", n)
 	}
 	got, grev, err := kv.Get[kv.Result](ctx, plain, "r1.1")
 	if err != nil || got.Name != "a" || grev != rev {

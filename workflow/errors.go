@@ -254,6 +254,11 @@ func (e *HistoryLimitError) Error() string {
 // Is matches ErrHistoryLimit.
 func (e *HistoryLimitError) Is(target error) bool { return target == ErrHistoryLimit }
 
+// ErrHandedOver is what Hooks.WorkflowTask gets for a task this worker
+// handed to the worker holding the run in memory, which moved the run
+// instead: the task neither failed nor moved the run here.
+var ErrHandedOver = errors.New("jetflow: workflow task handed over to the worker holding the run")
+
 // ErrUnwound matches (errors.Is) every *UnwindError.
 var ErrUnwound = errors.New("jetflow: workflow code stopped without returning")
 

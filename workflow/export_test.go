@@ -19,3 +19,11 @@ func SetCloseWatchIdle(d time.Duration) func() {
 	closeWatchIdle = d
 	return func() { closeWatchIdle = old }
 }
+
+// DeclineWakeups makes w answer wake-up requests for the runs it holds
+// with "miss" (on), as a worker that dropped them would, or serve them
+// again (off).
+func DeclineWakeups(w *Worker, on bool) { w.declineWakeups.Store(on) }
+
+// InstanceOf is the name w takes wake-ups under (a history batch's Owner).
+func InstanceOf(w *Worker) string { return w.instance }

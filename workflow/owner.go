@@ -39,7 +39,7 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 			return
 		}
 		def := w.registered(t.Workflow)
-		if def == nil || !w.runs.holds(t.WorkflowID) {
+		if def == nil || !w.runs.holds(t.WorkflowID) || w.declineWakeups.Load() {
 			_ = m.Respond([]byte(ownerMiss))
 			return
 		}

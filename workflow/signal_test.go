@@ -476,3 +476,110 @@ func runningExecutions() int {
 	_ = pprof.Lookup("goroutine").WriteTo(&buf, 2) // one stack per goroutine
 	return strings.Count(buf.String(), "workflow.(*execution).main")
 }
+
+// A worker whose copy of a run another worker took over (it had declined
+// to move it, as a paused or busy owner does) checks that copy against the
+// history when a wake-up names an owner that does not take it: it finds
+// the copy behind and hands the wake-up to the run's new holder instead of
+// racing it with a stale copy.
+func TestStaleCopyChecksTheHistoryBeforeMoving(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 60*time.Second)
+	var conflicts atomic.Int64
+	workers := collectWorkers(t, ctx, nc, func(w *workflow.Worker) { w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) } })
+	const n = 60
+	run, err := workflow.Start(ctx, c, collect, "collect-stale", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, ctx, c, "collect-stale", workflow.StatusRunning)
+	js := testenv.JetStream(t, nc)
+	runs, err := js.KeyValue(ctx, "jetflow_runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := kv.Get[kv.Run](ctx, runs, "collect-stale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := js.Stream(ctx, "KV_jetflow_steps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := func() kv.Batch {
+		t.Helper()
+		m, err := steps.GetLastMsgForSubject(ctx, "$KV.jetflow_steps."+kv.ExecKey(rec.ID, rec.Inc, 1)+".h.*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b kv.Batch
+		if err := kv.Unmarshal(m.Data, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	names := wire.NewNames("jetflow")
+	sent := 0
+	// send publishes the next word with a hint naming owner, as Signal
+	// does, and waits until a history batch took it.
+	send := func(owner string) kv.Batch {
+		t.Helper()
+		before := last().N
+		payload, err := kv.MarshalPayload(fmt.Sprintf("w%02d", sent))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := kv.Marshal(wire.SignalMsg{WorkflowID: rec.ID, Workflow: rec.Workflow, Name: "word", Payload: payload, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, names.SignalSubject(rec.Workflow, rec.ID, rec.Inc), data); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		for {
+			if b := last(); b.N > before {
+				return b
+			}
+			if ctx.Err() != nil {
+				t.Fatal("the signal was not taken")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	byInstance := map[string]*workflow.Worker{}
+	for _, w := range workers {
+		byInstance[workflow.InstanceOf(w)] = w
+	}
+	// The holder declines its wake-ups until the other worker takes the
+	// run over; the holder's copy is then behind the history.
+	holder := byInstance[send("").Owner]
+	if holder == nil {
+		t.Fatal("the run's last batch names no worker of this test")
+	}
+	workflow.DeclineWakeups(holder, true)
+	for b := send(workflow.InstanceOf(holder)); byInstance[b.Owner] == holder; b = send(b.Owner) {
+		if sent > n/2 {
+			t.Fatal("the other worker never took the run over")
+		}
+	}
+	workflow.DeclineWakeups(holder, false)
+	conflicts.Store(0)
+	// Wake-ups naming a worker that is gone, as the hints of a killed
+	// owner do, reach either worker.
+	for sent < n {
+		send("gone")
+	}
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprintf("w%02d", i)
+	}
+	if got, err := run.Result(ctx); err != nil || got != strings.Join(want, " ") {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if k := conflicts.Load(); k != 0 {
+		t.Fatalf("%d history conflicts; want the stale copy checked and the wake-ups handed to the run's holder", k)
+	}
+}

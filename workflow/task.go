@@ -47,24 +47,56 @@ type wakeup struct {
 	err       error
 }
 
-// forwardable is the wake-up of a task as the run's owner takes it, when it
-// is signals (one or several, that came together: the owner reads every
-// signal waiting) and that owner was not asked already. Signals are safe to
-// hand over: whoever moves the run reads them from the stream. Results and
-// timers are not handed over on a rebuild: in chaos runs that did, a few
-// were acknowledged without being recorded and waited for the sweeper (the
-// cause is not found yet). A rebuild that found results its history does
-// not deliver yet delivers them itself.
+// forwardable is the wake-up of a task as the run's owner takes it, when
+// that owner was not asked already: signals (one or several that came
+// together: the owner reads every signal waiting), or one result or timer.
+// Several results are not handed over together: the request names one
+// position, and the owner would leave the others unrecorded. Results a
+// rebuild found that its history does not deliver yet stay with the
+// rebuilder, which delivers them itself.
 func forwardable(x *execution, items []*wakeup) (wire.WorkflowTask, bool) {
 	if len(items) == 0 || x.lastOwner == "" || len(x.unseen) > 0 {
 		return wire.WorkflowTask{}, false
 	}
+	signals := true
 	for _, it := range items {
-		if it.reason != wire.ReasonSignal || it.asked == x.lastOwner || it.forwarded {
+		if it.asked == x.lastOwner || it.forwarded {
 			return wire.WorkflowTask{}, false
 		}
+		signals = signals && it.reason == wire.ReasonSignal
 	}
-	return wire.WorkflowTask{WorkflowID: x.run.ID, Workflow: x.run.Workflow, Reason: wire.ReasonSignal, Exec: items[0].exec}, true
+	t := wire.WorkflowTask{WorkflowID: x.run.ID, Workflow: x.run.Workflow, Reason: wire.ReasonSignal, Exec: items[0].exec}
+	if signals {
+		return t, true
+	}
+	if it := items[0]; len(items) == 1 && (it.reason == wire.ReasonResult || it.reason == wire.ReasonTimer) && it.seq > 0 && it.seq <= x.seq {
+		t.Reason, t.Seq = it.reason, it.seq
+		return t, true
+	}
+	return wire.WorkflowTask{}, false
+}
+
+// askedElsewhere reports whether a wake-up named another worker as the
+// run's owner, which did not take it: that worker (or one after it) moved
+// the run since this one last did, unless the name is older than this
+// worker's own last batch.
+func (w *Worker) askedElsewhere(items []*wakeup) bool {
+	for _, it := range items {
+		if it.asked != "" && it.asked != w.instance && !it.forwarded {
+			return true
+		}
+	}
+	return false
+}
+
+// behind reports whether the history of x's execution holds batches that
+// x does not: another worker moved the run since this copy did.
+func (w *Worker) behind(ctx context.Context, x *execution) (bool, error) {
+	b, ok, err := lastBatch(ctx, w.env, x.ek)
+	if err != nil {
+		return false, err
+	}
+	return ok && b.N > x.batches, nil
 }
 
 // wakeupsOf says what brought a task, for the log: the reasons, with the
@@ -89,8 +121,6 @@ const logConflict = "jetflow: history conflict; rebuilding the run from its hist
 
 var (
 	errConflict = errors.New("jetflow: run changed concurrently")
-	// errHandedOver: the worker holding the run moved it for the task.
-	errHandedOver = errors.New("jetflow: handed over to the run's owner")
 	// errStale: a wake-up names a position this copy of the run never
 	// decided, so another worker moved the run since; rebuild it.
 	errStale = errors.New("jetflow: cached run is behind its history")
@@ -172,9 +202,8 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 			w.runs.set(ent, nil)
 			continue
 		}
-		if errors.Is(err, errHandedOver) {
-			err = nil // its owner moved it
-			break
+		if errors.Is(err, ErrHandedOver) {
+			break // its owner moved it
 		}
 		if !errors.Is(err, errConflict) {
 			break
@@ -185,13 +214,16 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 		w.log.Info(logConflict, "workflow", def.Name(), "workflow_id", ent.id, "wakeups", wakeupsOf(items), "cached", ent.cached)
 		w.runs.set(ent, nil)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrHandedOver) {
 		// What this copy of the run did is not all recorded: rebuild it
 		// from the history on the next task.
 		w.runs.set(ent, nil)
 	}
 	if w.Hooks.WorkflowTask != nil {
 		w.Hooks.WorkflowTask(def.Name(), time.Since(start), err)
+	}
+	if errors.Is(err, ErrHandedOver) {
+		return nil // the owner's task is the one traced
 	}
 	w.traceTask(ent, items, start, err)
 	return err
@@ -201,6 +233,19 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items []*wakeup) error {
 	w.thawed()
 	x := w.runs.current(ent)
+	if x != nil && w.askedElsewhere(items) {
+		// The wake-up named another owner, which did not take it: this
+		// copy may be one that worker took over since. One read tells.
+		stale, err := w.behind(ctx, x)
+		if err != nil {
+			return err
+		}
+		if stale {
+			w.runs.set(ent, nil)
+			ent.reread = true
+			x = nil
+		}
+	}
 	ent.cached = x != nil // for the conflict log
 	if x != nil && otherIncarnation(x, items) {
 		w.runs.set(ent, nil)
@@ -219,7 +264,7 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 			switch w.askOwner(ctx, x.lastOwner, t) {
 			case moved:
 				x.kill() // this copy is not kept
-				return errHandedOver
+				return ErrHandedOver
 			case unsure:
 				x.kill()
 				return fmt.Errorf("%w: the owner of %s could not be asked", errOwnerUnsure, x.run.ID)
@@ -306,6 +351,11 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 		if it.seq > x.seq {
 			if !x.loaded {
 				return errStale
+			}
+			if it.forwarded {
+				// The worker that handed it over read the position in
+				// the history; the history read here is behind.
+				return fmt.Errorf("%w: position %d of %s", errNotYet, it.seq, x.run.ID)
 			}
 			continue // a hint with nothing behind it
 		}

@@ -40,8 +40,11 @@ type Worker struct {
 	// askOwner).
 	reconnects    atomic.Uint64
 	reconnectedAt atomic.Int64
-	log           *slog.Logger
-	runs          *runCache
+	// declineWakeups makes the worker answer every wake-up request with
+	// "miss", as one that dropped its runs would (tests).
+	declineWakeups atomic.Bool
+	log            *slog.Logger
+	runs           *runCache
 	// issued are the step tasks this worker published (see issuedTasks).
 	issued issuedTasks
 	// early are the timers this worker put back into the server's schedule
@@ -78,7 +81,8 @@ type Hooks struct {
 	// RunClosed is called when this worker closes a run.
 	RunClosed func(workflow, status string, d time.Duration)
 	// WorkflowTaskStarted is called when a workflow task begins, and
-	// WorkflowTask after it, once for each start.
+	// WorkflowTask after it, once for each start; its err is
+	// ErrHandedOver for a task the worker holding the run moved instead.
 	WorkflowTaskStarted func(workflow string)
 	WorkflowTask        func(workflow string, d time.Duration, err error)
 	// WorkflowTaskConflict is called when a task lost the race to append

@@ -170,7 +170,11 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	var tasks, conflicts atomic.Int64
-	w.Hooks.WorkflowTask = func(string, time.Duration, error) { tasks.Add(1) }
+	w.Hooks.WorkflowTask = func(_ string, _ time.Duration, err error) {
+		if !errors.Is(err, workflow.ErrHandedOver) {
+			tasks.Add(1)
+		}
+	}
 	w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) }
 	for _, d := range []workflow.Registrable{benchSaga, benchSequential, benchFanOut} {
 		if err := w.RegisterWorkflow(d); err != nil {

@@ -12,6 +12,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,6 +28,9 @@ import (
 const (
 	OutcomeOK    = "ok"
 	OutcomeError = "error"
+	// OutcomeHandedOver: a workflow task handed to the worker holding
+	// the run, which moved the run instead.
+	OutcomeHandedOver = "handed_over"
 )
 
 // Metrics holds one worker's collectors in their own registry.
@@ -65,7 +69,7 @@ func New(worker string) *Metrics {
 		stepsInFlight: f.gauge("jetflow_steps_in_flight",
 			"Step attempts running now on this worker.", "step"),
 		wfTasks: f.counter("jetflow_workflow_tasks_total",
-			"Workflow tasks (replays that moved a run) this worker finished, by workflow and outcome.", "workflow", "outcome"),
+			"Workflow tasks (replays that moved a run) this worker finished, by workflow and outcome (ok, error, or handed_over to the worker holding the run).", "workflow", "outcome"),
 		wfInFlight: f.gauge("jetflow_workflow_tasks_in_flight",
 			"Workflow tasks running now on this worker.", "workflow"),
 		wfTaskDuration: f.histogram("jetflow_workflow_task_duration_seconds",
@@ -220,7 +224,10 @@ func Chain(a, b workflow.Hooks) workflow.Hooks {
 }
 
 func outcome(err error) string {
-	if err != nil {
+	switch {
+	case errors.Is(err, workflow.ErrHandedOver):
+		return OutcomeHandedOver
+	case err != nil:
 		return OutcomeError
 	}
 	return OutcomeOK

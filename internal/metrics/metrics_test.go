@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/steps"
+	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -41,6 +43,8 @@ func TestHooksCount(t *testing.T) {
 		t.Errorf("workflow tasks in flight while one runs: got %v, want 1", got)
 	}
 	h.WorkflowTask("Order", time.Millisecond, nil)
+	h.WorkflowTaskStarted("Order")
+	h.WorkflowTask("Order", time.Millisecond, fmt.Errorf("task: %w", workflow.ErrHandedOver))
 	h.RunClosed("Order", "completed", time.Second)
 
 	for _, tc := range []struct {
@@ -51,6 +55,7 @@ func TestHooksCount(t *testing.T) {
 		{"failed attempts", value(t, m.stepAttempts.WithLabelValues("Pay", OutcomeError)), 1},
 		{"errors by type", value(t, m.stepErrors.WithLabelValues("Pay", "Declined")), 1},
 		{"workflow tasks", value(t, m.wfTasks.WithLabelValues("Order", OutcomeOK)), 1},
+		{"workflow tasks handed over", value(t, m.wfTasks.WithLabelValues("Order", OutcomeHandedOver)), 1},
 		{"workflow tasks in flight after", value(t, m.wfInFlight.WithLabelValues("Order")), 0},
 		{"runs closed", value(t, m.runsClosed.WithLabelValues("Order", "completed")), 1},
 	} {
