@@ -17,6 +17,7 @@ import (
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 var word = workflow.NewSignal[string]("word")
@@ -397,20 +398,7 @@ func TestWakeUpsWithoutOwnerGoToTheRunsHolder(t *testing.T) {
 	base := runningExecutions()
 	workers := collectWorkers(t, ctx, nc, func(w *workflow.Worker) { w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) } })
 	const n = 30
-	run, err := workflow.Start(ctx, c, collect, "collect-ownerless", n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitStatus(t, ctx, c, "collect-ownerless", workflow.StatusRunning)
-	js := testenv.JetStream(t, nc)
-	runs, err := js.KeyValue(ctx, "jetflow_runs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _, err := kv.Get[kv.Run](ctx, runs, "collect-ownerless")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run, rec, js := startCollect(t, ctx, c, nc, "collect-ownerless", n)
 	names := wire.NewNames("jetflow")
 	var want []string
 	for i := range n {
@@ -445,6 +433,28 @@ func TestWakeUpsWithoutOwnerGoToTheRunsHolder(t *testing.T) {
 	if after := runningExecutions(); after > base {
 		t.Fatalf("%d workflow executions parked after the workers stopped, %d before they started; want the copies that handed over let go", after, base)
 	}
+}
+
+// startCollect starts a collect run of n words under id, waits until it
+// runs, and returns it with its record (for the subjects a test publishes
+// on by hand).
+func startCollect(t *testing.T, ctx context.Context, c *workflow.Client, nc *nats.Conn, id string, n int) (*workflow.Run[string], kv.Run, jetstream.JetStream) {
+	t.Helper()
+	run, err := workflow.Start(ctx, c, collect, id, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, ctx, c, id, workflow.StatusRunning)
+	js := testenv.JetStream(t, nc)
+	runs, err := js.KeyValue(ctx, "jetflow_runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := kv.Get[kv.Run](ctx, runs, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run, rec, js
 }
 
 // collectWorkers runs two workers of collect on nc, each set up by hook
@@ -490,20 +500,7 @@ func TestStaleCopyChecksTheHistoryBeforeMoving(t *testing.T) {
 	var conflicts atomic.Int64
 	workers := collectWorkers(t, ctx, nc, func(w *workflow.Worker) { w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) } })
 	const n = 60
-	run, err := workflow.Start(ctx, c, collect, "collect-stale", n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitStatus(t, ctx, c, "collect-stale", workflow.StatusRunning)
-	js := testenv.JetStream(t, nc)
-	runs, err := js.KeyValue(ctx, "jetflow_runs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _, err := kv.Get[kv.Run](ctx, runs, "collect-stale")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run, rec, js := startCollect(t, ctx, c, nc, "collect-stale", n)
 	steps, err := js.Stream(ctx, "KV_jetflow_steps")
 	if err != nil {
 		t.Fatal(err)
