@@ -36,8 +36,10 @@ test: natscli
 
 # Go benchmarks (codec, replay, dispatch, end to end), then `jetflow bench`
 # for every figure of the README's Performance table, each in its own
-# process so that peak RSS is its own. BENCH_GROWTH=10000 for a quicker pass.
+# process so that peak RSS is its own. BENCH_GROWTH=10000 for a quicker pass;
+# the growth check of runs kept waits BENCH_SETTLE after each warm-up.
 BENCH_GROWTH ?= 100000
+BENCH_SETTLE ?= 150s
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./kv/... ./internal/runner/... ./workflow/...
 	@echo "== length: one 10,000-step workflow against a 100-step one; one of 50,000 steps"
@@ -56,6 +58,9 @@ bench: build
 	@echo "== growth: after 1000 finished runs, then after $(BENCH_GROWTH)"
 	bin/jetflow bench --workflows 5000 --concurrency 100 --no-ceiling --warmup 1000
 	bin/jetflow bench --workflows 5000 --concurrency 100 --no-ceiling --warmup $(BENCH_GROWTH)
+	@echo "== growth of runs kept: the same, measured $(BENCH_SETTLE) after the warm-up (past the server's 2-minute windows)"
+	bin/jetflow bench --workflows 5000 --concurrency 100 --no-ceiling --warmup 1000 --settle $(BENCH_SETTLE)
+	bin/jetflow bench --workflows 5000 --concurrency 100 --no-ceiling --warmup $(BENCH_GROWTH) --settle $(BENCH_SETTLE)
 	@echo "== schedules: firing delay of an @every 1s schedule over 60 ticks"
 	bin/jetflow bench --shape schedule --ticks 60
 

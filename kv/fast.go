@@ -83,6 +83,11 @@ func (b *fastBucket) put(ctx context.Context, key string, data []byte, rev uint6
 // the marker's revision. Two round trips for a lost race instead of the KV
 // layer's three; an answer out of the ordinary goes to the KV layer.
 func (b *fastBucket) createOver(ctx context.Context, key string, data []byte) (uint64, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
 	rev, marker, err := b.last(ctx, key)
 	switch {
 	case err != nil:
@@ -98,7 +103,11 @@ func (b *fastBucket) createOver(ctx context.Context, key string, data []byte) (u
 }
 
 // last reads the revision of key's last entry with a direct get, and
-// whether that entry is a delete or purge marker.
+// whether that entry is a delete or purge marker, written by a client or by
+// the server (a TTL's marker), read as nats.go's KV layer reads them. The
+// engine's connections use the default JetStream API prefix (no domain),
+// as put does; a bucket without direct gets gives no responders, and
+// createOver leaves the case to the KV layer.
 func (b *fastBucket) last(ctx context.Context, key string) (rev uint64, marker bool, err error) {
 	resp, err := b.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET.KV_"+b.Bucket()+"."+b.prefix+key, nil)
 	if err != nil {
@@ -110,6 +119,11 @@ func (b *fastBucket) last(ctx context.Context, key string) (rev uint64, marker b
 	switch resp.Header.Get("KV-Operation") {
 	case "DEL", "PURGE":
 		marker = true
+	case "":
+		switch resp.Header.Get(jetstream.MarkerReasonHeader) {
+		case "MaxAge", "Purge", "Remove":
+			marker = true
+		}
 	}
 	return rev, marker, nil
 }

@@ -64,6 +64,16 @@ func TestFastWritesKeepKVSemantics(t *testing.T) {
 	if got, _, _ := kv.Get[kv.Result](ctx, plain, "r1.1"); got.Name != "d" {
 		t.Fatalf("after the create over the deleted key: got %+v, want d", got)
 	}
+	// A purged one likewise.
+	if err := b.Steps.Purge(ctx, "r1.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, b.Steps, "r1.1", kv.Result{Name: "e"}); err != nil {
+		t.Fatalf("create over a purged key: %v", err)
+	}
+	if got, _, _ := kv.Get[kv.Result](ctx, plain, "r1.1"); got.Name != "e" {
+		t.Fatalf("after the create over the purged key: got %+v, want e", got)
+	}
 	for _, bad := range []string{"", ".a", "a.", "a b", "a*", "a>"} {
 		if _, err := kv.Create(ctx, b.Steps, bad, kv.Result{}); !errors.Is(err, jetstream.ErrInvalidKey) {
 			t.Errorf("create %q: got %v, want ErrInvalidKey", bad, err)

@@ -97,7 +97,9 @@ func TestNatsCLIShowsEventsAndBuckets(t *testing.T) {
 	if got, err := run.Result(ctx); err != nil || got != "ship-res-sku1" {
 		t.Fatalf("Result: got %q, %v; want ship-res-sku1", got, err)
 	}
-	last := strconv.Quote("jetflow.status.CLIOrder.cli-1." + wire.EventCompleted)
+	// The closing event's body, not just its subject line: the CLI prints
+	// the two apart, and a kill between them would cut the body off.
+	last := `{"event":"` + wire.EventCompleted + `","workflow":"CLIOrder","workflow_id":"cli-1"`
 	for !strings.Contains(sub.Output(), last) {
 		select {
 		case <-sub.Done():

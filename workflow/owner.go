@@ -52,7 +52,7 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 		go func() {
 			defer func() { <-sem }()
 			wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, forwarded: true}
-			if err := w.wake(work, def, t.WorkflowID, wk); err != nil || !wk.early.IsZero() {
+			if err := w.wake(work, def, t.WorkflowID, wk); err != nil || !wk.early.IsZero() || wk.notYet {
 				_ = m.Respond([]byte(ownerMiss))
 				return
 			}

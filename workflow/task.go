@@ -41,21 +41,24 @@ type wakeup struct {
 	// asked is the owner already asked to take this wake-up, who did not.
 	asked string
 	// forwarded: another worker handed this wake-up over; it is not handed
-	// on again.
+	// on again. notYet: it names a position this copy does not know yet
+	// (its history read is behind), so the asker keeps it.
 	forwarded bool
+	notYet    bool
 	done      chan struct{}
 	err       error
 }
 
 // forwardable is the wake-up of a task as the run's owner takes it, when
 // that owner was not asked already: signals (one or several that came
-// together: the owner reads every signal waiting), or one result or timer.
-// Several results are not handed over together: the request names one
-// position, and the owner would leave the others unrecorded. Results a
-// rebuild found that its history does not deliver yet stay with the
-// rebuilder, which delivers them itself.
+// together: the owner reads every signal waiting), or one result or timer
+// of the execution x is at. Several results are not handed over together:
+// the request names one position, and the owner would leave the others
+// unrecorded. Results a rebuild found that its history does not deliver
+// yet, other than the one handed over, stay with the rebuilder, which
+// delivers them itself.
 func forwardable(x *execution, items []*wakeup) (wire.WorkflowTask, bool) {
-	if len(items) == 0 || x.lastOwner == "" || len(x.unseen) > 0 {
+	if len(items) == 0 || x.lastOwner == "" {
 		return wire.WorkflowTask{}, false
 	}
 	signals := true
@@ -66,20 +69,27 @@ func forwardable(x *execution, items []*wakeup) (wire.WorkflowTask, bool) {
 		signals = signals && it.reason == wire.ReasonSignal
 	}
 	t := wire.WorkflowTask{WorkflowID: x.run.ID, Workflow: x.run.Workflow, Reason: wire.ReasonSignal, Exec: items[0].exec}
-	if signals {
+	if signals && len(x.unseen) == 0 {
 		return t, true
 	}
-	if it := items[0]; len(items) == 1 && (it.reason == wire.ReasonResult || it.reason == wire.ReasonTimer) && it.seq > 0 && it.seq <= x.seq {
-		t.Reason, t.Seq = it.reason, it.seq
-		return t, true
+	it := items[0]
+	if len(items) != 1 || (it.reason != wire.ReasonResult && it.reason != wire.ReasonTimer) ||
+		it.seq <= 0 || it.seq > x.seq || (it.exec > 0 && it.exec != max(x.run.Exec, 1)) {
+		return wire.WorkflowTask{}, false
 	}
-	return wire.WorkflowTask{}, false
+	for _, u := range x.unseen {
+		if u.seq != it.seq {
+			return wire.WorkflowTask{}, false
+		}
+	}
+	t.Reason, t.Seq = it.reason, it.seq
+	return t, true
 }
 
 // askedElsewhere reports whether a wake-up named another worker as the
-// run's owner, which did not take it: that worker (or one after it) moved
-// the run since this one last did, unless the name is older than this
-// worker's own last batch.
+// run's owner, which did not take it: that worker may have moved the run
+// since this one last did (or the name is older than this worker's own
+// last batch, which one read of the history tells).
 func (w *Worker) askedElsewhere(items []*wakeup) bool {
 	for _, it := range items {
 		if it.asked != "" && it.asked != w.instance && !it.forwarded {
@@ -90,13 +100,14 @@ func (w *Worker) askedElsewhere(items []*wakeup) bool {
 }
 
 // behind reports whether the history of x's execution holds batches that
-// x does not: another worker moved the run since this copy did.
-func (w *Worker) behind(ctx context.Context, x *execution) (bool, error) {
+// x does not (another worker moved the run since this copy did), and which
+// worker wrote the last one.
+func (w *Worker) behind(ctx context.Context, x *execution) (bool, string, error) {
 	b, ok, err := lastBatch(ctx, w.env, x.ek)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
-	return ok && b.N > x.batches, nil
+	return ok && b.N > x.batches, b.Owner, nil
 }
 
 // wakeupsOf says what brought a task, for the log: the reasons, with the
@@ -235,14 +246,25 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 	x := w.runs.current(ent)
 	if x != nil && w.askedElsewhere(items) {
 		// The wake-up named another owner, which did not take it: this
-		// copy may be one that worker took over since. One read tells.
-		stale, err := w.behind(ctx, x)
+		// copy may be one another worker took over since. One read tells,
+		// and names the worker that holds the run now.
+		stale, owner, err := w.behind(ctx, x)
 		if err != nil {
 			return err
 		}
 		if stale {
-			w.runs.set(ent, nil)
+			x.lastOwner = owner
+			t, ok := forwardable(x, items)
+			w.runs.set(ent, nil) // kills this copy
 			ent.reread = true
+			if ok && owner != w.instance {
+				switch w.askOwner(ctx, owner, t) {
+				case moved:
+					return ErrHandedOver
+				case unsure:
+					return fmt.Errorf("%w: the owner of %s could not be asked", errOwnerUnsure, ent.id)
+				}
+			}
 			x = nil
 		}
 	}
@@ -354,8 +376,8 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 			}
 			if it.forwarded {
 				// The worker that handed it over read the position in
-				// the history; the history read here is behind.
-				return fmt.Errorf("%w: position %d of %s", errNotYet, it.seq, x.run.ID)
+				// the history, which this copy has not: it goes back.
+				it.notYet = true
 			}
 			continue // a hint with nothing behind it
 		}

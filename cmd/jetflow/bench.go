@@ -80,6 +80,7 @@ type benchReport struct {
 	Efficiency         float64 `json:"efficiency"`
 	Failed             int     `json:"failed"`
 	Warmup             int     `json:"warmup_runs"`
+	SettleSeconds      float64 `json:"settle_seconds,omitempty"`
 	// Tracing says whether the run was traced (--trace), and how many
 	// spans a workflow made then.
 	Tracing          bool    `json:"tracing"`
@@ -94,6 +95,7 @@ func runBench(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	noCeiling := fs.Bool("no-ceiling", false, "skip the JetStream ceiling measurement")
 	warm := fs.Int("warmup", 0, "finished runs to create before measuring (growth check)")
+	settle := fs.Duration("settle", 0, "wait this long after the warm-up before measuring: past 2m, the server's deduplication window and per-block subject state no longer hold the warm-up's runs, so what is measured is the cost of runs kept, not of runs just finished")
 	noLocalWake := fs.Bool("no-local-wake", false, "wake runs through the stream even when this process runs their workflow (for comparison)")
 	retention := fs.Duration("retention", workflow.DefaultRetention, "how long closed runs are kept before they are purged")
 	memLimit := fs.Int("memory-limit", 0, "Go soft memory limit in MiB for this process (0 = none; like GOMEMLIMIT)")
@@ -217,6 +219,13 @@ func runBench(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if *settle > 0 {
+		select {
+		case <-time.After(*settle):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	var ru0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	out0 := nc.Stats().OutMsgs
@@ -256,7 +265,7 @@ func runBench(ctx context.Context, args []string) error {
 	stopWorker()
 	<-workerDone
 
-	r := benchReport{Workflows: *n, Concurrency: *conc, Sync: *syncMode, Server: server, Seconds: elapsed.Seconds(), Failed: failed, Warmup: *warm, Tracing: *traced}
+	r := benchReport{Workflows: *n, Concurrency: *conc, Sync: *syncMode, Server: server, Seconds: elapsed.Seconds(), Failed: failed, Warmup: *warm, SettleSeconds: settle.Seconds(), Tracing: *traced}
 	if tracing != nil {
 		tracing.flush(ctx)
 		r.SpansPerWorkflow = float64(tracing.spans.Load()) / float64(*n+*warm)
