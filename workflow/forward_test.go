@@ -23,7 +23,7 @@ func TestForwardable(t *testing.T) {
 		{"signals", []*wakeup{{reason: wire.ReasonSignal}, {reason: wire.ReasonSignal}}, nil, true, 0},
 		{"signals, with a result the rebuild found undelivered", []*wakeup{{reason: wire.ReasonSignal}}, []int{3}, false, 0},
 		{"one result", []*wakeup{result(3, 2)}, nil, true, 3},
-		{"one result, the one the rebuild found undelivered", []*wakeup{result(3, 2)}, []int{3}, true, 3},
+		{"one result, the one the rebuild found undelivered", []*wakeup{result(3, 2)}, []int{3}, false, 0},
 		{"one result, and another the rebuild found undelivered", []*wakeup{result(3, 2)}, []int{2, 3}, false, 0},
 		{"two results", []*wakeup{result(3, 2), result(4, 2)}, nil, false, 0},
 		{"a result and a signal", []*wakeup{result(3, 2), {reason: wire.ReasonSignal}}, nil, false, 0},

@@ -62,14 +62,20 @@ func (w *Worker) load(ctx context.Context, def Registrable, id string, reread bo
 	if w.Hooks.RunRebuilt != nil {
 		w.Hooks.RunRebuilt(def.Name())
 	}
+	// A copy that is not returned is let go: its code's goroutine may be
+	// waiting already.
 	if err := w.recreateTimers(ctx, x, h); err != nil {
+		x.kill()
 		return nil, err
 	}
 	if err := x.replayHistory(h); err != nil {
+		x.kill()
 		return nil, err
 	}
 	if x.missing > 0 {
-		return nil, w.rerunMissing(ctx, x, h)
+		err := w.rerunMissing(ctx, x, h)
+		x.kill()
+		return nil, err
 	}
 	// Results recorded whose wake-ups have not reached the history yet:
 	// the task delivers them after the signals it receives, in the order a
