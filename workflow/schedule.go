@@ -392,11 +392,20 @@ func limitReached(s *kv.Schedule) error {
 	return nil
 }
 
-// DeleteSchedule removes the schedule; the runs it started go on. Its
-// pending wake-up finds nothing and arms nothing.
+// DeleteSchedule removes the schedule; the runs it started go on, and so
+// does a run it decided to start (its fired event is out) that no worker
+// started yet: DeleteSchedule starts it. Its pending wake-up finds nothing
+// and arms nothing.
 func (c *Client) DeleteSchedule(ctx context.Context, id string) error {
 	s, err := c.loadSchedule(ctx, id)
 	if err != nil {
+		return err
+	}
+	// Runs the schedule decided (its fired events are out) and a worker
+	// has not started yet are started here: with the record gone, no
+	// worker would.
+	tk := &ticker{c: c, log: c.cfg.logger, worker: "client"}
+	if err := tk.startPending(ctx, &s); err != nil {
 		return err
 	}
 	if err := c.env.Buckets.Runs.Delete(ctx, kv.ScheduleKey(id)); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/testenv"
+	"github.com/jetflow-dev/jetflow/kv"
 	"github.com/jetflow-dev/jetflow/steps"
 	"github.com/jetflow-dev/jetflow/workflow"
 	"github.com/nats-io/nats.go"
@@ -387,5 +388,42 @@ func TestScheduleOverlapStopsTheOpenRun(t *testing.T) {
 		if err := c.DeleteSchedule(ctx, id); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A run the schedule decided (its fired event went out) but no worker
+// started yet, as when the worker died between the two, is started by
+// DeleteSchedule rather than dropped with the record.
+func TestDeleteScheduleStartsTheRunsItFired(t *testing.T) {
+	nc, c, ctx := scheduleSetup(t, 1)
+	action, err := workflow.NewScheduleAction(reconcile, reconcileIn{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateSchedule(ctx, "nightly-del", workflow.ScheduleSpec{Cron: []string{"@every 1h"}}, action, workflow.SchedulePolicies{}); err != nil {
+		t.Fatal(err)
+	}
+	// What a worker's tick writes before it starts the run.
+	js := testenv.JetStream(t, nc)
+	runs, err := js.KeyValue(ctx, "jetflow_runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, rev, err := kv.Get[kv.Schedule](ctx, runs, kv.ScheduleKey("nightly-del"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Pending = append(s.Pending, kv.ScheduleRun{WorkflowID: "nightly-del-1", Nominal: time.Now().UTC(), Decided: time.Now().UTC()})
+	if _, err := kv.Update(ctx, runs, kv.ScheduleKey("nightly-del"), s, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteSchedule(ctx, "nightly-del"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DescribeSchedule(ctx, "nightly-del"); !errors.Is(err, workflow.ErrNotFound) {
+		t.Fatalf("schedule after the delete: %v; want ErrNotFound", err)
+	}
+	if rec, err := c.Wait(ctx, "nightly-del-1"); err != nil || rec.Status != workflow.StatusCompleted {
+		t.Fatalf("the fired run after the delete: %s, %v; want it started and completed", rec.Status, err)
 	}
 }
