@@ -53,26 +53,24 @@ func TestFastWritesKeepKVSemantics(t *testing.T) {
 	if err != nil || nrev <= rev {
 		t.Fatalf("update: %d, %v", nrev, err)
 	}
-	// A deleted key leaves a marker; a create over it succeeds, as the KV
-	// layer's does.
-	if err := b.Steps.Delete(ctx, "r1.1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Create(ctx, b.Steps, "r1.1", kv.Result{Name: "d"}); err != nil {
-		t.Fatalf("create over a deleted key: %v", err)
-	}
-	if got, _, _ := kv.Get[kv.Result](ctx, plain, "r1.1"); got.Name != "d" {
-		t.Fatalf("after the create over the deleted key: got %+v, want d", got)
-	}
-	// A purged one likewise.
-	if err := b.Steps.Purge(ctx, "r1.1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Create(ctx, b.Steps, "r1.1", kv.Result{Name: "e"}); err != nil {
-		t.Fatalf("create over a purged key: %v", err)
-	}
-	if got, _, _ := kv.Get[kv.Result](ctx, plain, "r1.1"); got.Name != "e" {
-		t.Fatalf("after the create over the purged key: got %+v, want e", got)
+	// A deleted or purged key leaves a marker; a create over it succeeds,
+	// as the KV layer's does.
+	for _, m := range []struct {
+		how  string
+		mark func() error
+	}{
+		{"deleted", func() error { return b.Steps.Delete(ctx, "r1.1") }},
+		{"purged", func() error { return b.Steps.Purge(ctx, "r1.1") }},
+	} {
+		if err := m.mark(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Create(ctx, b.Steps, "r1.1", kv.Result{Name: m.how}); err != nil {
+			t.Fatalf("create over a %s key: %v", m.how, err)
+		}
+		if got, _, _ := kv.Get[kv.Result](ctx, plain, "r1.1"); got.Name != m.how {
+			t.Fatalf("after the create over the %s key: got %+v, want %s", m.how, got, m.how)
+		}
 	}
 	for _, bad := range []string{"", ".a", "a.", "a b", "a*", "a>"} {
 		if _, err := kv.Create(ctx, b.Steps, bad, kv.Result{}); !errors.Is(err, jetstream.ErrInvalidKey) {

@@ -358,12 +358,8 @@ func TestCancelTwiceLetsTheCompensationFinish(t *testing.T) {
 // signal's message asks the run's owner (named by the last history batch)
 // to take it, rather than rebuild the run and race the owner.
 func TestSignalsGoToTheWorkerHoldingTheRun(t *testing.T) {
-	srv := testenv.Start(t, false)
-	nc := srv.Conn()
-	c := newClient(t, nc)
-	ctx := testenv.Context(t, 30*time.Second)
 	var rebuilt atomic.Int64
-	collectWorkers(t, ctx, nc, func(w *workflow.Worker) { w.Hooks.RunRebuilt = func(string) { rebuilt.Add(1) } })
+	_, c, ctx, _ := collectSetup(t, 30*time.Second, func(w *workflow.Worker) { w.Hooks.RunRebuilt = func(string) { rebuilt.Add(1) } })
 	const n = 20
 	run, err := workflow.Start(ctx, c, collect, "collect-owned", n)
 	if err != nil {
@@ -390,13 +386,9 @@ func TestSignalsGoToTheWorkerHoldingTheRun(t *testing.T) {
 // handed to the worker that wrote the run's last batch, instead of the
 // worker that got it rebuilding the run and racing the one holding it.
 func TestWakeUpsWithoutOwnerGoToTheRunsHolder(t *testing.T) {
-	srv := testenv.Start(t, false)
-	nc := srv.Conn()
-	c := newClient(t, nc)
-	ctx := testenv.Context(t, 30*time.Second)
 	var conflicts atomic.Int64
 	base := runningExecutions()
-	workers := collectWorkers(t, ctx, nc, func(w *workflow.Worker) { w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) } })
+	nc, c, ctx, workers := collectSetup(t, 30*time.Second, func(w *workflow.Worker) { w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) } })
 	const n = 30
 	run, rec, js := startCollect(t, ctx, c, nc, "collect-ownerless", n)
 	names := wire.NewNames("jetflow")
@@ -457,6 +449,17 @@ func startCollect(t *testing.T, ctx context.Context, c *workflow.Client, nc *nat
 	return run, rec, js
 }
 
+// collectSetup starts a server, a client and two workers of collect (see
+// collectWorkers), and returns them with a context for the test's d.
+func collectSetup(t *testing.T, d time.Duration, hook func(*workflow.Worker)) (*nats.Conn, *workflow.Client, context.Context, []*workflow.Worker) {
+	t.Helper()
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, d)
+	return nc, c, ctx, collectWorkers(t, ctx, nc, hook)
+}
+
 // collectWorkers runs two workers of collect on nc, each set up by hook
 // first, until the end of the test.
 func collectWorkers(t *testing.T, ctx context.Context, nc *nats.Conn, hook func(*workflow.Worker)) []*workflow.Worker {
@@ -493,12 +496,8 @@ func runningExecutions() int {
 // the copy behind and hands the wake-up to the run's new holder instead of
 // racing it with a stale copy.
 func TestStaleCopyChecksTheHistoryBeforeMoving(t *testing.T) {
-	srv := testenv.Start(t, false)
-	nc := srv.Conn()
-	c := newClient(t, nc)
-	ctx := testenv.Context(t, 60*time.Second)
 	var conflicts atomic.Int64
-	workers := collectWorkers(t, ctx, nc, func(w *workflow.Worker) { w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) } })
+	nc, c, ctx, workers := collectSetup(t, 60*time.Second, func(w *workflow.Worker) { w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) } })
 	const n = 60
 	run, rec, js := startCollect(t, ctx, c, nc, "collect-stale", n)
 	steps, err := js.Stream(ctx, "KV_jetflow_steps")
