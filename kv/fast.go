@@ -42,6 +42,15 @@ func (b *Buckets) Fast(nc *nats.Conn) {
 // revision is not the key's.
 var errWrongLastSequence = errors.New("wrong last sequence")
 
+// withDefaultTimeout bounds ctx by 5 s when it has no deadline, as
+// nats.go's KV calls do.
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, 5*time.Second)
+}
+
 // put writes data under key if the key is at revision rev (0: has none),
 // and returns the new revision.
 func (b *fastBucket) put(ctx context.Context, key string, data []byte, rev uint64) (uint64, error) {
@@ -50,11 +59,8 @@ func (b *fastBucket) put(ctx context.Context, key string, data []byte, rev uint6
 	}
 	m := &nats.Msg{Subject: b.prefix + key, Data: data, Header: nats.Header{}}
 	m.Header[jetstream.ExpectedLastSubjSeqHeader] = []string{strconv.FormatUint(rev, 10)}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
 	// As nats.go's publish does: a stream without a leader for a moment
 	// (a server failing over) has no responders; try again shortly.
 	for try := 0; ; try++ {
@@ -83,11 +89,8 @@ func (b *fastBucket) put(ctx context.Context, key string, data []byte, rev uint6
 // the marker's revision. Two round trips for a lost race instead of the KV
 // layer's three; an answer out of the ordinary goes to the KV layer.
 func (b *fastBucket) createOver(ctx context.Context, key string, data []byte) (uint64, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
 	rev, marker, err := b.last(ctx, key)
 	switch {
 	case err != nil:

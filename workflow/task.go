@@ -107,6 +107,19 @@ func (w *Worker) behind(ctx context.Context, x *execution) (bool, string, error)
 	return ok && b.N > x.batches, b.Owner, nil
 }
 
+// handOver asks owner to move the run for t: ErrHandedOver when it did, an
+// errOwnerUnsure when it could not be asked (try again shortly), nil when
+// the task is this worker's to do.
+func (w *Worker) handOver(ctx context.Context, owner string, t wire.WorkflowTask) error {
+	switch w.askOwner(ctx, owner, t) {
+	case moved:
+		return ErrHandedOver
+	case unsure:
+		return fmt.Errorf("%w: the owner of %s could not be asked", errOwnerUnsure, t.WorkflowID)
+	}
+	return nil
+}
+
 // wakeupsOf says what brought a task, for the log: the reasons, with the
 // position of each, and "local" for a result this process recorded.
 func wakeupsOf(items []*wakeup) string {
@@ -257,11 +270,8 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 			w.runs.set(ent, nil) // kills this copy
 			ent.reread = true
 			if ok && owner != w.instance {
-				switch w.askOwner(ctx, owner, t) {
-				case moved:
-					return ErrHandedOver
-				case unsure:
-					return fmt.Errorf("%w: the owner of %s could not be asked", errOwnerUnsure, ent.id)
+				if err := w.handOver(ctx, owner, t); err != nil {
+					return err
 				}
 				for _, it := range items {
 					it.asked = owner // declined: not asked again after the rebuild
@@ -285,13 +295,9 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 			// Another worker wrote the run's last batch and may hold it
 			// still (this wake-up named an owner that no longer has it, or
 			// none): hand the wake-up over rather than race it.
-			switch w.askOwner(ctx, x.lastOwner, t) {
-			case moved:
+			if err := w.handOver(ctx, x.lastOwner, t); err != nil {
 				x.kill() // this copy is not kept
-				return ErrHandedOver
-			case unsure:
-				x.kill()
-				return fmt.Errorf("%w: the owner of %s could not be asked", errOwnerUnsure, x.run.ID)
+				return err
 			}
 		}
 		w.runs.set(ent, x)

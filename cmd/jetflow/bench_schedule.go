@@ -36,9 +36,6 @@ type scheduleReport struct {
 	SecondsPassed float64 `json:"seconds"`
 }
 
-// runScheduleBench creates an @every 1s schedule of a one-step workflow,
-// served by the bench's worker, takes ticks of its fired events, then
-// deletes it and reads the runs' records.
 // waitTickRun waits for the run a tick fired to close; the fired event
 // comes as the run is decided, a moment before it is started.
 func waitTickRun(ctx context.Context, c *workflow.Client, id string) (workflow.Record, error) {
@@ -56,6 +53,9 @@ func waitTickRun(ctx context.Context, c *workflow.Client, id string) (workflow.R
 	}
 }
 
+// runScheduleBench creates an @every 1s schedule of a one-step workflow,
+// served by the bench's worker, takes ticks of its fired events, reads the
+// runs' records once they are over, then deletes the schedule.
 func runScheduleBench(ctx context.Context, nc *nats.Conn, c *workflow.Client, prefix, server string, ticks int, asJSON bool) error {
 	id := fmt.Sprintf("bench-delay-%d", time.Now().UnixNano()%1_000_000)
 	fired := make(chan *nats.Msg, ticks+16)
