@@ -1,7 +1,9 @@
 package workflow_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,5 +51,112 @@ func TestThreeWorkersKeepRunsWhereTheyLive(t *testing.T) {
 	}
 	if got := conflicts.Load(); got > n/4 {
 		t.Errorf("history conflicts: got %d, want at most %d", got, n/4)
+	}
+}
+
+// slowFirstEntries counts how often slowFirst's code starts; the first
+// start stands still for slowFirstPause.
+var slowFirstEntries atomic.Int64
+
+const slowFirstPause = 2 * time.Second
+
+var slowFirst = workflow.New("SlowFirst", func(ctx workflow.Context, n int) (int, error) {
+	if slowFirstEntries.Add(1) == 1 {
+		time.Sleep(slowFirstPause) //jetflow:nondeterministic-ok a task that takes longer than the ack wait, on its first try only
+	}
+	return workflow.ExecuteStep(ctx, addOne, n).Get(ctx)
+})
+
+// A workflow task that takes longer than the ack wait (its store slow, its
+// run's tasks queued) stays with the worker doing it: the worker tells the
+// server it is still at it, so the task is not delivered to another worker
+// meanwhile, which would run the code a second time and race the first for
+// the run's history.
+func TestSlowTaskStaysWithItsWorker(t *testing.T) {
+	srv := testenv.Start(t, false)
+	c := newClient(t, srv.Conn())
+	ctx := testenv.Context(t, 60*time.Second)
+	var conflicts atomic.Int64
+	hooks := workflow.Hooks{WorkflowTaskConflict: func(string) { conflicts.Add(1) }}
+	for range 2 {
+		startHookedWorker(t, srv.Conn(), hooks, []workflow.Registrable{slowFirst}, []steps.Handler{addOne},
+			workflow.WithAckWait(300*time.Millisecond))
+	}
+	slowFirstEntries.Store(0)
+	r, err := workflow.Start(ctx, c, slowFirst, "slow-first", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Result(ctx); err != nil || got != 2 {
+		t.Fatalf("result: got %d, %v; want 2", got, err)
+	}
+	// Without the progress acks the start is delivered again every 300 ms
+	// of the 2 s pause, and whichever worker takes it runs the code again.
+	if got := slowFirstEntries.Load(); got != 1 {
+		t.Errorf("the workflow's code started %d times, want 1", got)
+	}
+	if got := conflicts.Load(); got != 0 {
+		t.Errorf("history conflicts: got %d, want 0", got)
+	}
+}
+
+// frozenFirstEntered is told when frozenFirst's code first starts, which
+// then stands still for a moment.
+var frozenFirstEntered = make(chan struct{}, 1)
+
+var frozenFirst = workflow.New("FrozenFirst", func(ctx workflow.Context, n int) (int, error) {
+	//jetflow:nondeterministic-ok tells the test once, then stands still; decides nothing
+	select {
+	case frozenFirstEntered <- struct{}{}:
+		time.Sleep(300 * time.Millisecond) //jetflow:nondeterministic-ok the worker "freezes" meanwhile
+	default:
+	}
+	return workflow.ExecuteStep(ctx, addOne, n).Get(ctx)
+})
+
+// A workflow task cut in two by a freeze of its worker is given up, even
+// when the worker's ticker noticed the freeze first: its message has
+// likely gone to another worker meanwhile, and committing what the code
+// decided before the freeze would race that one.
+func TestTaskCutByAFreezeIsGivenUp(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet), workflow.WithAckWait(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frozen atomic.Int64
+	w.Hooks.WorkflowTask = func(_ string, _ time.Duration, err error) {
+		if err != nil && strings.Contains(err.Error(), "frozen") {
+			frozen.Add(1)
+		}
+	}
+	if err := w.RegisterWorkflow(frozenFirst); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.RegisterStep(addOne); err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(wctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	r, err := workflow.Start(ctx, c, frozenFirst, "frozen-first", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-frozenFirstEntered:
+	case <-ctx.Done():
+		t.Fatal("the code did not start")
+	}
+	workflow.Freeze(w, time.Minute)
+	if got, err := r.Result(ctx); err != nil || got != 2 {
+		t.Fatalf("result: got %d, %v; want 2", got, err)
+	}
+	if frozen.Load() == 0 {
+		t.Error("the task cut by the freeze was committed, want it given up")
 	}
 }

@@ -27,3 +27,7 @@ func DeclineWakeups(w *Worker, on bool) { w.declineWakeups.Store(on) }
 
 // InstanceOf is the name w takes wake-ups under (a history batch's Owner).
 func InstanceOf(w *Worker) string { return w.instance }
+
+// Freeze makes w look as if it had just stood still for d (a SIGSTOP),
+// before its ticker notices.
+func Freeze(w *Worker, d time.Duration) { w.tick.Add(-int64(d)) }

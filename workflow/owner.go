@@ -38,6 +38,10 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 		if err := kv.Unmarshal(m.Data, &t); err != nil || ValidateID(t.WorkflowID) != nil {
 			return
 		}
+		// A request read right after a freeze may have waited it out, and
+		// its asker moved the run: noticing the freeze first drops every
+		// run held, so the answer is no.
+		w.thawed()
 		def := w.registered(t.Workflow)
 		if def == nil || !w.runs.holds(t.WorkflowID) || w.declineWakeups.Load() {
 			_ = m.Respond([]byte(ownerMiss))
@@ -120,11 +124,17 @@ func (w *Worker) reconnected() time.Time {
 	return time.Time{}
 }
 
-// noteReconnects records when the connection's reconnect count moves.
+// noteReconnects records when the connection's reconnect count moves. A
+// worker whose connection failed over was out of reach meanwhile: workers
+// that asked it to move a run got no answer and may have moved the run
+// themselves. So every run it holds is declared stale, as after a freeze,
+// and rebuilt from its history when next needed.
 func (w *Worker) noteReconnects() {
 	if n := w.env.NC.Stats().Reconnects; n != w.reconnects.Load() {
 		w.reconnects.Store(n)
 		w.reconnectedAt.Store(time.Now().UnixNano())
+		w.log.Info("jetflow: connection failed over; runs held in memory will be rebuilt from their history")
+		w.runs.forgetAll()
 	}
 }
 
@@ -159,8 +169,18 @@ func (w *Worker) thawed() bool {
 		return false
 	}
 	w.log.Info("jetflow: worker was frozen; runs held in memory will be rebuilt from their history", "frozen", time.Duration(now-last).Round(time.Millisecond))
+	w.freezes.Add(1)
 	w.runs.forgetAll()
 	return true
+}
+
+// freezeCount is how many freezes the worker noticed, noticing one now if
+// it just thawed. A worker of steps only watches for none.
+func (w *Worker) freezeCount() int64 {
+	if w.watching.Load() {
+		w.thawed()
+	}
+	return w.freezes.Load()
 }
 
 // watchFreeze keeps the mark fresh until ctx is done.
@@ -168,6 +188,8 @@ func (w *Worker) watchFreeze(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	w.alive()
+	w.watching.Store(true)
+	defer w.watching.Store(false)
 	for {
 		select {
 		case <-ctx.Done():

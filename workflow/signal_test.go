@@ -579,3 +579,127 @@ func TestStaleCopyChecksTheHistoryBeforeMoving(t *testing.T) {
 		t.Fatalf("%d history conflicts; want the stale copy checked and the wake-ups handed to the run's holder", k)
 	}
 }
+
+// A wake-up request that waited out its owner's freeze (a SIGSTOP longer
+// than half the ack wait) gets "no": its asker gave up waiting and moved
+// the run, and the owner moving it too would race it. The owner notices the
+// freeze before it answers, and drops what it held.
+func TestOwnerAnswersNoRightAfterAFreeze(t *testing.T) {
+	nc, c, ctx, workers := collectSetup(t, 30*time.Second, func(*workflow.Worker) {})
+	_, rec, js := startCollect(t, ctx, c, nc, "collect-freeze", 3)
+	if err := workflow.Signal(ctx, c, rec.ID, word, "w00"); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := js.Stream(ctx, "KV_jetflow_steps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The worker that took the signal holds the run.
+	var b kv.Batch
+	for len(b.Signals) == 0 {
+		m, err := steps.GetLastMsgForSubject(ctx, "$KV.jetflow_steps."+kv.ExecKey(rec.ID, rec.Inc, 1)+".h.*")
+		if err == nil {
+			_ = kv.Unmarshal(m.Data, &b)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the signal was not taken")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var holder *workflow.Worker
+	for _, w := range workers {
+		if workflow.InstanceOf(w) == b.Owner {
+			holder = w
+		}
+	}
+	if holder == nil {
+		t.Fatal("the run's last batch names no worker of this test")
+	}
+	ask := func() string {
+		t.Helper()
+		data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: rec.ID, Workflow: rec.Workflow, Reason: wire.ReasonSignal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, err := nc.Request(wire.NewNames("jetflow").OwnerSubject(b.Owner), data, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(reply.Data)
+	}
+	if got := ask(); got != "ok" {
+		t.Fatalf("the holder answered %q before any freeze, want ok", got)
+	}
+	workflow.Freeze(holder, time.Minute)
+	if got := ask(); got != "miss" {
+		t.Errorf("the holder answered %q right after a freeze, want miss", got)
+	}
+}
+
+// A worker whose connection failed over was out of reach meanwhile: other
+// workers asking it to move a run got no answer and may have moved the run
+// themselves. It drops every run it holds once it notices, as after a
+// freeze, and answers the next request for one with "miss" rather than
+// moving it from a copy that may be behind.
+func TestWorkerDropsItsRunsAfterItsConnectionFailsOver(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	wnc := srv.Conn() // the workers' own connection
+	workers := collectWorkers(t, ctx, wnc, func(*workflow.Worker) {})
+	_, rec, js := startCollect(t, ctx, c, nc, "collect-reconnect", 3)
+	if err := workflow.Signal(ctx, c, rec.ID, word, "w00"); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := js.Stream(ctx, "KV_jetflow_steps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w *workflow.Worker
+	for w == nil {
+		m, err := steps.GetLastMsgForSubject(ctx, "$KV.jetflow_steps."+kv.ExecKey(rec.ID, rec.Inc, 1)+".h.*")
+		var b kv.Batch
+		if err == nil && kv.Unmarshal(m.Data, &b) == nil && len(b.Signals) > 0 {
+			for _, x := range workers {
+				if workflow.InstanceOf(x) == b.Owner {
+					w = x
+				}
+			}
+			if w == nil {
+				t.Fatalf("the batch names owner %q, no worker of this test", b.Owner)
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the signal was not taken")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ask := func() string {
+		t.Helper()
+		data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: rec.ID, Workflow: rec.Workflow, Reason: wire.ReasonSignal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, err := nc.Request(wire.NewNames("jetflow").OwnerSubject(workflow.InstanceOf(w)), data, 5*time.Second)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return string(reply.Data)
+	}
+	if got := ask(); got != "ok" {
+		t.Fatalf("the holder answered %q before its connection failed over, want ok", got)
+	}
+	if err := wnc.ForceReconnect(); err != nil {
+		t.Fatal(err)
+	}
+	// The worker notices within its ticker's period; the wait is bounded
+	// by the test's context.
+	for got := ask(); got != "miss"; got = ask() {
+		if ctx.Err() != nil {
+			t.Fatalf("the holder still answers %q after its connection failed over, want miss", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -41,8 +41,9 @@ type wakeup struct {
 	// asked is the owner already asked to take this wake-up, who did not.
 	asked string
 	// forwarded: another worker handed this wake-up over; it is not handed
-	// on again. notYet: it names a position this copy does not know yet
-	// (its history read is behind), so the asker keeps it.
+	// on again. notYet: the asker keeps it, for it names a position this
+	// copy does not know yet (its history read is behind), or this worker
+	// no longer holds the run.
 	forwarded bool
 	notYet    bool
 	done      chan struct{}
@@ -81,6 +82,17 @@ func forwardable(x *execution, items []*wakeup) (wire.WorkflowTask, bool) {
 	}
 	t.Reason, t.Seq = it.reason, it.seq
 	return t, true
+}
+
+// allForwarded reports whether every wake-up of a task was handed over by
+// another worker.
+func allForwarded(items []*wakeup) bool {
+	for _, it := range items {
+		if !it.forwarded {
+			return false
+		}
+	}
+	return len(items) > 0
 }
 
 // askedElsewhere reports whether a wake-up named another worker as the
@@ -145,6 +157,9 @@ var (
 	// errStale: a wake-up names a position this copy of the run never
 	// decided, so another worker moved the run since; rebuild it.
 	errStale = errors.New("jetflow: cached run is behind its history")
+	// errFrozen: the worker stood still in the middle of the task, which
+	// it gives up (see move).
+	errFrozen = errors.New("jetflow: worker was frozen during the workflow task; left to the worker it went to")
 	// errNotYet: a wake-up names a result this worker cannot read yet.
 	errNotYet = errors.New("jetflow: result not readable yet")
 	// errOwnerUnsure: the worker that may hold the run could not be asked,
@@ -195,6 +210,20 @@ func (w *Worker) wake(ctx context.Context, def Registrable, id string, wk *wakeu
 }
 
 func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items []*wakeup) error {
+	if allForwarded(items) {
+		w.thawed()
+		if w.runs.current(ent) == nil {
+			// Handed over by a worker that took this one for the run's
+			// holder, which it no longer is (the run was evicted, or
+			// declared stale after a freeze: the request may have waited
+			// out the freeze, and its asker moved the run meanwhile). The
+			// asker moves it, rather than both.
+			for _, it := range items {
+				it.notYet = true
+			}
+			return nil
+		}
+	}
 	start := time.Now()
 	for _, it := range items {
 		if it.reason == wire.ReasonRepair {
@@ -214,9 +243,9 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 	var err error
 	for try := 0; try < 5; try++ {
 		err = w.move(ctx, def, ent, items)
-		if errors.Is(err, errStale) || errors.Is(err, errConflict) {
-			// Someone else wrote this run's history: the next load reads
-			// it even for a record that still says pending.
+		if errors.Is(err, errStale) || errors.Is(err, errConflict) || errors.Is(err, errFrozen) {
+			// Someone else wrote (or may write) this run's history: the
+			// next load reads it even for a record that still says pending.
 			ent.reread = true
 		}
 		if errors.Is(err, errStale) {
@@ -253,6 +282,7 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 // move is one attempt at a workflow task: decide, then commit.
 func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items []*wakeup) error {
 	w.thawed()
+	freezes := w.freezes.Load()
 	x := w.runs.current(ent)
 	if x != nil && w.askedElsewhere(items) {
 		// The wake-up named another owner, which did not take it: this
@@ -310,10 +340,11 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 	if err := w.decide(ctx, x, items); err != nil {
 		return err
 	}
-	if w.thawed() {
-		// Frozen in the middle of this task: another worker may have moved
-		// the run meanwhile. Start over from the history.
-		return errStale
+	if w.thawed() || w.freezes.Load() != freezes {
+		// Frozen in the middle of this task (whoever noticed first): its
+		// message has likely gone to another worker meanwhile, which moves
+		// the run from the history. Moving it here too would race that one.
+		return errFrozen
 	}
 	if err := w.commit(ctx, x); err != nil {
 		return err

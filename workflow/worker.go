@@ -36,6 +36,11 @@ type Worker struct {
 	// born and tick detect a frozen worker (see thawed).
 	born time.Time
 	tick atomic.Int64
+	// freezes counts the freezes noticed, so a task cut in two by one
+	// knows it whoever noticed it.
+	freezes atomic.Int64
+	// watching: the freeze watch runs (a worker of workflows).
+	watching atomic.Bool
 	// reconnects and reconnectedAt follow the connection's failovers (see
 	// askOwner).
 	reconnects    atomic.Uint64
@@ -331,6 +336,7 @@ func (e *DrainTimeoutError) Error() string {
 }
 
 func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jetstream.Msg) {
+	freezes := w.freezeCount()
 	var t wire.WorkflowTask
 	if strings.HasPrefix(m.Subject(), w.env.Names.Prefix+".signal.") {
 		// A signal: the worker reads it (and any after it) from the stream
@@ -404,13 +410,21 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		}
 	}
 	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, inc: t.Inc, asked: t.Owner}
-	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
+	stop := w.keepInProgress(m, freezes)
+	err := w.wake(ctx, def, t.WorkflowID, wk)
+	stop()
+	if err != nil {
 		n := 1
 		if md, merr := m.Metadata(); merr == nil {
 			n = int(min(md.NumDelivered, 1000))
 		}
 		if errors.Is(err, errOwnerUnsure) {
 			_ = m.NakWithDelay(500 * time.Millisecond)
+			return
+		}
+		if errors.Is(err, errFrozen) {
+			// Neither acked nor put back: another worker has it, or gets
+			// it when its ack wait ends.
 			return
 		}
 		if errors.Is(err, errNotYet) {
@@ -459,6 +473,39 @@ func (w *Worker) reschedule(ctx context.Context, m jetstream.Msg, wk *wakeup) er
 	return w.env.PublishAt(ctx, wk.earlySubj, m.Subject(), "", data, wk.early)
 }
 
+// keepInProgress tells the server, every third of the ack wait, that m's
+// task is still being worked on, until stop is called: a task slowed by
+// its store (a server failing over) or queued behind its run's other tasks
+// is then not handed to a second worker meanwhile, which would race it
+// for the run's history. A worker that stops (killed, paused) stops
+// telling, and its task moves within the ack wait as before (one frozen
+// and thawed does not tell again: see errFrozen); one that works on a
+// task for ten ack waits stops telling too (nothing holds a task for ever).
+func (w *Worker) keepInProgress(m jetstream.Msg, freezes int64) (stop func()) {
+	every := max(w.cfg.ackWait/3, 10*time.Millisecond)
+	deadline := time.Now().Add(10 * w.cfg.ackWait)
+	var mu sync.Mutex
+	stopped := false
+	mu.Lock()
+	defer mu.Unlock()
+	var t *time.Timer
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || time.Now().After(deadline) || w.freezeCount() != freezes {
+			return
+		}
+		_ = m.InProgress()
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
+}
+
 // wakeLocal moves a run forward right here when this worker runs its
 // workflow type: the step that just recorded a result saves the round trip
 // of a workflow task (publish, deliver, ack), and the run is usually in this
@@ -477,7 +524,7 @@ func (w *Worker) wakeLocal(ctx context.Context, t *runner.Task, res *kv.Result) 
 	}
 	wk := &wakeup{reason: wire.ReasonResult, exec: max(t.Exec, 1), seq: t.Seq, res: res, asked: t.Owner}
 	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !errors.Is(err, errFrozen) {
 			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "err", err)
 		}
 		return false
