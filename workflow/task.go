@@ -157,9 +157,6 @@ var (
 	// errStale: a wake-up names a position this copy of the run never
 	// decided, so another worker moved the run since; rebuild it.
 	errStale = errors.New("jetflow: cached run is behind its history")
-	// errFrozen: the worker stood still in the middle of the task, which
-	// it gives up (see move).
-	errFrozen = errors.New("jetflow: worker was frozen during the workflow task; left to the worker it went to")
 	// errNotYet: a wake-up names a result this worker cannot read yet.
 	errNotYet = errors.New("jetflow: result not readable yet")
 	// errOwnerUnsure: the worker that may hold the run could not be asked,
@@ -243,9 +240,9 @@ func (w *Worker) task(ctx context.Context, def Registrable, ent *runEntry, items
 	var err error
 	for try := 0; try < 5; try++ {
 		err = w.move(ctx, def, ent, items)
-		if errors.Is(err, errStale) || errors.Is(err, errConflict) || errors.Is(err, errFrozen) {
-			// Someone else wrote (or may write) this run's history: the
-			// next load reads it even for a record that still says pending.
+		if errors.Is(err, errStale) || errors.Is(err, errConflict) {
+			// Someone else wrote this run's history: the next load reads
+			// it even for a record that still says pending.
 			ent.reread = true
 		}
 		if errors.Is(err, errStale) {
@@ -341,10 +338,10 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 		return err
 	}
 	if w.thawed() || w.freezes.Load() != freezes {
-		// Frozen in the middle of this task (whoever noticed first): its
-		// message has likely gone to another worker meanwhile, which moves
-		// the run from the history. Moving it here too would race that one.
-		return errFrozen
+		// Frozen in the middle of this task (whoever noticed it first):
+		// another worker may have moved the run meanwhile. Start over from
+		// the history.
+		return errStale
 	}
 	if err := w.commit(ctx, x); err != nil {
 		return err

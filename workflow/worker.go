@@ -422,11 +422,6 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 			_ = m.NakWithDelay(500 * time.Millisecond)
 			return
 		}
-		if errors.Is(err, errFrozen) {
-			// Neither acked nor put back: another worker has it, or gets
-			// it when its ack wait ends.
-			return
-		}
 		if errors.Is(err, errNotYet) {
 			// Back off as the message keeps coming back: a replica
 			// catches up within moments, a forged hint never does.
@@ -479,8 +474,8 @@ func (w *Worker) reschedule(ctx context.Context, m jetstream.Msg, wk *wakeup) er
 // is then not handed to a second worker meanwhile, which would race it
 // for the run's history. A worker that stops (killed, paused) stops
 // telling, and its task moves within the ack wait as before (one frozen
-// and thawed does not tell again: see errFrozen); one that works on a
-// task for ten ack waits stops telling too (nothing holds a task for ever).
+// and thawed does not tell again); one that works on a task for ten ack
+// waits stops telling too (nothing holds a task for ever).
 func (w *Worker) keepInProgress(m jetstream.Msg, freezes int64) (stop func()) {
 	every := max(w.cfg.ackWait/3, 10*time.Millisecond)
 	deadline := time.Now().Add(10 * w.cfg.ackWait)
@@ -524,7 +519,7 @@ func (w *Worker) wakeLocal(ctx context.Context, t *runner.Task, res *kv.Result) 
 	}
 	wk := &wakeup{reason: wire.ReasonResult, exec: max(t.Exec, 1), seq: t.Seq, res: res, asked: t.Owner}
 	if err := w.wake(ctx, def, t.WorkflowID, wk); err != nil {
-		if ctx.Err() == nil && !errors.Is(err, errFrozen) {
+		if ctx.Err() == nil {
 			w.log.Warn("jetflow: workflow task", "workflow", def.Name(), "workflow_id", t.WorkflowID, "err", err)
 		}
 		return false
