@@ -129,22 +129,8 @@ func TestTaskCutByAFreezeStartsOver(t *testing.T) {
 	nc := srv.Conn()
 	c := newClient(t, nc)
 	ctx := testenv.Context(t, 30*time.Second)
-	w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet), workflow.WithAckWait(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.RegisterWorkflow(frozenFirst); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range []steps.Handler{addOne, addTwo} {
-		if err := w.RegisterStep(h); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(wctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	w, _ := runHookedWorker(t, nc, workflow.Hooks{}, []workflow.Registrable{frozenFirst}, []steps.Handler{addOne, addTwo},
+		workflow.WithAckWait(500*time.Millisecond))
 	frozenFirstEntries.Store(0)
 	r, err := workflow.Start(ctx, c, frozenFirst, "frozen-first", 1)
 	if err != nil {

@@ -53,6 +53,13 @@ func (w *workerTally) hooks() workflow.Hooks {
 // test ends; hooks must be set before Run, so startWorker cannot take them.
 func startHookedWorker(t *testing.T, nc *nats.Conn, hooks workflow.Hooks, wfs []workflow.Registrable, sts []steps.Handler, opts ...workflow.Option) (stop func()) {
 	t.Helper()
+	_, stop = runHookedWorker(t, nc, hooks, wfs, sts, opts...)
+	return stop
+}
+
+// runHookedWorker is startHookedWorker that returns the worker too.
+func runHookedWorker(t *testing.T, nc *nats.Conn, hooks workflow.Hooks, wfs []workflow.Registrable, sts []steps.Handler, opts ...workflow.Option) (_ *workflow.Worker, stop func()) {
+	t.Helper()
 	w, err := workflow.NewWorker(context.Background(), nc, append([]workflow.Option{workflow.WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewWorker: %v", err)
@@ -74,7 +81,7 @@ func startHookedWorker(t *testing.T, nc *nats.Conn, hooks workflow.Hooks, wfs []
 	var once sync.Once
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
-	return stop
+	return w, stop
 }
 
 func TestTwoWorkersShareTwoHundredRuns(t *testing.T) {

@@ -580,13 +580,10 @@ func TestStaleCopyChecksTheHistoryBeforeMoving(t *testing.T) {
 	}
 }
 
-// A wake-up request that waited out its owner's freeze (a SIGSTOP longer
-// than half the ack wait) gets "no": its asker gave up waiting and moved
-// the run, and the owner moving it too would race it. The owner notices the
-// freeze before it answers, and drops what it held.
-func TestOwnerAnswersNoRightAfterAFreeze(t *testing.T) {
-	nc, c, ctx, workers := collectSetup(t, 30*time.Second, func(*workflow.Worker) {})
-	_, rec, js := startCollect(t, ctx, c, nc, "collect-freeze", 3)
+// signalHolder sends rec one word and returns the worker of workers whose
+// task took it: the run's holder.
+func signalHolder(t *testing.T, ctx context.Context, c *workflow.Client, js jetstream.JetStream, rec kv.Run, workers []*workflow.Worker) *workflow.Worker {
+	t.Helper()
 	if err := workflow.Signal(ctx, c, rec.ID, word, "w00"); err != nil {
 		t.Fatal(err)
 	}
@@ -594,44 +591,52 @@ func TestOwnerAnswersNoRightAfterAFreeze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The worker that took the signal holds the run.
-	var b kv.Batch
-	for len(b.Signals) == 0 {
+	for {
 		m, err := steps.GetLastMsgForSubject(ctx, "$KV.jetflow_steps."+kv.ExecKey(rec.ID, rec.Inc, 1)+".h.*")
-		if err == nil {
-			_ = kv.Unmarshal(m.Data, &b)
+		var b kv.Batch
+		if err == nil && kv.Unmarshal(m.Data, &b) == nil && len(b.Signals) > 0 {
+			for _, w := range workers {
+				if workflow.InstanceOf(w) == b.Owner {
+					return w
+				}
+			}
+			t.Fatalf("the run's last batch names owner %q, no worker of this test", b.Owner)
 		}
 		if ctx.Err() != nil {
 			t.Fatal("the signal was not taken")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	var holder *workflow.Worker
-	for _, w := range workers {
-		if workflow.InstanceOf(w) == b.Owner {
-			holder = w
-		}
+}
+
+// askHolder asks w, as another worker would, to move rec for a signal, and
+// returns its answer ("ok", "miss", or the request's error).
+func askHolder(t *testing.T, nc *nats.Conn, rec kv.Run, w *workflow.Worker) string {
+	t.Helper()
+	data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: rec.ID, Workflow: rec.Workflow, Reason: wire.ReasonSignal})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if holder == nil {
-		t.Fatal("the run's last batch names no worker of this test")
+	reply, err := nc.Request(wire.NewNames("jetflow").OwnerSubject(workflow.InstanceOf(w)), data, 5*time.Second)
+	if err != nil {
+		return "error: " + err.Error()
 	}
-	ask := func() string {
-		t.Helper()
-		data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: rec.ID, Workflow: rec.Workflow, Reason: wire.ReasonSignal})
-		if err != nil {
-			t.Fatal(err)
-		}
-		reply, err := nc.Request(wire.NewNames("jetflow").OwnerSubject(b.Owner), data, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(reply.Data)
-	}
-	if got := ask(); got != "ok" {
+	return string(reply.Data)
+}
+
+// A wake-up request that waited out its owner's freeze (a SIGSTOP longer
+// than half the ack wait) gets "no": its asker gave up waiting and moved
+// the run, and the owner moving it too would race it. The owner notices the
+// freeze before it answers, and drops what it held.
+func TestOwnerAnswersNoRightAfterAFreeze(t *testing.T) {
+	nc, c, ctx, workers := collectSetup(t, 30*time.Second, func(*workflow.Worker) {})
+	_, rec, js := startCollect(t, ctx, c, nc, "collect-freeze", 3)
+	holder := signalHolder(t, ctx, c, js, rec, workers)
+	if got := askHolder(t, nc, rec, holder); got != "ok" {
 		t.Fatalf("the holder answered %q before any freeze, want ok", got)
 	}
 	workflow.Freeze(holder, time.Minute)
-	if got := ask(); got != "miss" {
+	if got := askHolder(t, nc, rec, holder); got != "miss" {
 		t.Errorf("the holder answered %q right after a freeze, want miss", got)
 	}
 }
@@ -649,45 +654,8 @@ func TestWorkerDropsItsRunsAfterItsConnectionFailsOver(t *testing.T) {
 	wnc := srv.Conn() // the workers' own connection
 	workers := collectWorkers(t, ctx, wnc, func(*workflow.Worker) {})
 	_, rec, js := startCollect(t, ctx, c, nc, "collect-reconnect", 3)
-	if err := workflow.Signal(ctx, c, rec.ID, word, "w00"); err != nil {
-		t.Fatal(err)
-	}
-	steps, err := js.Stream(ctx, "KV_jetflow_steps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var w *workflow.Worker
-	for w == nil {
-		m, err := steps.GetLastMsgForSubject(ctx, "$KV.jetflow_steps."+kv.ExecKey(rec.ID, rec.Inc, 1)+".h.*")
-		var b kv.Batch
-		if err == nil && kv.Unmarshal(m.Data, &b) == nil && len(b.Signals) > 0 {
-			for _, x := range workers {
-				if workflow.InstanceOf(x) == b.Owner {
-					w = x
-				}
-			}
-			if w == nil {
-				t.Fatalf("the batch names owner %q, no worker of this test", b.Owner)
-			}
-			continue
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the signal was not taken")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	ask := func() string {
-		t.Helper()
-		data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: rec.ID, Workflow: rec.Workflow, Reason: wire.ReasonSignal})
-		if err != nil {
-			t.Fatal(err)
-		}
-		reply, err := nc.Request(wire.NewNames("jetflow").OwnerSubject(workflow.InstanceOf(w)), data, 5*time.Second)
-		if err != nil {
-			return "error: " + err.Error()
-		}
-		return string(reply.Data)
-	}
+	w := signalHolder(t, ctx, c, js, rec, workers)
+	ask := func() string { return askHolder(t, nc, rec, w) }
 	if got := ask(); got != "ok" {
 		t.Fatalf("the holder answered %q before its connection failed over, want ok", got)
 	}
