@@ -38,10 +38,11 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 		if err := kv.Unmarshal(m.Data, &t); err != nil || ValidateID(t.WorkflowID) != nil {
 			return
 		}
-		// A request read right after a freeze may have waited it out, and
-		// its asker moved the run: noticing the freeze first drops every
-		// run held, so the answer is no.
+		// A request read right after a freeze or a failover may have
+		// waited it out, and its asker moved the run: noticing either
+		// first drops every run held, so the answer is no.
 		w.thawed()
+		w.noteReconnects()
 		def := w.registered(t.Workflow)
 		if def == nil || !w.runs.holds(t.WorkflowID) || w.declineWakeups.Load() {
 			_ = m.Respond([]byte(ownerMiss))
@@ -127,8 +128,10 @@ func (w *Worker) reconnected() time.Time {
 // noteReconnects records when the connection's reconnect count moves. A
 // worker whose connection failed over was out of reach meanwhile: workers
 // that asked it to move a run got no answer and may have moved the run
-// themselves. So every run it holds is declared stale, as after a freeze,
-// and rebuilt from its history when next needed.
+// themselves. So every run it holds is dropped and rebuilt from its history
+// when next needed. (A task already deciding still commits; if another
+// worker moved the run, the history's create-only write makes that a
+// conflict, never a wrong history.)
 func (w *Worker) noteReconnects() {
 	if n := w.env.NC.Stats().Reconnects; n != w.reconnects.Load() {
 		w.reconnects.Store(n)
@@ -163,23 +166,26 @@ func (w *Worker) alive() { w.tick.Store(int64(time.Since(w.born))) }
 // thawed reports whether the worker was frozen since the last mark; the
 // first to notice declares every run stale.
 func (w *Worker) thawed() bool {
+	if !w.watching.Load() {
+		return false // not running (or draining): the mark is not kept fresh
+	}
 	now := int64(time.Since(w.born))
 	last := w.tick.Load()
 	if time.Duration(now-last) <= w.freezeLimit() || !w.tick.CompareAndSwap(last, now) {
 		return false
 	}
 	w.log.Info("jetflow: worker was frozen; runs held in memory will be rebuilt from their history", "frozen", time.Duration(now-last).Round(time.Millisecond))
-	w.freezes.Add(1)
+	// Dropped first: a task that reads the count after it moved sees the
+	// runs stale; one that read it before sees it move.
 	w.runs.forgetAll()
+	w.freezes.Add(1)
 	return true
 }
 
 // freezeCount is how many freezes the worker noticed, noticing one now if
 // it just thawed. A worker of steps only watches for none.
 func (w *Worker) freezeCount() int64 {
-	if w.watching.Load() {
-		w.thawed()
-	}
+	w.thawed()
 	return w.freezes.Load()
 }
 
