@@ -38,11 +38,12 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 		if err := kv.Unmarshal(m.Data, &t); err != nil || ValidateID(t.WorkflowID) != nil {
 			return
 		}
-		// A request read right after a freeze or a failover may have
-		// waited it out, and its asker moved the run: noticing either
-		// first drops every run held, so the answer is no.
+		// A request read right after a freeze may have waited it out, and
+		// its asker moved the run: noticing the freeze first drops every
+		// run held, so the answer is no. (A failover is noticed by the
+		// ticker: reading the connection's count takes its lock, which
+		// every publish takes too.)
 		w.thawed()
-		w.noteReconnects()
 		def := w.registered(t.Workflow)
 		if def == nil || !w.runs.holds(t.WorkflowID) || w.declineWakeups.Load() {
 			_ = m.Respond([]byte(ownerMiss))

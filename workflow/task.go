@@ -337,7 +337,8 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 	if err := w.decide(ctx, x, items); err != nil {
 		return err
 	}
-	if w.thawed() || w.freezes.Load() != freezes {
+	w.thawed() // counts a freeze nobody noticed yet
+	if w.freezes.Load() != freezes {
 		// Frozen in the middle of this task (whoever noticed it first):
 		// another worker may have moved the run meanwhile. Start over from
 		// the history.

@@ -468,37 +468,17 @@ func (w *Worker) reschedule(ctx context.Context, m jetstream.Msg, wk *wakeup) er
 	return w.env.PublishAt(ctx, wk.earlySubj, m.Subject(), "", data, wk.early)
 }
 
-// keepInProgress tells the server, every third of the ack wait, that m's
-// task is still being worked on, until stop is called: a task slowed by
-// its store (a server failing over) or queued behind its run's other tasks
-// is then not handed to a second worker meanwhile, which would race it
-// for the run's history. A worker that stops (killed, paused) stops
-// telling, and its task moves within the ack wait as before (one frozen
-// and thawed does not tell again); one that works on a task for ten ack
-// waits stops telling too (nothing holds a task for ever).
+// keepInProgress keeps m's workflow task with this worker while it works
+// on it (wire.KeepInProgress): a task slowed by its store (a server failing
+// over) or queued behind its run's other tasks is then not handed to a
+// second worker meanwhile, which would race it for the run's history. A
+// worker frozen and thawed since the task arrived does not tell again, and
+// none tells past ten ack waits (nothing holds a task for ever).
 func (w *Worker) keepInProgress(m jetstream.Msg, freezes int64) (stop func()) {
-	every := max(w.cfg.ackWait/3, 10*time.Millisecond)
 	deadline := time.Now().Add(10 * w.cfg.ackWait)
-	var mu sync.Mutex
-	stopped := false
-	mu.Lock()
-	defer mu.Unlock()
-	var t *time.Timer
-	t = time.AfterFunc(every, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if stopped || time.Now().After(deadline) || w.freezeCount() != freezes {
-			return
-		}
-		_ = m.InProgress()
-		t.Reset(every)
+	return wire.KeepInProgress(m, w.cfg.ackWait, func() bool {
+		return time.Now().Before(deadline) && w.freezeCount() == freezes
 	})
-	return func() {
-		mu.Lock()
-		stopped = true
-		mu.Unlock()
-		t.Stop()
-	}
 }
 
 // wakeLocal moves a run forward right here when this worker runs its

@@ -258,8 +258,7 @@ func (r *Runner) attempt(ctx context.Context, h steps.Handler, m jetstream.Msg, 
 		out, err := Invoke(actx, h.Invoke, t.Input)
 		done <- attemptResult{out, err}
 	}()
-	progress := time.NewTicker(max(r.ackWait/3, 10*time.Millisecond))
-	defer progress.Stop()
+	defer wire.KeepInProgress(m, r.ackWait, nil)()
 	for {
 		select {
 		case res := <-done:
@@ -271,8 +270,6 @@ func (r *Runner) attempt(ctx context.Context, h steps.Handler, m jetstream.Msg, 
 		case <-announce.C:
 			r.env.Emit(wire.Event{Event: wire.EventStepStarted, Workflow: t.Workflow, WorkflowID: t.WorkflowID, Seq: t.Seq, Step: t.Step,
 				Attempt: t.Attempt, Compensation: t.Compensation, Worker: r.worker, Time: began.UTC()})
-		case <-progress.C:
-			_ = m.InProgress()
 		case <-actx.Done():
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

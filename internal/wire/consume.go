@@ -204,3 +204,32 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// KeepInProgress tells the server, every third of ackWait, that m is still
+// being worked on, until stop is called or keep (nil: always) says no more:
+// a live worker's task is not handed to another worker meanwhile. A worker
+// that stops (killed, paused) stops telling, and the message moves within
+// the ack wait.
+func KeepInProgress(m jetstream.Msg, ackWait time.Duration, keep func() bool) (stop func()) {
+	every := max(ackWait/3, 10*time.Millisecond)
+	var mu sync.Mutex
+	stopped := false
+	mu.Lock() // the first tick waits until t is set
+	defer mu.Unlock()
+	var t *time.Timer
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || (keep != nil && !keep()) {
+			return
+		}
+		_ = m.InProgress()
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
+}

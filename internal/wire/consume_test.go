@@ -444,3 +444,54 @@ func TestConsumeHandsBackFetchedMessagesOnShutdown(t *testing.T) {
 		t.Errorf("got %d messages handled, want %d (none after shutdown)", got, want)
 	}
 }
+
+// A message kept in progress stays with its handler past the ack wait; once
+// keep says no more, it is delivered again after the ack wait.
+func TestKeepInProgress(t *testing.T) {
+	env := startEnv(t)
+	ctx := testContext(t, 30*time.Second)
+	subj := env.Names.StepSubject("kept")
+	publishN(t, ctx, env, subj, "m", 1)
+	var keeping atomic.Bool
+	keeping.Store(true)
+	deliveries := make(chan uint64, 8)
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	cfg := ConsumerConfig("step_kept", subj, time.Second, 1000)
+	startConsume(t, env, cfg, 4, discardLog(), func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			t.Errorf("metadata: %v", err)
+			return
+		}
+		deliveries <- md.NumDelivered
+		if md.NumDelivered > 1 {
+			_ = m.Ack()
+			return
+		}
+		stop := KeepInProgress(m, time.Second, keeping.Load)
+		defer stop()
+		<-release
+	})
+	if got := <-deliveries; got != 1 {
+		t.Fatalf("first delivery numbered %d", got)
+	}
+	// Three ack waits kept in progress: no second delivery.
+	select {
+	case n := <-deliveries:
+		t.Fatalf("delivered again (delivery %d) while kept in progress", n)
+	case <-time.After(3 * time.Second):
+	}
+	keeping.Store(false)
+	select {
+	case n := <-deliveries:
+		if n != 2 {
+			t.Errorf("got delivery %d, want 2", n)
+		}
+	case <-ctx.Done():
+		t.Fatal("not delivered again once no longer kept in progress")
+	}
+	free()
+}
