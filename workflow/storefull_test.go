@@ -18,9 +18,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// A full store: Start says which limit is reached, and a retry that came
-// due while the store was full runs once space is freed, without a restart.
-func TestFullStoreIsNamedAndDelayedWorkFiresAfterSpaceIsFreed(t *testing.T) {
+// smallStore starts a server whose JetStream holds 8 MiB of files, and a
+// worker with bounded streams (they reserve their size) on it.
+func smallStore(t *testing.T, wfs []workflow.Registrable, sts []steps.Handler) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nats.conf")
 	if err := os.WriteFile(conf, []byte("jetstream {\n  max_file_store: 8MB\n}\n"), 0o600); err != nil {
@@ -36,7 +37,66 @@ func TestFullStoreIsNamedAndDelayedWorkFiresAfterSpaceIsFreed(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js := testenv.JetStream(t, nc)
+	startWorker(t, nc, wfs, sts, fastSweeper, workflow.WithEventLimits(0, 1<<20), workflow.WithDeadLetterLimits(0, 1<<20))
+	return nc, testenv.JetStream(t, nc)
+}
+
+// fillStore publishes to a stream of its own until the store refuses more.
+func fillStore(ctx context.Context, t *testing.T, js jetstream.JetStream) jetstream.Stream {
+	t.Helper()
+	fill, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "FILL", Subjects: []string{"fill.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 256*1024)
+	for i := 0; ; i++ {
+		if _, err := js.Publish(ctx, "fill.x", chunk); err != nil {
+			return fill
+		}
+		if i > 1000 {
+			t.Fatal("the store never filled")
+		}
+	}
+}
+
+// A step whose result cannot be stored (the store filled while it ran)
+// is not run again: its runner keeps the result and stores it once space
+// is freed.
+func TestStepResultWaitsForSpaceInsteadOfRunningAgain(t *testing.T) {
+	var calls atomic.Int32
+	var js jetstream.JetStream
+	ctx := testenv.Context(t, 60*time.Second)
+	freed := make(chan error, 1)
+	filler := steps.New("FillsTheStore", func(sctx context.Context, n int) (int, error) {
+		if calls.Add(1) == 1 {
+			fill := fillStore(ctx, t, js)
+			time.AfterFunc(2500*time.Millisecond, func() { freed <- fill.Purge(ctx) })
+		}
+		return n * 2, nil
+	})
+	wf := workflow.New("FillsAndWaits", func(ctx workflow.Context, n int) (int, error) {
+		return workflow.ExecuteStep(ctx, filler, n).Get(ctx)
+	})
+	nc, stream := smallStore(t, []workflow.Registrable{wf}, []steps.Handler{filler})
+	js = stream
+	run, err := workflow.Start(ctx, newClient(t, nc), wf, "fills-1", 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := run.Result(ctx); err != nil || got != 42 {
+		t.Fatalf("got %d, %v; want 42", got, err)
+	}
+	if err := <-freed; err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the step ran %d times, want once: its result waited for space", n)
+	}
+}
+
+// A full store: Start says which limit is reached, and a retry that came
+// due while the store was full runs once space is freed, without a restart.
+func TestFullStoreIsNamedAndDelayedWorkFiresAfterSpaceIsFreed(t *testing.T) {
 	var calls atomic.Int32
 	flaky := steps.New("FullFlaky", func(ctx context.Context, n int) (int, error) {
 		if calls.Add(1) == 1 {
@@ -48,15 +108,13 @@ func TestFullStoreIsNamedAndDelayedWorkFiresAfterSpaceIsFreed(t *testing.T) {
 		ctx = workflow.WithStepOptions(ctx, steps.Options{RetryPolicy: &steps.RetryPolicy{InitialInterval: time.Second}})
 		return workflow.ExecuteStep(ctx, flaky, n).Get(ctx)
 	})
+	nc, js := smallStore(t, []workflow.Registrable{wf}, []steps.Handler{flaky})
 	retrying := make(chan *nats.Msg, 1)
 	sub, err := nc.ChanSubscribe("jetflow.status.FullStore.*.step_retrying", retrying)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	// Bounded streams reserve their size: small ones, in a small store.
-	startWorker(t, nc, []workflow.Registrable{wf}, []steps.Handler{flaky}, fastSweeper,
-		workflow.WithEventLimits(0, 1<<20), workflow.WithDeadLetterLimits(0, 1<<20))
 	c := newClient(t, nc)
 	ctx := testenv.Context(t, 60*time.Second)
 	run, err := workflow.Start(ctx, c, wf, "full-1", 5)
@@ -65,20 +123,7 @@ func TestFullStoreIsNamedAndDelayedWorkFiresAfterSpaceIsFreed(t *testing.T) {
 	}
 	waitEvent(t, ctx, retrying) // the retry is due in a second
 
-	// Fill the store.
-	fill, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FILL", Subjects: []string{"fill.>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 256*1024)
-	for i := 0; ; i++ {
-		if _, err := js.Publish(ctx, "fill.x", chunk); err != nil {
-			break
-		}
-		if i > 1000 {
-			t.Fatal("the store never filled")
-		}
-	}
+	fill := fillStore(ctx, t, js)
 	_, err = workflow.Start(ctx, c, wf, "full-2", 6)
 	var full *wire.StoreFullError
 	if !errors.Is(err, wire.ErrStoreFull) || !errors.As(err, &full) {
@@ -101,7 +146,8 @@ func TestFullStoreIsNamedAndDelayedWorkFiresAfterSpaceIsFreed(t *testing.T) {
 		t.Fatalf("got %d, %v; want 6", got, err)
 	}
 	// Two attempts of the first run and one of the second: the repaired
-	// retry did not run twice.
+	// retry did not run twice, and an attempt that ran before the store
+	// filled (on a slow machine) kept its result until there was space.
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("the step ran %d times, want 3", n)
 	}

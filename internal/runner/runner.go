@@ -340,8 +340,8 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		return
 	}
 	if retry != nil {
-		if perr := r.retry(ctx, t, traceHeader(m), next, retry); perr != nil {
-			r.log.Warn("jetflow: scheduling retry", "workflow_id", t.WorkflowID, "step", t.Step, "err", r.env.Explain(ctx, perr, ""))
+		perr := r.persist(ctx, m, t, "scheduling retry", "", func() error { return r.retry(ctx, t, traceHeader(m), next, retry) })
+		if perr != nil {
 			_ = m.NakWithDelay(time.Second)
 			return
 		}
@@ -353,7 +353,10 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		_ = m.Ack()
 		return
 	}
-	_, cerr := kv.Create(ctx, r.env.Buckets.Steps, t.ResultKey(), res)
+	cerr := r.persist(ctx, m, t, "recording step result", "KV_"+r.env.Buckets.Steps.Bucket(), func() error {
+		_, err := kv.Create(ctx, r.env.Buckets.Steps, t.ResultKey(), res)
+		return err
+	})
 	switch {
 	case cerr == nil:
 		ev := base
@@ -366,7 +369,6 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 	case errors.Is(cerr, kv.ErrExists):
 		// Another attempt (a redelivery, a zombie) recorded first; ours is discarded.
 	default:
-		r.log.Warn("jetflow: recording step result", "workflow_id", t.WorkflowID, "step", t.Step, "err", r.env.Explain(ctx, cerr, "KV_"+r.env.Buckets.Steps.Bucket()))
 		_ = m.NakWithDelay(time.Second)
 		return
 	}
@@ -381,6 +383,42 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		return
 	}
 	_ = m.Ack()
+}
+
+// RecordPatience is how long a runner keeps trying to store what an attempt
+// settled (its result, or its retry) before it gives the message back. The
+// step is not run again meanwhile: a full store or a server restarting
+// delays the result, and the attempt's message stays in progress.
+var RecordPatience = time.Minute
+
+// persist runs write until it succeeds, reports kv.ErrExists, the runner
+// shuts down or RecordPatience has passed, backing off from 100 ms to 2 s.
+// It says what failed once, when write first fails, and again when it
+// gives up; store names the stream an error is explained for.
+func (r *Runner) persist(ctx context.Context, m jetstream.Msg, t *Task, what, store string, write func() error) error {
+	err := write()
+	if err == nil || errors.Is(err, kv.ErrExists) {
+		return err
+	}
+	r.log.Warn("jetflow: "+what+", trying again", "workflow_id", t.WorkflowID, "step", t.Step, "for", RecordPatience, "err", r.env.Explain(ctx, err, store))
+	defer wire.KeepInProgress(m, r.ackWait, nil)()
+	deadline := time.Now().Add(RecordPatience)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		timer := time.NewTimer(min(wait, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return err
+		case <-timer.C:
+		}
+		if err = write(); err == nil || errors.Is(err, kv.ErrExists) {
+			return err
+		}
+		if !time.Now().Before(deadline) {
+			r.log.Warn("jetflow: "+what+", giving the attempt back", "workflow_id", t.WorkflowID, "step", t.Step, "err", r.env.Explain(ctx, err, store))
+			return err
+		}
+	}
 }
 
 // runOpen reports whether the execution t belongs to is still open: a
