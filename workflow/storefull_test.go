@@ -42,21 +42,18 @@ func smallStore(t *testing.T, wfs []workflow.Registrable, sts []steps.Handler) (
 }
 
 // fillStore publishes to a stream of its own until the store refuses more.
-func fillStore(ctx context.Context, t *testing.T, js jetstream.JetStream) jetstream.Stream {
-	t.Helper()
+func fillStore(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
 	fill, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "FILL", Subjects: []string{"fill.>"}})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	chunk := make([]byte, 256*1024)
-	for i := 0; ; i++ {
+	for range 1000 {
 		if _, err := js.Publish(ctx, "fill.x", chunk); err != nil {
-			return fill
-		}
-		if i > 1000 {
-			t.Fatal("the store never filled")
+			return fill, nil
 		}
 	}
+	return nil, errors.New("the store never filled")
 }
 
 // A step whose result cannot be stored (the store filled while it ran)
@@ -69,7 +66,11 @@ func TestStepResultWaitsForSpaceInsteadOfRunningAgain(t *testing.T) {
 	freed := make(chan error, 1)
 	filler := steps.New("FillsTheStore", func(sctx context.Context, n int) (int, error) {
 		if calls.Add(1) == 1 {
-			fill := fillStore(ctx, t, js)
+			fill, err := fillStore(ctx, js)
+			if err != nil {
+				freed <- err
+				return 0, steps.NonRetryable("Fill", "%v", err)
+			}
 			time.AfterFunc(2500*time.Millisecond, func() { freed <- fill.Purge(ctx) })
 		}
 		return n * 2, nil
@@ -83,11 +84,12 @@ func TestStepResultWaitsForSpaceInsteadOfRunningAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := run.Result(ctx); err != nil || got != 42 {
-		t.Fatalf("got %d, %v; want 42", got, err)
+	got, err := run.Result(ctx)
+	if ferr := <-freed; ferr != nil {
+		t.Fatal(ferr)
 	}
-	if err := <-freed; err != nil {
-		t.Fatal(err)
+	if err != nil || got != 42 {
+		t.Fatalf("got %d, %v; want 42", got, err)
 	}
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("the step ran %d times, want once: its result waited for space", n)
@@ -123,7 +125,10 @@ func TestFullStoreIsNamedAndDelayedWorkFiresAfterSpaceIsFreed(t *testing.T) {
 	}
 	waitEvent(t, ctx, retrying) // the retry is due in a second
 
-	fill := fillStore(ctx, t, js)
+	fill, err := fillStore(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = workflow.Start(ctx, c, wf, "full-2", 6)
 	var full *wire.StoreFullError
 	if !errors.Is(err, wire.ErrStoreFull) || !errors.As(err, &full) {
