@@ -1,6 +1,11 @@
 package workflow
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/internal/wire"
+)
 
 // SetHistoryLimit lowers the history limit of w, so a test can reach it.
 func SetHistoryLimit(w *Worker, n int) { w.maxHistory = n }
@@ -31,3 +36,20 @@ func InstanceOf(w *Worker) string { return w.instance }
 // Freeze makes w look as if it had just stood still for d (a SIGSTOP),
 // before its ticker notices.
 func Freeze(w *Worker, d time.Duration) { w.tick.Add(-int64(d)) }
+
+// ServeOwner makes w, which does not Run, answer wake-up requests for the
+// runs it holds until the test ends.
+func ServeOwner(t interface{ Cleanup(func()) }, w *Worker) error {
+	sub, err := w.serveOwner(context.Background())
+	if err != nil {
+		return err
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return nil
+}
+
+// WakeForSignal moves the run id on w as the workflow task of a signal
+// does once it asked the worker asked to take it, which did not.
+func WakeForSignal(ctx context.Context, w *Worker, def Registrable, id string, asked *Worker) error {
+	return w.wake(ctx, def, id, &wakeup{reason: wire.ReasonSignal, asked: asked.instance})
+}

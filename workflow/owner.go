@@ -45,7 +45,7 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 		// every publish takes too.)
 		w.thawed()
 		def := w.registered(t.Workflow)
-		if def == nil || !w.runs.holds(t.WorkflowID) || w.declineWakeups.Load() {
+		if def == nil || !w.runs.holds(t.WorkflowID) || w.declineWakeups.Load() || len(t.Also) >= maxHandOver {
 			_ = m.Respond([]byte(ownerMiss))
 			return
 		}
@@ -57,10 +57,22 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 		}
 		go func() {
 			defer func() { <-sem }()
-			wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, forwarded: true}
-			if err := w.wake(work, def, t.WorkflowID, wk); err != nil || !wk.early.IsZero() || wk.notYet {
+			wks := make([]*wakeup, 0, 1+len(t.Also))
+			wks = append(wks, &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, forwarded: true})
+			for _, a := range t.Also {
+				wks = append(wks, &wakeup{reason: a.Reason, exec: t.Exec, seq: a.Seq, forwarded: true})
+			}
+			if err := w.wake(work, def, t.WorkflowID, wks...); err != nil {
 				_ = m.Respond([]byte(ownerMiss))
 				return
+			}
+			for _, wk := range wks {
+				if !wk.early.IsZero() || wk.notYet {
+					// The asker keeps the task: it moves the run for
+					// what this worker could not.
+					_ = m.Respond([]byte(ownerMiss))
+					return
+				}
 			}
 			_ = m.Respond([]byte(ownerOK))
 		}()

@@ -671,3 +671,91 @@ func TestWorkerDropsItsRunsAfterItsConnectionFailsOver(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Two workers that get wake-ups for a run whose owner is gone rebuild it at
+// once: one claims it and moves it, the other hands it its wake-up, and
+// nobody's move is lost to the other's (0 conflicts).
+func TestTwoWorkersRebuildingARunAtOnceMoveItOnce(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	holder, stopHolder := runHookedWorker(t, nc, workflow.Hooks{}, []workflow.Registrable{collect}, nil)
+	run, rec, js := startCollect(t, ctx, c, nc, "collect-takeover", 4)
+	signalHolder(t, ctx, c, js, rec, []*workflow.Worker{holder})
+	stopHolder() // nobody answers for it now
+	for _, w := range []string{"w01", "w02"} {
+		if err := workflow.Signal(ctx, c, rec.ID, word, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Both rebuild the run before either moves it.
+	arrived, release := make(chan struct{}, 10), make(chan struct{})
+	var conflicts, handedOver atomic.Int64
+	hooks := workflow.Hooks{
+		RunRebuilt: func(string) {
+			arrived <- struct{}{}
+			select {
+			case <-release:
+			case <-time.After(5 * time.Second):
+			}
+		},
+		WorkflowTaskConflict: func(string) { conflicts.Add(1) },
+		WorkflowTask: func(_ string, _ time.Duration, err error) {
+			if errors.Is(err, workflow.ErrHandedOver) {
+				handedOver.Add(1)
+			}
+		},
+	}
+	var rebuilders []*workflow.Worker
+	for range 2 {
+		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Hooks = hooks
+		if err := w.RegisterWorkflow(collect); err != nil {
+			t.Fatal(err)
+		}
+		if err := workflow.ServeOwner(t, w); err != nil {
+			t.Fatal(err)
+		}
+		rebuilders = append(rebuilders, w)
+	}
+	errs := make(chan error, 2)
+	for _, w := range rebuilders {
+		go func() { errs <- workflow.WakeForSignal(ctx, w, collect, rec.ID, holder) }()
+	}
+	for range 2 {
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatal("the two workers did not both rebuild the run")
+		}
+	}
+	close(release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The last word, through whichever of the two holds the run now.
+	if err := workflow.Signal(ctx, c, rec.ID, word, "w03"); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range rebuilders {
+		if err := workflow.WakeForSignal(ctx, w, collect, rec.ID, holder); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := run.Result(ctx); err != nil || got != "w00 w01 w02 w03" {
+		t.Fatalf("got %q, %v; want the four words once each", got, err)
+	}
+	if n := conflicts.Load(); n != 0 {
+		t.Errorf("%d history conflicts, want 0: one worker moves the run", n)
+	}
+	if n := handedOver.Load(); n < 1 {
+		t.Errorf("%d tasks handed over, want the loser's at least", n)
+	}
+}

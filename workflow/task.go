@@ -50,39 +50,54 @@ type wakeup struct {
 	err       error
 }
 
-// forwardable is the wake-up of a task as the run's owner takes it, when
-// that owner was not asked already: signals (one or several that came
-// together: the owner reads every signal waiting), or one result or timer
-// of the execution x is at. Several results are not handed over together:
-// the request names one position, and the owner would leave the others
-// unrecorded. A rebuild that found results its history does not deliver
-// yet (a result's own wake-up is usually among them: the step recorded it
-// before waking the run) keeps the task and delivers them itself: handing
-// those over too gave more runs overdue after server restarts in chaos
-// runs (4, 11 and 14 sweeper repairs in three of five, against 0-2).
-func forwardable(x *execution, items []*wakeup) (wire.WorkflowTask, bool) {
-	if len(items) == 0 || x.lastOwner == "" || len(x.unseen) > 0 {
+// forwardable is the request that hands a task's wake-ups to the worker
+// to, which holds the run (or claimed it): every wake-up of the task
+// (signals, results and timers of the execution x is at), and every result
+// the rebuild of x found recorded but not yet in its history, so the
+// worker that takes them leaves none undelivered (their own wake-ups may
+// be lost: the step recorded its result before waking the run). Not when
+// one of them was handed over already or offered to to before, or names a
+// position x does not know.
+func forwardable(x *execution, items []*wakeup, to string) (wire.WorkflowTask, bool) {
+	if len(items) == 0 || to == "" || len(items)+len(x.unseen) > maxHandOver {
 		return wire.WorkflowTask{}, false
 	}
-	signals := true
+	exec := max(x.run.Exec, 1)
+	var wakes []wire.Wake
+	seen := map[int]bool{}
+	signal := false
 	for _, it := range items {
-		if it.asked == x.lastOwner || it.forwarded {
+		if it.asked == to || it.forwarded || (it.exec > 0 && it.exec != exec) {
 			return wire.WorkflowTask{}, false
 		}
-		signals = signals && it.reason == wire.ReasonSignal
+		switch {
+		case it.reason == wire.ReasonSignal:
+			if !signal {
+				signal = true // the worker that takes it reads every signal waiting
+				wakes = append(wakes, wire.Wake{Reason: it.reason})
+			}
+		case (it.reason == wire.ReasonResult || it.reason == wire.ReasonTimer) && it.seq > 0 && it.seq <= x.seq:
+			if !seen[it.seq] {
+				seen[it.seq] = true
+				wakes = append(wakes, wire.Wake{Reason: it.reason, Seq: it.seq})
+			}
+		default:
+			return wire.WorkflowTask{}, false
+		}
 	}
-	t := wire.WorkflowTask{WorkflowID: x.run.ID, Workflow: x.run.Workflow, Reason: wire.ReasonSignal, Exec: items[0].exec}
-	if signals {
-		return t, true
+	for _, u := range x.unseen {
+		if !seen[u.seq] {
+			seen[u.seq] = true
+			wakes = append(wakes, wire.Wake{Reason: wire.ReasonResult, Seq: u.seq})
+		}
 	}
-	it := items[0]
-	if len(items) != 1 || (it.reason != wire.ReasonResult && it.reason != wire.ReasonTimer) ||
-		it.seq <= 0 || it.seq > x.seq || (it.exec > 0 && it.exec != max(x.run.Exec, 1)) {
-		return wire.WorkflowTask{}, false
-	}
-	t.Reason, t.Seq = it.reason, it.seq
-	return t, true
+	return wire.WorkflowTask{WorkflowID: x.run.ID, Workflow: x.run.Workflow, Reason: wakes[0].Reason, Seq: wakes[0].Seq, Exec: exec,
+		Also: wakes[1:]}, true
 }
+
+// maxHandOver bounds the wake-ups one owner request hands over; a worker
+// with more moves the run itself.
+const maxHandOver = 1000
 
 // allForwarded reports whether every wake-up of a task was handed over by
 // another worker.
@@ -177,21 +192,24 @@ const taskTimeout = 30 * time.Second
 // deciding thousands of steps at once still writes messages of a sane size.
 const historyChunk = 2000
 
-// wake moves the run id for wk and returns once what wk brought is recorded
-// in the run's history (or the task failed). Wake-ups that arrive while
-// another task moves the run are taken by the next task together.
-func (w *Worker) wake(ctx context.Context, def Registrable, id string, wk *wakeup) error {
-	wk.done = make(chan struct{})
+// wake moves the run id for wks (one or more wake-ups) and returns once
+// what they brought is recorded in the run's history (or the task failed).
+// Wake-ups that arrive while another task moves the run are taken by the
+// next task together.
+func (w *Worker) wake(ctx context.Context, def Registrable, id string, wks ...*wakeup) error {
+	for _, wk := range wks {
+		wk.done = make(chan struct{})
+	}
 	ent := w.runs.acquire(id)
 	defer w.runs.release(ent)
 	ent.qmu.Lock()
-	ent.box = append(ent.box, wk)
+	ent.box = append(ent.box, wks...) // taken together: one task does them all
 	ent.qmu.Unlock()
 	ent.mu.Lock()
 	defer ent.mu.Unlock()
 	select {
-	case <-wk.done:
-		return wk.err
+	case <-wks[0].done:
+		return wks[0].err
 	default:
 	}
 	ent.qmu.Lock()
@@ -293,7 +311,7 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 		}
 		if stale {
 			x.lastOwner = owner
-			t, ok := forwardable(x, items)
+			t, ok := forwardable(x, items, owner)
 			w.runs.set(ent, nil) // kills this copy
 			ent.reread = true
 			if ok && owner != w.instance {
@@ -318,7 +336,7 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 			return err
 		}
 		x.freshIDs, ent.repair = ent.repair, false
-		if t, ok := forwardable(x, items); ok && x.lastOwner != w.instance {
+		if t, ok := forwardable(x, items, x.lastOwner); ok && x.lastOwner != w.instance {
 			// Another worker wrote the run's last batch and may hold it
 			// still (this wake-up named an owner that no longer has it, or
 			// none): hand the wake-up over rather than race it.
@@ -328,6 +346,11 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 			}
 		}
 		w.runs.set(ent, x)
+		if err := w.takeOver(ctx, x, items); err != nil {
+			w.runs.set(ent, nil) // kills this copy
+			ent.reread = true
+			return err
+		}
 	} else {
 		x.loaded = false
 	}
@@ -354,6 +377,45 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 		w.runs.set(ent, nil)
 	}
 	return nil
+}
+
+// takeOver claims x, rebuilt from a history another worker wrote last,
+// before this worker moves it. When that worker stops answering (paused,
+// dead, cut off), every worker that gets a wake-up for the run at once
+// rebuilds it, and all but one of their moves would be lost to the
+// history's create-only write, their code run for nothing. The first claim
+// of the execution after its last batch wins; a worker that finds another
+// worker's claim hands it the task's wake-ups, as to an owner (the
+// claimant holds the run from before it claims). The claimant moves the
+// run; when it does not take them (it died since, or let the run go), this
+// worker reads the history again and moves the run itself. A claim that cannot be written or read does
+// not stop the task: the history's write still decides.
+func (w *Worker) takeOver(ctx context.Context, x *execution, items []*wakeup) error {
+	if x.lastOwner == "" || x.lastOwner == w.instance || x.batches == 0 {
+		return nil
+	}
+	key := kv.TakeoverKey(x.ek, x.batches)
+	_, err := kv.Create(ctx, w.env.Buckets.Steps, key, kv.Takeover{Owner: w.instance, Worker: w.cfg.name, At: time.Now().UTC()})
+	if !errors.Is(err, kv.ErrExists) {
+		return nil
+	}
+	c, _, err := kv.Get[kv.Takeover](ctx, w.env.Buckets.Steps, key)
+	if err != nil || c.Owner == w.instance {
+		return nil
+	}
+	t, ok := forwardable(x, items, c.Owner)
+	if !ok {
+		return nil
+	}
+	if err := w.handOver(ctx, c.Owner, t); err != nil {
+		return err
+	}
+	for _, it := range items {
+		it.asked = c.Owner // declined: not offered again on a retry of this task
+	}
+	// The claimant does not hold the run (any more): it may have moved it
+	// meanwhile, and closed it. Read the history again.
+	return errStale
 }
 
 // otherIncarnation reports whether a wake-up is for another run of the ID

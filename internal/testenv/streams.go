@@ -158,11 +158,12 @@ func WaitPullers(t testing.TB, ctx context.Context, js jetstream.JetStream, stre
 func ResultKeys(keys []string) []string {
 	var out []string
 	for _, k := range keys {
-		// <id>[.<inc>][.x<n>].<seq>; history batches end in h.<n>, breaker
-		// claims in a.<seq>.<attempt>, retry records in r.<seq>.<attempt>.
+		// <id>[.<inc>][.x<n>].<seq>; history batches end in h.<n>, takeover
+		// claims in o.<n>, breaker claims in a.<seq>.<attempt>, retry
+		// records in r.<seq>.<attempt>.
 		tok := strings.Split(k, ".")
 		n := len(tok)
-		if n < 2 || tok[n-2] == "h" || n >= 4 && (tok[n-3] == "a" || tok[n-3] == "r") {
+		if n < 2 || tok[n-2] == "h" || tok[n-2] == "o" || n >= 4 && (tok[n-3] == "a" || tok[n-3] == "r") {
 			continue
 		}
 		if _, err := strconv.Atoi(tok[n-1]); err == nil {

@@ -209,8 +209,8 @@ func (e *Env) StepsStream(ctx context.Context) (jetstream.Stream, error) {
 	return e.Stream(ctx, "KV_"+steps)
 }
 
-// PurgeExec removes the step results, history, retry records and breaker
-// claims of one execution of a run that continued as new (execKey
+// PurgeExec removes the step results, history, retry records, breaker
+// claims and takeover claims of one execution of a run that continued as new (execKey
 // "<id>.x<n>" or the first's "<id>"), and nothing of the executions after
 // it.
 func (e *Env) PurgeExec(ctx context.Context, execKey string) error {
@@ -220,7 +220,7 @@ func (e *Env) PurgeExec(ctx context.Context, execKey string) error {
 		return err
 	}
 	p := "$KV." + steps + "." + execKey + "."
-	for _, subj := range []string{p + "*", p + "h.*", p + "r.>", p + "a.>"} {
+	for _, subj := range []string{p + "*", p + "h.*", p + "r.>", p + "a.>", p + "o.*"} {
 		if err := st.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
 			return fmt.Errorf("jetflow: purging %s: %w", subj, err)
 		}

@@ -74,4 +74,16 @@ type WorkflowTask struct {
 	// start hints and purges: the ID may have been given to a new run
 	// since (workflow.IDReusePolicy). Empty on tasks of older workers.
 	Inc string `msgpack:"i,omitempty"`
+	// Also lists more wake-ups of the run handed over with this one, on an
+	// owner request: the worker that asks hands every wake-up it holds for
+	// the run (results it found recorded among them), so the owner leaves
+	// none of them undelivered.
+	Also []Wake `msgpack:"al,omitempty"`
+}
+
+// Wake is one more wake-up of a handed-over task: its reason (signal,
+// result or timer) and position.
+type Wake struct {
+	Reason string `msgpack:"r"`
+	Seq    int    `msgpack:"s,omitempty"`
 }
