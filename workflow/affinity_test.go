@@ -149,3 +149,74 @@ func TestTaskCutByAFreezeStartsOver(t *testing.T) {
 		t.Fatalf("result: got %d, %v; want 3 (the task cut by the freeze starts over)", got, err)
 	}
 }
+
+// gateEntries counts the starts of gate's code; the first waits a moment
+// for a second, so two workers starting the run at once overlap.
+var (
+	gateEntries atomic.Int64
+	gateSecond  = make(chan struct{})
+)
+
+var gate = workflow.New("Gate", func(ctx workflow.Context, n int) (int, error) {
+	switch gateEntries.Add(1) { //jetflow:nondeterministic-ok counts the starts of the code across workers
+	case 1:
+		select { //jetflow:nondeterministic-ok waits for a second start, which a claim prevents
+		case <-gateSecond:
+		case <-time.After(time.Second): //jetflow:nondeterministic-ok bounded wait
+		}
+	case 2:
+		close(gateSecond)
+	}
+	return n, nil
+})
+
+// A start hint handled twice at once (its first worker stood still past
+// the ack wait, and the server gave it to another; the first takes it up
+// when it thaws) starts the run on one worker: the worker that thawed a
+// moment ago and the one the hint came to again both claim the run first,
+// and the loser hands the start to the winner.
+func TestStartHandledTwiceAtOnceRunsTheCodeOnce(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	var conflicts atomic.Int64
+	var workers []*workflow.Worker
+	for range 2 {
+		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) }
+		if err := w.RegisterWorkflow(gate); err != nil {
+			t.Fatal(err)
+		}
+		if err := workflow.ServeOwner(t, w); err != nil {
+			t.Fatal(err)
+		}
+		workers = append(workers, w)
+	}
+	gateEntries.Store(0)
+	run, err := workflow.Start(ctx, c, gate, "gate-1", 7) // its hint waits: neither worker consumes
+	if err != nil {
+		t.Fatal(err)
+	}
+	workflow.JustThawed(workers[0])
+	errs := make(chan error, 2)
+	go func() { errs <- workflow.WakeForStart(ctx, workers[0], gate, "gate-1", false) }()
+	go func() { errs <- workflow.WakeForStart(ctx, workers[1], gate, "gate-1", true) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := run.Result(ctx); err != nil || got != 7 {
+		t.Fatalf("got %d, %v; want 7", got, err)
+	}
+	if n := gateEntries.Load(); n != 1 {
+		t.Errorf("the code started %d times, want once", n)
+	}
+	if n := conflicts.Load(); n != 0 {
+		t.Errorf("%d history conflicts, want 0", n)
+	}
+}

@@ -53,3 +53,13 @@ func ServeOwner(t interface{ Cleanup(func()) }, w *Worker) error {
 func WakeForSignal(ctx context.Context, w *Worker, def Registrable, id string, asked *Worker) error {
 	return w.wake(ctx, def, id, &wakeup{reason: wire.ReasonSignal, asked: asked.instance})
 }
+
+// WakeForStart moves the pending run id on w as its start hint does;
+// redelivered says the hint came a second time.
+func WakeForStart(ctx context.Context, w *Worker, def Registrable, id string, redelivered bool) error {
+	return w.wake(ctx, def, id, &wakeup{reason: wire.ReasonStart, redelivered: redelivered})
+}
+
+// JustThawed makes w look as if it had dropped its runs after a freeze a
+// moment ago.
+func JustThawed(w *Worker) { w.droppedAt.Store(time.Now().UnixNano()) }

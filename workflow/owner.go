@@ -151,6 +151,7 @@ func (w *Worker) noteReconnects() {
 		w.reconnectedAt.Store(time.Now().UnixNano())
 		w.log.Info("jetflow: connection failed over; runs held in memory will be rebuilt from their history")
 		w.runs.forgetAll()
+		w.droppedAt.Store(time.Now().UnixNano())
 	}
 }
 
@@ -191,8 +192,19 @@ func (w *Worker) thawed() bool {
 	// Dropped first: a task that reads the count after it moved sees the
 	// runs stale; one that read it before sees it move.
 	w.runs.forgetAll()
+	w.droppedAt.Store(time.Now().UnixNano())
 	w.freezes.Add(1)
 	return true
+}
+
+// mayRace reports whether a run this worker rebuilds may be moved by
+// another worker at the same time, even one this worker moved last: for
+// two ack waits after it dropped its runs (a freeze or a failover), tasks
+// delivered to it while it stood still come in late, and the server gave
+// them to other workers meanwhile.
+func (w *Worker) mayRace() bool {
+	at := w.droppedAt.Load()
+	return at != 0 && time.Since(time.Unix(0, at)) < 2*w.cfg.ackWait
 }
 
 // freezeCount is how many freezes the worker noticed, noticing one now if

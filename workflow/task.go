@@ -46,6 +46,10 @@ type wakeup struct {
 	// no longer holds the run.
 	forwarded bool
 	notYet    bool
+	// redelivered: the task's message came again (its first delivery's
+	// worker was slow, paused or dead), so another worker may be moving
+	// the run for it.
+	redelivered bool
 	done      chan struct{}
 	err       error
 }
@@ -71,6 +75,8 @@ func forwardable(x *execution, items []*wakeup, to string) (wire.WorkflowTask, b
 			return wire.WorkflowTask{}, false
 		}
 		switch {
+		case it.reason == wire.ReasonStart && it.seq == 0:
+			wakes = append(wakes, wire.Wake{Reason: it.reason}) // moving the run is all it asks
 		case it.reason == wire.ReasonSignal:
 			if !signal {
 				signal = true // the worker that takes it reads every signal waiting
@@ -379,19 +385,27 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 	return nil
 }
 
-// takeOver claims x, rebuilt from a history another worker wrote last,
-// before this worker moves it. When that worker stops answering (paused,
-// dead, cut off), every worker that gets a wake-up for the run at once
+// takeOver claims x, rebuilt from its history, before this worker moves it,
+// when another worker may be moving it too: one wrote its last batch (and
+// stopped answering: paused, dead, cut off), this worker dropped its runs
+// a moment ago (a freeze or a failover: tasks delivered while it stood
+// still come in late, and went to other workers meanwhile), or a task
+// came again. Then every worker that gets a wake-up for the run at once
 // rebuilds it, and all but one of their moves would be lost to the
 // history's create-only write, their code run for nothing. The first claim
-// of the execution after its last batch wins; a worker that finds another
-// worker's claim hands it the task's wake-ups, as to an owner (the
-// claimant holds the run from before it claims). The claimant moves the
-// run; when it does not take them (it died since, or let the run go), this
-// worker reads the history again and moves the run itself. A claim that cannot be written or read does
-// not stop the task: the history's write still decides.
+// of the execution after its last batch (or before its first) wins; a
+// worker that finds another worker's claim hands it the task's wake-ups,
+// as to an owner (the claimant holds the run from before it claims). The
+// claimant moves the run; when it does not take them (it died since, or
+// let the run go), this worker reads the history again and moves the run
+// itself. A claim that cannot be written or read does not stop the task:
+// the history's write still decides.
 func (w *Worker) takeOver(ctx context.Context, x *execution, items []*wakeup) error {
-	if x.lastOwner == "" || x.lastOwner == w.instance || x.batches == 0 {
+	redelivered := false
+	for _, it := range items {
+		redelivered = redelivered || it.redelivered
+	}
+	if other := x.lastOwner != "" && x.lastOwner != w.instance; !other && !redelivered && !w.mayRace() {
 		return nil
 	}
 	key := kv.TakeoverKey(x.ek, x.batches)

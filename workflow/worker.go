@@ -45,6 +45,9 @@ type Worker struct {
 	// askOwner).
 	reconnects    atomic.Uint64
 	reconnectedAt atomic.Int64
+	// droppedAt is when the worker last dropped its runs after a freeze or
+	// a failover (see mayRace).
+	droppedAt atomic.Int64
 	// declineWakeups makes the worker answer every wake-up request with
 	// "miss", as one that dropped its runs would (tests).
 	declineWakeups atomic.Bool
@@ -410,6 +413,9 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 		}
 	}
 	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, inc: t.Inc, asked: t.Owner}
+	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+		wk.redelivered = true
+	}
 	stop := w.keepInProgress(m, freezes)
 	err := w.wake(ctx, def, t.WorkflowID, wk)
 	stop()
