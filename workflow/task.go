@@ -50,8 +50,8 @@ type wakeup struct {
 	// worker was slow, paused or dead), so another worker may be moving
 	// the run for it.
 	redelivered bool
-	done      chan struct{}
-	err       error
+	done        chan struct{}
+	err         error
 }
 
 // forwardable is the request that hands a task's wake-ups to the worker
