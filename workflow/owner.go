@@ -150,8 +150,8 @@ func (w *Worker) noteReconnects() {
 		w.reconnects.Store(n)
 		w.reconnectedAt.Store(time.Now().UnixNano())
 		w.log.Info("jetflow: connection failed over; runs held in memory will be rebuilt from their history")
+		w.droppedAt.Store(time.Now().UnixNano()) // before: a task that finds its run dropped claims it
 		w.runs.forgetAll()
-		w.droppedAt.Store(time.Now().UnixNano())
 	}
 }
 
@@ -191,8 +191,8 @@ func (w *Worker) thawed() bool {
 	w.log.Info("jetflow: worker was frozen; runs held in memory will be rebuilt from their history", "frozen", time.Duration(now-last).Round(time.Millisecond))
 	// Dropped first: a task that reads the count after it moved sees the
 	// runs stale; one that read it before sees it move.
+	w.droppedAt.Store(time.Now().UnixNano()) // before: a task that finds its run dropped claims it
 	w.runs.forgetAll()
-	w.droppedAt.Store(time.Now().UnixNano())
 	w.freezes.Add(1)
 	return true
 }
