@@ -182,15 +182,17 @@ func HistoryKey(execKey string, n int) string {
 	return execKey + ".h." + strconv.Itoa(n)
 }
 
-// TakeoverKey is where a worker claims an execution whose history another
-// worker wrote last, batch n included, before it moves the execution (see
-// Takeover): the first claim wins, and it is only good until batch n+1.
+// TakeoverKey is where a worker claims an execution rebuilt from its
+// history, batch n included, before it moves the execution when another
+// worker may be moving it too (see Takeover): the first claim wins, and it
+// is only good until batch n+1.
 func TakeoverKey(execKey string, n int) string {
 	return execKey + ".o." + strconv.Itoa(n)
 }
 
-// Takeover is a claim of one execution after a batch another worker wrote:
-// of the workers that find its owner silent at once, the one that moves it.
+// Takeover is a claim of one execution after one of its batches: of the
+// workers that rebuild it at once (its owner silent, a task delivered
+// twice), the one that moves it.
 type Takeover struct {
 	// Owner is the claimant's instance (its owner subject).
 	Owner  string    `msgpack:"o"`

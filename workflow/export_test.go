@@ -60,6 +60,12 @@ func WakeForStart(ctx context.Context, w *Worker, def Registrable, id string, re
 	return w.wake(ctx, def, id, &wakeup{reason: wire.ReasonStart, redelivered: redelivered})
 }
 
+// WakeForExecStart moves run id on w as the start task of its execution
+// exec (after a continue-as-new) does.
+func WakeForExecStart(ctx context.Context, w *Worker, def Registrable, id string, exec int) error {
+	return w.wake(ctx, def, id, &wakeup{reason: wire.ReasonStart, exec: exec})
+}
+
 // JustThawed makes w look as if it had dropped its runs after a freeze a
 // moment ago.
 func JustThawed(w *Worker) { w.droppedAt.Store(time.Now().UnixNano()) }

@@ -62,6 +62,13 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 			for _, a := range t.Also {
 				wks = append(wks, &wakeup{reason: a.Reason, exec: t.Exec, seq: a.Seq, forwarded: true})
 			}
+			for _, wk := range wks {
+				if wk.reason == wire.ReasonSignal {
+					// Signals are the run's, not one execution's: read
+					// them whichever execution the run is at.
+					wk.exec = 0
+				}
+			}
 			if err := w.wake(work, def, t.WorkflowID, wks...); err != nil {
 				_ = m.Respond([]byte(ownerMiss))
 				return

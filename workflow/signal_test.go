@@ -759,3 +759,97 @@ func TestTwoWorkersRebuildingARunAtOnceMoveItOnce(t *testing.T) {
 		t.Errorf("%d tasks handed over, want the loser's at least", n)
 	}
 }
+
+// relay continues as new once, then returns the first word it receives.
+var relay = workflow.New("Relay", func(ctx workflow.Context, again bool) (string, error) {
+	if again {
+		return "", workflow.ContinueAsNew(ctx, false)
+	}
+	return word.Receive(ctx)
+})
+
+// A signal whose wake-up went to the execution before, as it continued as
+// new, is read by the next execution's first task: the wake-up was taken,
+// and nothing else would bring it.
+func TestSignalSentAsTheRunContinuesReachesTheNextExecution(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet)) // moves runs only when the test says
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.RegisterWorkflow(relay); err != nil {
+		t.Fatal(err)
+	}
+	run, err := workflow.Start(ctx, c, relay, "relay-1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := workflow.WakeForStart(ctx, w, relay, "relay-1", false); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := c.Describe(ctx, "relay-1"); err != nil || d.Exec != 2 {
+		t.Fatalf("describe: %+v, %v; want execution 2", d, err)
+	}
+	if err := workflow.Signal(ctx, c, "relay-1", word, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	// The signal's wake-up is not delivered: as if the execution before
+	// had taken it. The start of execution 2 reads the signal.
+	if err := workflow.WakeForExecStart(ctx, w, relay, "relay-1", 2); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if got, err := run.Result(rctx); err != nil || got != "hi" {
+		t.Fatalf("got %q, %v; want the word sent as the run continued", got, err)
+	}
+}
+
+// A signal handed to the worker holding a run, by a worker whose copy was
+// an execution behind, is read all the same: signals are the run's, not
+// one execution's (the asker acknowledges its task once the owner says ok).
+func TestSignalHandedOverFromAnExecutionBeforeIsRead(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.RegisterWorkflow(relay); err != nil {
+		t.Fatal(err)
+	}
+	if err := workflow.ServeOwner(t, w); err != nil {
+		t.Fatal(err)
+	}
+	run, err := workflow.Start(ctx, c, relay, "relay-2", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := workflow.WakeForStart(ctx, w, relay, "relay-2", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := workflow.WakeForExecStart(ctx, w, relay, "relay-2", 2); err != nil {
+		t.Fatal(err) // w holds execution 2, waiting for a word
+	}
+	if err := workflow.Signal(ctx, c, "relay-2", word, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	data, err := kv.Marshal(wire.WorkflowTask{WorkflowID: "relay-2", Workflow: relay.Name(), Reason: wire.ReasonSignal, Exec: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := nc.Request(wire.NewNames("jetflow").OwnerSubject(workflow.InstanceOf(w)), data, 5*time.Second)
+	if err != nil || string(reply.Data) != "ok" {
+		t.Fatalf("owner request: %v, %v; want ok", reply, err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if got, err := run.Result(rctx); err != nil || got != "hi" {
+		t.Fatalf("got %q, %v; want the signal the owner said it took", got, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,8 +39,11 @@ type wakeup struct {
 	// inc is the incarnation a start hint names: a cached run of another
 	// incarnation is a closed run whose ID a new run has taken.
 	inc string
-	// asked is the owner already asked to take this wake-up, who did not.
-	asked string
+	// asked is the owner already asked to take this wake-up, who did not;
+	// refused lists the workers asked since (a run's new holder, a
+	// claimant) that did not either.
+	asked   string
+	refused []string
 	// forwarded: another worker handed this wake-up over; it is not handed
 	// on again. notYet: the asker keeps it, for it names a position this
 	// copy does not know yet (its history read is behind), or this worker
@@ -71,7 +75,7 @@ func forwardable(x *execution, items []*wakeup, to string) (wire.WorkflowTask, b
 	seen := map[int]bool{}
 	signal := false
 	for _, it := range items {
-		if it.asked == to || it.forwarded || (it.exec > 0 && it.exec != exec) {
+		if it.asked == to || slices.Contains(it.refused, to) || it.forwarded || (it.exec > 0 && it.exec != exec) {
 			return wire.WorkflowTask{}, false
 		}
 		switch {
@@ -325,7 +329,7 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 					return err
 				}
 				for _, it := range items {
-					it.asked = owner // declined: not asked again after the rebuild
+					it.refused = append(it.refused, owner) // not asked again after the rebuild
 				}
 			}
 			x = nil
@@ -425,10 +429,13 @@ func (w *Worker) takeOver(ctx context.Context, x *execution, items []*wakeup) er
 		return err
 	}
 	for _, it := range items {
-		it.asked = c.Owner // declined: not offered again on a retry of this task
+		it.refused = append(it.refused, c.Owner) // not offered again on a retry of this task
 	}
-	// The claimant does not hold the run (any more): it may have moved it
-	// meanwhile, and closed it. Read the history again.
+	// The claimant did not take them: it let the run go (its task failed,
+	// or the run closed), it is gone, or it did not answer in time. Read
+	// the history again, for it may have moved the run meanwhile; the
+	// claim stays its own (every key of the bucket is written once), so a
+	// retry of this task moves the run without asking it again.
 	return errStale
 }
 
@@ -454,19 +461,22 @@ func (w *Worker) decide(ctx context.Context, x *execution, items []*wakeup) erro
 	}
 	run := !x.started || len(x.deliveries) > 0
 	// Signals first, in the order the server accepted them, then results:
-	// replay delivers a batch's signals before its results too.
+	// replay delivers a batch's signals before its results too. The first
+	// task of an execution that continued as new reads them too: a signal
+	// whose wake-up reached the execution before it, as it closed, waits
+	// for this one.
+	readSignals := !x.started && x.run.Exec > 1
 	for _, it := range items {
-		if it.reason != wire.ReasonSignal || (it.exec > 0 && it.exec != max(x.run.Exec, 1)) {
-			continue
-		}
-		n, err := w.receiveSignals(ctx, x)
+		readSignals = readSignals || it.reason == wire.ReasonSignal && (it.exec <= 0 || it.exec == max(x.run.Exec, 1))
+	}
+	if readSignals {
+		n, err := w.receiveSignals(ctx, x) // one read takes every signal waiting
 		if err != nil {
 			return err
 		}
 		if n > 0 {
 			run = true
 		}
-		break // one read takes every signal waiting
 	}
 	// Then results: those the rebuild found recorded, then the wake-ups'.
 	for _, u := range x.unseen {

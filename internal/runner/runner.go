@@ -206,6 +206,9 @@ func (r *Runner) handle(ctx context.Context, h steps.Handler, m jetstream.Msg) {
 			return
 		}
 	}
+	// The message stays in progress until its outcome is stored: through
+	// the attempt, and through a result the store takes only later.
+	defer wire.KeepInProgress(m, r.ackWait, nil)()
 	out, err := r.attempt(ctx, h, m, &t)
 	if r.Hooks.AttemptDone != nil {
 		r.Hooks.AttemptDone(t.Step, time.Since(now), err)
@@ -241,7 +244,7 @@ type attemptResult struct {
 var StartedAfter = 100 * time.Millisecond
 
 // attempt runs the handler once, bounded by StartToClose even if the
-// handler ignores its context, and keeps the message alive meanwhile.
+// handler ignores its context (its caller keeps the message in progress).
 func (r *Runner) attempt(ctx context.Context, h steps.Handler, m jetstream.Msg, t *Task) ([]byte, error) {
 	began := time.Now()
 	announce := time.NewTimer(StartedAfter)
@@ -258,7 +261,6 @@ func (r *Runner) attempt(ctx context.Context, h steps.Handler, m jetstream.Msg, 
 		out, err := Invoke(actx, h.Invoke, t.Input)
 		done <- attemptResult{out, err}
 	}()
-	defer wire.KeepInProgress(m, r.ackWait, nil)()
 	for {
 		select {
 		case res := <-done:
@@ -340,7 +342,7 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		return
 	}
 	if retry != nil {
-		perr := r.persist(ctx, m, t, "scheduling retry", "", func() error { return r.retry(ctx, t, traceHeader(m), next, retry) })
+		perr := r.persist(ctx, t, "scheduling retry", "", func() error { return r.retry(ctx, t, traceHeader(m), next, retry) })
 		if perr != nil {
 			_ = m.NakWithDelay(time.Second)
 			return
@@ -353,7 +355,7 @@ func (r *Runner) finish(ctx context.Context, m jetstream.Msg, t *Task, out []byt
 		_ = m.Ack()
 		return
 	}
-	cerr := r.persist(ctx, m, t, "recording step result", "KV_"+r.env.Buckets.Steps.Bucket(), func() error {
+	cerr := r.persist(ctx, t, "recording step result", "KV_"+r.env.Buckets.Steps.Bucket(), func() error {
 		_, err := kv.Create(ctx, r.env.Buckets.Steps, t.ResultKey(), res)
 		return err
 	})
@@ -393,15 +395,15 @@ var RecordPatience = time.Minute
 
 // persist runs write until it succeeds, reports kv.ErrExists, the runner
 // shuts down or RecordPatience has passed, backing off from 100 ms to 2 s.
-// It says what failed once, when write first fails, and again when it
-// gives up; store names the stream an error is explained for.
-func (r *Runner) persist(ctx context.Context, m jetstream.Msg, t *Task, what, store string, write func() error) error {
+// It says what failed when write first fails, and again when it gives up
+// after RecordPatience (a shutdown hands the message back unsaid); store
+// names the stream an error is explained for.
+func (r *Runner) persist(ctx context.Context, t *Task, what, store string, write func() error) error {
 	err := write()
 	if err == nil || errors.Is(err, kv.ErrExists) {
 		return err
 	}
 	r.log.Warn("jetflow: "+what+", trying again", "workflow_id", t.WorkflowID, "step", t.Step, "for", RecordPatience, "err", r.env.Explain(ctx, err, store))
-	defer wire.KeepInProgress(m, r.ackWait, nil)()
 	deadline := time.Now().Add(RecordPatience)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		timer := time.NewTimer(min(wait, time.Until(deadline)))
