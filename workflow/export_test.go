@@ -69,3 +69,9 @@ func WakeForExecStart(ctx context.Context, w *Worker, def Registrable, id string
 // JustThawed makes w look as if it had dropped its runs after a freeze a
 // moment ago.
 func JustThawed(w *Worker) { w.droppedAt.Store(time.Now().UnixNano()) }
+
+// WakeForSignalAgain is WakeForSignal for a signal's message delivered a
+// second time.
+func WakeForSignalAgain(ctx context.Context, w *Worker, def Registrable, id string, asked *Worker) error {
+	return w.wake(ctx, def, id, &wakeup{reason: wire.ReasonSignal, asked: asked.instance, redelivered: true})
+}

@@ -853,3 +853,84 @@ func TestSignalHandedOverFromAnExecutionBeforeIsRead(t *testing.T) {
 		t.Fatalf("got %q, %v; want the signal the owner said it took", got, err)
 	}
 }
+
+// The worker holding a run gets a signal's message a second time (its
+// first delivery went to a worker that stood still) while that worker,
+// thawed, takes the first delivery up and rebuilds the run: the holder
+// claims the run too before it moves its copy, so one of them moves it.
+func TestHolderOfARunClaimsItForARedeliveredTask(t *testing.T) {
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	gone, stopGone := runHookedWorker(t, nc, workflow.Hooks{}, []workflow.Registrable{collect}, nil)
+	run, rec, js := startCollect(t, ctx, c, nc, "collect-redelivered", 3)
+	signalHolder(t, ctx, c, js, rec, []*workflow.Worker{gone})
+	stopGone()
+
+	var conflicts atomic.Int64
+	arrived, release := make(chan struct{}, 10), make(chan struct{})
+	meet := func() {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	newWorker := func(hooks workflow.Hooks) *workflow.Worker {
+		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) }
+		w.Hooks = hooks
+		if err := w.RegisterWorkflow(collect); err != nil {
+			t.Fatal(err)
+		}
+		if err := workflow.ServeOwner(t, w); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	holder := newWorker(workflow.Hooks{})
+	if err := workflow.Signal(ctx, c, rec.ID, word, "w01"); err != nil {
+		t.Fatal(err)
+	}
+	if err := workflow.WakeForSignal(ctx, holder, collect, rec.ID, gone); err != nil {
+		t.Fatal(err) // holder holds the run now, and wrote its last batch
+	}
+	var holderTasks atomic.Int64
+	holder.Hooks.WorkflowTaskStarted = func(string) {
+		if holderTasks.Add(1) == 1 {
+			meet()
+		}
+	}
+	thawed := newWorker(workflow.Hooks{RunRebuilt: func(string) { meet() }})
+	workflow.JustThawed(thawed)
+	if err := workflow.Signal(ctx, c, rec.ID, word, "w02"); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- workflow.WakeForSignalAgain(ctx, holder, collect, rec.ID, gone) }()
+	// The thawed worker asked the holder before (it did not answer in time).
+	go func() { errs <- workflow.WakeForSignal(ctx, thawed, collect, rec.ID, holder) }()
+	for range 2 {
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatal("the two workers did not both start moving the run")
+		}
+	}
+	close(release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := run.Result(ctx); err != nil || got != "w00 w01 w02" {
+		t.Fatalf("got %q, %v; want the three words once each", got, err)
+	}
+	if n := conflicts.Load(); n != 0 {
+		t.Errorf("%d history conflicts, want 0: one worker moves the run", n)
+	}
+}

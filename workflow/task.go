@@ -105,6 +105,17 @@ func forwardable(x *execution, items []*wakeup, to string) (wire.WorkflowTask, b
 		Also: wakes[1:]}, true
 }
 
+// withoutAsked copies items without the owner their messages named.
+func withoutAsked(items []*wakeup) []*wakeup {
+	out := make([]*wakeup, len(items))
+	for i, it := range items {
+		c := *it
+		c.asked = ""
+		out[i] = &c
+	}
+	return out
+}
+
 // maxHandOver bounds the wake-ups one owner request hands over; a worker
 // with more moves the run itself.
 const maxHandOver = 1000
@@ -356,13 +367,15 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 			}
 		}
 		w.runs.set(ent, x)
+	} else {
+		x.loaded = false
+	}
+	if w.contended(x, items, x.loaded) {
 		if err := w.takeOver(ctx, x, items); err != nil {
 			w.runs.set(ent, nil) // kills this copy
 			ent.reread = true
 			return err
 		}
-	} else {
-		x.loaded = false
 	}
 	if x.run.TraceParent != "" {
 		ent.trace = taskTrace{parent: x.run.TraceParent, state: x.run.TraceState, workflow: x.run.Workflow, exec: max(x.run.Exec, 1)}
@@ -389,29 +402,37 @@ func (w *Worker) move(ctx context.Context, def Registrable, ent *runEntry, items
 	return nil
 }
 
-// takeOver claims x, rebuilt from its history, before this worker moves it,
-// when another worker may be moving it too: one wrote its last batch (and
-// stopped answering: paused, dead, cut off), this worker dropped its runs
-// a moment ago (a freeze or a failover: tasks delivered while it stood
-// still come in late, and went to other workers meanwhile), or a task
-// came again. Then every worker that gets a wake-up for the run at once
-// rebuilds it, and all but one of their moves would be lost to the
-// history's create-only write, their code run for nothing. The first claim
-// of the execution after its last batch (or before its first) wins; a
-// worker that finds another worker's claim hands it the task's wake-ups,
-// as to an owner (the claimant holds the run from before it claims). The
-// claimant moves the run; when it does not take them (it died since, or
-// let the run go), this worker reads the history again and moves the run
-// itself. A claim that cannot be written or read does not stop the task:
-// the history's write still decides.
-func (w *Worker) takeOver(ctx context.Context, x *execution, items []*wakeup) error {
-	redelivered := false
+// contended reports whether another worker may be moving x while this one
+// does: this worker dropped its runs a moment ago (a freeze or a failover:
+// tasks delivered while it stood still come in late, and went to other
+// workers meanwhile), a task came again, or (x rebuilt from its history)
+// another worker wrote its last batch and did not take the wake-ups
+// (paused, dead, cut off). Then every worker that gets a wake-up for the
+// run at once moves it, and all but one of their moves would be lost to
+// the history's create-only write, their code run for nothing. A copy
+// this worker holds is not contended by its own last batch's writer: which
+// worker wrote a batch before it is not kept up to date.
+func (w *Worker) contended(x *execution, items []*wakeup, rebuilt bool) bool {
+	if rebuilt && x.lastOwner != "" && x.lastOwner != w.instance {
+		return true
+	}
 	for _, it := range items {
-		redelivered = redelivered || it.redelivered
+		if it.redelivered {
+			return true
+		}
 	}
-	if other := x.lastOwner != "" && x.lastOwner != w.instance; !other && !redelivered && !w.mayRace() {
-		return nil
-	}
+	return w.mayRace()
+}
+
+// takeOver claims x before this worker moves it, when it is contended. The
+// first claim of the execution after its last batch (or before its first)
+// wins; a worker that finds another worker's claim hands it the task's
+// wake-ups, as to an owner (the claimant holds the run from before it
+// claims). The claimant moves the run; when it does not take them (it died
+// since, or let the run go), this worker reads the history again and moves
+// the run itself. A claim that cannot be written or read does not stop the
+// task: the history's write still decides.
+func (w *Worker) takeOver(ctx context.Context, x *execution, items []*wakeup) error {
 	key := kv.TakeoverKey(x.ek, x.batches)
 	_, err := kv.Create(ctx, w.env.Buckets.Steps, key, kv.Takeover{Owner: w.instance, Worker: w.cfg.name, At: time.Now().UTC()})
 	if !errors.Is(err, kv.ErrExists) {
@@ -421,7 +442,9 @@ func (w *Worker) takeOver(ctx context.Context, x *execution, items []*wakeup) er
 	if err != nil || c.Owner == w.instance {
 		return nil
 	}
-	t, ok := forwardable(x, items, c.Owner)
+	// The owner a task's message named may have said no before it claimed
+	// the run: it is asked again (not a worker this task asked already).
+	t, ok := forwardable(x, withoutAsked(items), c.Owner)
 	if !ok {
 		return nil
 	}
