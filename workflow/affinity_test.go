@@ -181,21 +181,8 @@ func TestStartHandledTwiceAtOnceRunsTheCodeOnce(t *testing.T) {
 	c := newClient(t, nc)
 	ctx := testenv.Context(t, 30*time.Second)
 	var conflicts atomic.Int64
-	var workers []*workflow.Worker
-	for range 2 {
-		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) }
-		if err := w.RegisterWorkflow(gate); err != nil {
-			t.Fatal(err)
-		}
-		if err := workflow.ServeOwner(t, w); err != nil {
-			t.Fatal(err)
-		}
-		workers = append(workers, w)
-	}
+	hooks := workflow.Hooks{WorkflowTaskConflict: func(string) { conflicts.Add(1) }}
+	workers := []*workflow.Worker{idleWorker(t, ctx, nc, hooks, gate), idleWorker(t, ctx, nc, hooks, gate)}
 	gateEntries.Store(0)
 	run, err := workflow.Start(ctx, c, gate, "gate-1", 7) // its hint waits: neither worker consumes
 	if err != nil {

@@ -676,14 +676,7 @@ func TestWorkerDropsItsRunsAfterItsConnectionFailsOver(t *testing.T) {
 // once: one claims it and moves it, the other hands it its wake-up, and
 // nobody's move is lost to the other's (0 conflicts).
 func TestTwoWorkersRebuildingARunAtOnceMoveItOnce(t *testing.T) {
-	srv := testenv.Start(t, false)
-	nc := srv.Conn()
-	c := newClient(t, nc)
-	ctx := testenv.Context(t, 30*time.Second)
-	holder, stopHolder := runHookedWorker(t, nc, workflow.Hooks{}, []workflow.Registrable{collect}, nil)
-	run, rec, js := startCollect(t, ctx, c, nc, "collect-takeover", 4)
-	signalHolder(t, ctx, c, js, rec, []*workflow.Worker{holder})
-	stopHolder() // nobody answers for it now
+	ctx, c, nc, run, rec, holder := collectOfAGoneOwner(t, "collect-takeover", 4)
 	for _, w := range []string{"w01", "w02"} {
 		if err := workflow.Signal(ctx, c, rec.ID, word, w); err != nil {
 			t.Fatal(err)
@@ -691,16 +684,10 @@ func TestTwoWorkersRebuildingARunAtOnceMoveItOnce(t *testing.T) {
 	}
 
 	// Both rebuild the run before either moves it.
-	arrived, release := make(chan struct{}, 10), make(chan struct{})
+	meet, arrived, release := barrier()
 	var conflicts, handedOver atomic.Int64
 	hooks := workflow.Hooks{
-		RunRebuilt: func(string) {
-			arrived <- struct{}{}
-			select {
-			case <-release:
-			case <-time.After(5 * time.Second):
-			}
-		},
+		RunRebuilt:           func(string) { meet() },
 		WorkflowTaskConflict: func(string) { conflicts.Add(1) },
 		WorkflowTask: func(_ string, _ time.Duration, err error) {
 			if errors.Is(err, workflow.ErrHandedOver) {
@@ -708,38 +695,10 @@ func TestTwoWorkersRebuildingARunAtOnceMoveItOnce(t *testing.T) {
 			}
 		},
 	}
-	var rebuilders []*workflow.Worker
-	for range 2 {
-		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Hooks = hooks
-		if err := w.RegisterWorkflow(collect); err != nil {
-			t.Fatal(err)
-		}
-		if err := workflow.ServeOwner(t, w); err != nil {
-			t.Fatal(err)
-		}
-		rebuilders = append(rebuilders, w)
-	}
-	errs := make(chan error, 2)
-	for _, w := range rebuilders {
-		go func() { errs <- workflow.WakeForSignal(ctx, w, collect, rec.ID, holder) }()
-	}
-	for range 2 {
-		select {
-		case <-arrived:
-		case <-ctx.Done():
-			t.Fatal("the two workers did not both rebuild the run")
-		}
-	}
-	close(release)
-	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	rebuilders := []*workflow.Worker{idleWorker(t, ctx, nc, hooks, collect), idleWorker(t, ctx, nc, hooks, collect)}
+	wakeTogether(t, ctx, arrived, release,
+		func() error { return workflow.WakeForSignal(ctx, rebuilders[0], collect, rec.ID, holder) },
+		func() error { return workflow.WakeForSignal(ctx, rebuilders[1], collect, rec.ID, holder) })
 	// The last word, through whichever of the two holds the run now.
 	if err := workflow.Signal(ctx, c, rec.ID, word, "w03"); err != nil {
 		t.Fatal(err)
@@ -772,27 +731,7 @@ var relay = workflow.New("Relay", func(ctx workflow.Context, again bool) (string
 // new, is read by the next execution's first task: the wake-up was taken,
 // and nothing else would bring it.
 func TestSignalSentAsTheRunContinuesReachesTheNextExecution(t *testing.T) {
-	srv := testenv.Start(t, false)
-	nc := srv.Conn()
-	c := newClient(t, nc)
-	ctx := testenv.Context(t, 30*time.Second)
-	w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet)) // moves runs only when the test says
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.RegisterWorkflow(relay); err != nil {
-		t.Fatal(err)
-	}
-	run, err := workflow.Start(ctx, c, relay, "relay-1", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := workflow.WakeForStart(ctx, w, relay, "relay-1", false); err != nil {
-		t.Fatal(err)
-	}
-	if d, err := c.Describe(ctx, "relay-1"); err != nil || d.Exec != 2 {
-		t.Fatalf("describe: %+v, %v; want execution 2", d, err)
-	}
+	ctx, c, _, w, run := relayAtItsSecondExecution(t, "relay-1")
 	if err := workflow.Signal(ctx, c, "relay-1", word, "hi"); err != nil {
 		t.Fatal(err)
 	}
@@ -808,31 +747,33 @@ func TestSignalSentAsTheRunContinuesReachesTheNextExecution(t *testing.T) {
 	}
 }
 
-// A signal handed to the worker holding a run, by a worker whose copy was
-// an execution behind, is read all the same: signals are the run's, not
-// one execution's (the asker acknowledges its task once the owner says ok).
-func TestSignalHandedOverFromAnExecutionBeforeIsRead(t *testing.T) {
+// relayAtItsSecondExecution starts relay as id on an idle worker, which
+// moves it through its continue-as-new; execution 2 is not started yet.
+func relayAtItsSecondExecution(t *testing.T, id string) (context.Context, *workflow.Client, *nats.Conn, *workflow.Worker, *workflow.Run[string]) {
+	t.Helper()
 	srv := testenv.Start(t, false)
 	nc := srv.Conn()
 	c := newClient(t, nc)
 	ctx := testenv.Context(t, 30*time.Second)
-	w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
+	w := idleWorker(t, ctx, nc, workflow.Hooks{}, relay)
+	run, err := workflow.Start(ctx, c, relay, id, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.RegisterWorkflow(relay); err != nil {
+	if err := workflow.WakeForStart(ctx, w, relay, id, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := workflow.ServeOwner(t, w); err != nil {
-		t.Fatal(err)
+	if d, err := c.Describe(ctx, id); err != nil || d.Exec != 2 {
+		t.Fatalf("describe: %+v, %v; want execution 2", d, err)
 	}
-	run, err := workflow.Start(ctx, c, relay, "relay-2", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := workflow.WakeForStart(ctx, w, relay, "relay-2", false); err != nil {
-		t.Fatal(err)
-	}
+	return ctx, c, nc, w, run
+}
+
+// A signal handed to the worker holding a run, by a worker whose copy was
+// an execution behind, is read all the same: signals are the run's, not
+// one execution's (the asker acknowledges its task once the owner says ok).
+func TestSignalHandedOverFromAnExecutionBeforeIsRead(t *testing.T) {
+	ctx, c, nc, w, run := relayAtItsSecondExecution(t, "relay-2")
 	if err := workflow.WakeForExecStart(ctx, w, relay, "relay-2", 2); err != nil {
 		t.Fatal(err) // w holds execution 2, waiting for a word
 	}
@@ -859,38 +800,12 @@ func TestSignalHandedOverFromAnExecutionBeforeIsRead(t *testing.T) {
 // thawed, takes the first delivery up and rebuilds the run: the holder
 // claims the run too before it moves its copy, so one of them moves it.
 func TestHolderOfARunClaimsItForARedeliveredTask(t *testing.T) {
-	srv := testenv.Start(t, false)
-	nc := srv.Conn()
-	c := newClient(t, nc)
-	ctx := testenv.Context(t, 30*time.Second)
-	gone, stopGone := runHookedWorker(t, nc, workflow.Hooks{}, []workflow.Registrable{collect}, nil)
-	run, rec, js := startCollect(t, ctx, c, nc, "collect-redelivered", 3)
-	signalHolder(t, ctx, c, js, rec, []*workflow.Worker{gone})
-	stopGone()
-
+	ctx, c, nc, run, rec, gone := collectOfAGoneOwner(t, "collect-redelivered", 3)
 	var conflicts atomic.Int64
-	arrived, release := make(chan struct{}, 10), make(chan struct{})
-	meet := func() {
-		arrived <- struct{}{}
-		select {
-		case <-release:
-		case <-time.After(5 * time.Second):
-		}
-	}
+	meet, arrived, release := barrier()
 	newWorker := func(hooks workflow.Hooks) *workflow.Worker {
-		w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
-		if err != nil {
-			t.Fatal(err)
-		}
 		hooks.WorkflowTaskConflict = func(string) { conflicts.Add(1) }
-		w.Hooks = hooks
-		if err := w.RegisterWorkflow(collect); err != nil {
-			t.Fatal(err)
-		}
-		if err := workflow.ServeOwner(t, w); err != nil {
-			t.Fatal(err)
-		}
-		return w
+		return idleWorker(t, ctx, nc, hooks, collect)
 	}
 	holder := newWorker(workflow.Hooks{})
 	if err := workflow.Signal(ctx, c, rec.ID, word, "w01"); err != nil {
@@ -910,27 +825,86 @@ func TestHolderOfARunClaimsItForARedeliveredTask(t *testing.T) {
 	if err := workflow.Signal(ctx, c, rec.ID, word, "w02"); err != nil {
 		t.Fatal(err)
 	}
-	errs := make(chan error, 2)
-	go func() { errs <- workflow.WakeForSignalAgain(ctx, holder, collect, rec.ID, gone) }()
-	// The thawed worker asked the holder before (it did not answer in time).
-	go func() { errs <- workflow.WakeForSignal(ctx, thawed, collect, rec.ID, holder) }()
-	for range 2 {
-		select {
-		case <-arrived:
-		case <-ctx.Done():
-			t.Fatal("the two workers did not both start moving the run")
-		}
-	}
-	close(release)
-	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	wakeTogether(t, ctx, arrived, release,
+		func() error { return workflow.WakeForSignalAgain(ctx, holder, collect, rec.ID, gone) },
+		// The thawed worker asked the holder before (it did not answer in time).
+		func() error { return workflow.WakeForSignal(ctx, thawed, collect, rec.ID, holder) })
 	if got, err := run.Result(ctx); err != nil || got != "w00 w01 w02" {
 		t.Fatalf("got %q, %v; want the three words once each", got, err)
 	}
 	if n := conflicts.Load(); n != 0 {
 		t.Errorf("%d history conflicts, want 0: one worker moves the run", n)
 	}
+}
+
+// idleWorker makes a worker of def that does not Run: it moves runs only
+// when the test wakes them (the Wake* helpers), and answers the owner
+// requests of other workers for the runs it holds.
+func idleWorker(t *testing.T, ctx context.Context, nc *nats.Conn, hooks workflow.Hooks, def workflow.Registrable) *workflow.Worker {
+	t.Helper()
+	w, err := workflow.NewWorker(ctx, nc, workflow.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Hooks = hooks
+	if err := w.RegisterWorkflow(def); err != nil {
+		t.Fatal(err)
+	}
+	if err := workflow.ServeOwner(t, w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// wakeTogether runs the wakes at once, lets them go on (closing release)
+// once each has reported on arrived that it holds the run, and waits for
+// them.
+func wakeTogether(t *testing.T, ctx context.Context, arrived <-chan struct{}, release chan struct{}, wakes ...func() error) {
+	t.Helper()
+	errs := make(chan error, len(wakes))
+	for _, wake := range wakes {
+		go func() { errs <- wake() }()
+	}
+	for range wakes {
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatal("the workers did not all take the run up")
+		}
+	}
+	close(release)
+	for range wakes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// collectOfAGoneOwner starts collect as id (n words), has a worker take the
+// first word, and stops that worker: nobody answers for the run now.
+func collectOfAGoneOwner(t *testing.T, id string, n int) (context.Context, *workflow.Client, *nats.Conn, *workflow.Run[string], kv.Run, *workflow.Worker) {
+	t.Helper()
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	c := newClient(t, nc)
+	ctx := testenv.Context(t, 30*time.Second)
+	gone, stop := runHookedWorker(t, nc, workflow.Hooks{}, []workflow.Registrable{collect}, nil)
+	run, rec, js := startCollect(t, ctx, c, nc, id, n)
+	signalHolder(t, ctx, c, js, rec, []*workflow.Worker{gone})
+	stop()
+	return ctx, c, nc, run, rec, gone
+}
+
+// barrier makes a meeting point for the workers of a test: meet reports
+// on arrived and waits until release is closed (at most 5 s).
+func barrier() (meet func(), arrived chan struct{}, release chan struct{}) {
+	arrived, release = make(chan struct{}, 10), make(chan struct{})
+	meet = func() {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return meet, arrived, release
 }
