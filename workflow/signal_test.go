@@ -422,8 +422,22 @@ func TestWakeUpsWithoutOwnerGoToTheRunsHolder(t *testing.T) {
 	for _, w := range workers {
 		w.Close()
 	}
-	if after := runningExecutions(); after > base {
-		t.Fatalf("%d workflow executions parked after the workers stopped, %d before they started; want the copies that handed over let go", after, base)
+	waitExecutionsBack(t, base, "after the workers stopped; want the copies that handed over let go")
+}
+
+// waitExecutionsBack fails the test unless the goroutines running workflow
+// code are back to base within 5 s (a copy let go ends its goroutine on
+// its own, a moment later).
+func waitExecutionsBack(t *testing.T, base int, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		after := runningExecutions()
+		if after <= base {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workflow executions parked, %d before: %s", after, base, what)
+		}
 	}
 }
 
