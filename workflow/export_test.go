@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/internal/wire"
@@ -75,3 +76,7 @@ func JustThawed(w *Worker) { w.droppedAt.Store(time.Now().UnixNano()) }
 func WakeForSignalAgain(ctx context.Context, w *Worker, def Registrable, id string, asked *Worker) error {
 	return w.wake(ctx, def, id, &wakeup{reason: wire.ReasonSignal, asked: asked.instance, redelivered: true})
 }
+
+// IsOwnerUnsure reports whether a task failed because the run's owner could
+// not be asked, to be tried again shortly.
+func IsOwnerUnsure(err error) bool { return errors.Is(err, errOwnerUnsure) }

@@ -97,7 +97,8 @@ const (
 	// moved: the owner moved the run.
 	moved
 	// unsure: this worker's own connection failed over while asking (a
-	// server restarting), so the silence says nothing about the owner,
+	// server restarting), or it thawed a moment ago and the owner did not
+	// answer in time, so the silence says nothing about the owner,
 	// which may hold the run still: try again later rather than take the
 	// run over and race the owner.
 	unsure
@@ -127,6 +128,13 @@ func (w *Worker) askOwner(ctx context.Context, owner string, t wire.WorkflowTask
 	case errors.Is(err, nats.ErrNoResponders) && time.Since(w.reconnected()) < ownerResubscribe:
 		// Just reconnected: the owner, reconnecting too, may not have
 		// subscribed again yet.
+		return unsure
+	case ctx.Err() == nil && w.mayRace() && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)):
+		// This worker thawed or failed over a moment ago: its tasks are
+		// the ones most likely stale (the server gave them to others while
+		// it stood still), and an owner that is there but did not answer
+		// in time is likely busy with the same run. Ask again shortly
+		// rather than take the run over and race it.
 		return unsure
 	}
 	return notMoved

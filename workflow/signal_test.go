@@ -922,3 +922,33 @@ func barrier() (meet func(), arrived chan struct{}, release chan struct{}) {
 	}
 	return meet, arrived, release
 }
+
+// A worker that thawed a moment ago, rebuilding a run whose last batch
+// another worker wrote, does not take the run over when that worker is
+// there but does not answer in time (busy with the same run, most likely,
+// while this worker's task is the stale one): it asks again shortly. A
+// worker that did not stand still takes the run over, as before.
+func TestThawedWorkerAsksASlowOwnerAgainInsteadOfTakingTheRunOver(t *testing.T) {
+	ctx, c, nc, run, rec, gone := collectOfAGoneOwner(t, "collect-slow-owner", 2)
+	// The owner is there, but never answers in time.
+	sub, err := nc.Subscribe(wire.NewNames("jetflow").OwnerSubject(workflow.InstanceOf(gone)), func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := workflow.Signal(ctx, c, rec.ID, word, "w01"); err != nil {
+		t.Fatal(err)
+	}
+	thawed := idleWorker(t, ctx, nc, workflow.Hooks{}, collect)
+	workflow.JustThawed(thawed)
+	if err := workflow.WakeForSignal(ctx, thawed, collect, rec.ID, thawed); !workflow.IsOwnerUnsure(err) {
+		t.Fatalf("thawed worker: %v; want the task to ask the owner again shortly", err)
+	}
+	other := idleWorker(t, ctx, nc, workflow.Hooks{}, collect)
+	if err := workflow.WakeForSignal(ctx, other, collect, rec.ID, other); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := run.Result(ctx); err != nil || got != "w00 w01" {
+		t.Fatalf("got %q, %v; want the word taken by the worker that did not stand still", got, err)
+	}
+}
