@@ -58,16 +58,14 @@ func (w *Worker) serveOwner(work context.Context) (*nats.Subscription, error) {
 		go func() {
 			defer func() { <-sem }()
 			wks := make([]*wakeup, 0, 1+len(t.Also))
-			wks = append(wks, &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, forwarded: true})
-			for _, a := range t.Also {
-				wks = append(wks, &wakeup{reason: a.Reason, exec: t.Exec, seq: a.Seq, forwarded: true})
-			}
-			for _, wk := range wks {
-				if wk.reason == wire.ReasonSignal {
+			for _, a := range append([]wire.Wake{{Reason: t.Reason, Seq: t.Seq}}, t.Also...) {
+				wk := &wakeup{reason: a.Reason, exec: t.Exec, seq: a.Seq, forwarded: true}
+				if a.Reason == wire.ReasonSignal {
 					// Signals are the run's, not one execution's: read
 					// them whichever execution the run is at.
 					wk.exec = 0
 				}
+				wks = append(wks, wk)
 			}
 			if err := w.wake(work, def, t.WorkflowID, wks...); err != nil {
 				_ = m.Respond([]byte(ownerMiss))
@@ -165,9 +163,16 @@ func (w *Worker) noteReconnects() {
 		w.reconnects.Store(n)
 		w.reconnectedAt.Store(time.Now().UnixNano())
 		w.log.Info("jetflow: connection failed over; runs held in memory will be rebuilt from their history")
-		w.droppedAt.Store(time.Now().UnixNano()) // before: a task that finds its run dropped claims it
-		w.runs.forgetAll()
+		w.dropRuns()
 	}
+}
+
+// dropRuns declares every run held stale, after a freeze or a failover,
+// and marks the time (see mayRace) first: a task that finds its run
+// dropped finds the mark too, and claims the run.
+func (w *Worker) dropRuns() {
+	w.droppedAt.Store(time.Now().UnixNano())
+	w.runs.forgetAll()
 }
 
 // registered returns the workflow registered under name, or nil.
@@ -206,8 +211,7 @@ func (w *Worker) thawed() bool {
 	w.log.Info("jetflow: worker was frozen; runs held in memory will be rebuilt from their history", "frozen", time.Duration(now-last).Round(time.Millisecond))
 	// Dropped first: a task that reads the count after it moved sees the
 	// runs stale; one that read it before sees it move.
-	w.droppedAt.Store(time.Now().UnixNano()) // before: a task that finds its run dropped claims it
-	w.runs.forgetAll()
+	w.dropRuns()
 	w.freezes.Add(1)
 	return true
 }

@@ -412,18 +412,15 @@ func (w *Worker) handleWorkflowTask(ctx context.Context, def Registrable, m jets
 			return
 		}
 	}
-	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, inc: t.Inc, asked: t.Owner}
-	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
-		wk.redelivered = true
+	n := 1 // the delivery
+	if md, err := m.Metadata(); err == nil {
+		n = int(min(md.NumDelivered, 1000))
 	}
+	wk := &wakeup{reason: t.Reason, exec: t.Exec, seq: t.Seq, inc: t.Inc, asked: t.Owner, redelivered: n > 1}
 	stop := w.keepInProgress(m, freezes)
 	err := w.wake(ctx, def, t.WorkflowID, wk)
 	stop()
 	if err != nil {
-		n := 1
-		if md, merr := m.Metadata(); merr == nil {
-			n = int(min(md.NumDelivered, 1000))
-		}
 		if errors.Is(err, errOwnerUnsure) {
 			_ = m.NakWithDelay(500 * time.Millisecond)
 			return

@@ -210,9 +210,9 @@ func (e *Env) StepsStream(ctx context.Context) (jetstream.Stream, error) {
 }
 
 // PurgeExec removes the step results, history, retry records, breaker
-// claims and takeover claims of one execution of a run that continued as new (execKey
-// "<id>.x<n>" or the first's "<id>"), and nothing of the executions after
-// it.
+// claims and takeover claims of one execution of a run that continued as
+// new (execKey "<id>.x<n>" or the first's "<id>"), and nothing of the
+// executions after it.
 func (e *Env) PurgeExec(ctx context.Context, execKey string) error {
 	_, steps, _ := kv.BucketNames(e.Names.Prefix)
 	st, err := e.StepsStream(ctx)
