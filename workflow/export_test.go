@@ -80,3 +80,31 @@ func WakeForSignalAgain(ctx context.Context, w *Worker, def Registrable, id stri
 // IsOwnerUnsure reports whether a task failed because the run's owner could
 // not be asked, to be tried again shortly.
 func IsOwnerUnsure(err error) bool { return errors.Is(err, errOwnerUnsure) }
+
+// Sweeper steps through a reporting sweeper's sweeps (it repairs nothing,
+// as Doctor without --repair).
+type Sweeper struct{ s *sweeper }
+
+// NewSweeper makes a sweeper over c's deployment.
+func NewSweeper(c *Client, grace time.Duration) *Sweeper {
+	return &Sweeper{&sweeper{env: c.env, log: c.cfg.logger, grace: grace, name: "test"}}
+}
+
+// Sweep runs one sweep of at most page records (and, once caught up, page
+// open runs looked at again): the IDs it found something about, and
+// whether its read reached the last record.
+func (s *Sweeper) Sweep(ctx context.Context, page int) (ids []string, done bool, err error) {
+	found, done, err := s.s.sweep(ctx, page)
+	for _, f := range found {
+		ids = append(ids, f.WorkflowID)
+	}
+	return ids, done, err
+}
+
+// SetMaxOpen sets how many open runs a sweeper remembers, and returns a
+// function that restores it.
+func SetMaxOpen(n int) func() {
+	old := maxOpen
+	maxOpen = n
+	return func() { maxOpen = old }
+}

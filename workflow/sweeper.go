@@ -79,9 +79,17 @@ type Finding struct {
 const (
 	DefaultSweepInterval = 30 * time.Second
 	DefaultSweepGrace    = 2 * time.Minute
-	// sweepPage bounds the run records one sweep reads.
+	// sweepPage bounds the run records one sweep reads, and the open runs
+	// it looks at again.
 	sweepPage = 20_000
+	// catchUpPages is how many pages a sweep that has caught up may read
+	// of the records written since the last one.
+	catchUpPages = 5
 )
+
+// maxOpen bounds the open runs a sweeper remembers; past it, it reads
+// every record pass after pass instead.
+var maxOpen = 100_000
 
 // sweeper holds what one sweep needs; Worker and Client each build one.
 type sweeper struct {
@@ -98,6 +106,22 @@ type sweeper struct {
 	// history batch they were at, so they are not read again every sweep.
 	mu      sync.Mutex
 	healthy map[string]healthyMark
+
+	// Where the sweeps are. cursor is the runs bucket's stream sequence
+	// the next read starts at. Until the reads reach the end of the
+	// records once (caughtUp), each sweep reads the next page of them;
+	// from then on a sweep reads only the records written since the last
+	// one (runs started, moved, closed) and looks again at the open runs
+	// it remembers, a page at a time, so that the closed runs a
+	// deployment keeps are read once, not once a pass. A sweeper with
+	// more than maxOpen open runs forgets them (overflow) and reads every
+	// record pass after pass, one page a sweep.
+	cursor   uint64
+	caughtUp bool
+	overflow bool
+	open     map[string]*openRecord
+	// order is what is left of the round through open.
+	order []string
 }
 
 type healthyMark struct {
@@ -108,15 +132,85 @@ type healthyMark struct {
 	until time.Time
 }
 
-// sweep checks up to sweepPage run records from stream sequence cursor on,
-// and returns the findings and where the next sweep goes on (0: from the
-// start again).
-func (s *sweeper) sweep(ctx context.Context, cursor uint64, limit int) ([]Finding, uint64, error) {
+// openRecord is what a sweeper keeps of an open run's record (what check
+// reads of it) or a schedule's, to look at it again without reading it; a
+// record that did not decode is read again.
+type openRecord struct {
+	workflow, status, inc string
+	exec                  int
+	created, started      time.Time
+	schedule              []byte
+	corrupt               bool
+}
+
+func keep(run *kv.Run) *openRecord {
+	return &openRecord{workflow: run.Workflow, status: run.Status, inc: run.Inc, exec: run.Exec, created: run.CreatedAt, started: run.StartedAt}
+}
+
+// run is the part of a run's record check reads.
+func (r *openRecord) run(id string) *kv.Run {
+	return &kv.Run{ID: id, Workflow: r.workflow, Status: r.status, Inc: r.inc, Exec: r.exec, CreatedAt: r.created, StartedAt: r.started}
+}
+
+// restart makes the next sweep begin a pass from the first record, as a
+// sweeper that has just taken the lease does.
+func (s *sweeper) restart() {
+	s.cursor, s.caughtUp, s.overflow, s.open, s.order = 0, false, false, nil, nil
+}
+
+// remember keeps key's open record, or forgets it (rec nil).
+func (s *sweeper) remember(key string, rec *openRecord) {
+	switch {
+	case s.overflow:
+	case rec == nil:
+		delete(s.open, key)
+	case len(s.open) >= maxOpen:
+		s.log.Warn("jetflow: sweeper: more open runs than it keeps; it reads every run record pass after pass", "open", len(s.open))
+		s.overflow, s.caughtUp, s.open, s.order = true, false, nil, nil
+	default:
+		if s.open == nil {
+			s.open = map[string]*openRecord{}
+		}
+		s.open[key] = rec
+	}
+}
+
+// sweep reads up to limit run records from the cursor on and looks at the
+// open runs among them; once caught up, it also looks at up to limit of
+// the open runs it remembers that it did not just read. done reports that
+// the read reached the last record.
+func (s *sweeper) sweep(ctx context.Context, limit int) (found []Finding, done bool, err error) {
 	s.idle = map[string]bool{}
+	seen := map[string]bool{}
+	caughtUp := s.caughtUp
+	read := limit
+	if caughtUp {
+		read = catchUpPages * limit
+	}
+	found, done, err = s.read(ctx, read, seen)
+	if err != nil {
+		return found, false, err
+	}
+	if done && !s.overflow {
+		s.caughtUp = true
+	}
+	if done && s.overflow {
+		s.cursor = 0 // the next pass
+	}
+	if caughtUp && !s.overflow {
+		found = append(found, s.lookAgain(ctx, limit, seen)...)
+	}
+	return found, done, nil
+}
+
+// read reads up to limit run records from the cursor on, looks at each open
+// run among them and remembers it, and moves the cursor past them; seen
+// collects their keys.
+func (s *sweeper) read(ctx context.Context, limit int, seen map[string]bool) ([]Finding, bool, error) {
 	runsBucket := s.env.Buckets.Runs.Bucket()
 	st, err := s.env.Stream(ctx, "KV_"+runsBucket)
 	if err != nil {
-		return nil, 0, err
+		return nil, false, err
 	}
 	cfg := jetstream.ConsumerConfig{
 		AckPolicy:         jetstream.AckNonePolicy,
@@ -125,62 +219,114 @@ func (s *sweeper) sweep(ctx context.Context, cursor uint64, limit int) ([]Findin
 		Replicas:          1,
 		InactiveThreshold: 30 * time.Second,
 	}
-	if cursor > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, cursor
+	if s.cursor > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.cursor
 	}
 	cons, err := st.CreateConsumer(ctx, cfg)
 	if err != nil {
-		return nil, 0, fmt.Errorf("jetflow: sweeping the runs: %w", err)
+		return nil, false, fmt.Errorf("jetflow: sweeping the runs: %w", err)
 	}
 	defer func() { _ = st.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
 	var found []Finding
-	left, read, next := cons.CachedInfo().NumPending, 0, uint64(0)
+	left, read := cons.CachedInfo().NumPending, 0
 	for left > 0 && read < limit {
-		batch, err := cons.Fetch(int(min(left, 500)), jetstream.FetchMaxWait(5*time.Second))
+		batch, err := cons.Fetch(int(min(left, uint64(limit-read), 500)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return found, 0, fmt.Errorf("jetflow: sweeping the runs: %w", err)
+			return found, false, fmt.Errorf("jetflow: sweeping the runs: %w", err)
 		}
 		got := 0
 		for m := range batch.Messages() {
 			got++
 			read++
-			md, _ := m.Metadata()
-			if md != nil {
-				left, next = md.NumPending, md.Sequence.Stream+1
+			if md, _ := m.Metadata(); md != nil {
+				left, s.cursor = md.NumPending, md.Sequence.Stream+1
 			} else {
 				left--
 			}
 			key := strings.TrimPrefix(m.Subject(), "$KV."+runsBucket+".")
-			if id, ok := strings.CutPrefix(key, kv.ScheduleKeyPrefix); ok && m.Headers().Get("KV-Operation") == "" {
-				if f, stalled := s.checkSchedule(ctx, id, m.Data()); stalled {
-					found = append(found, f)
-				}
-				continue
-			}
-			if m.Headers().Get("KV-Operation") != "" || ValidateID(key) != nil {
-				continue // deleted, or not a run (a lease)
-			}
-			var run kv.Run
-			if err := kv.Unmarshal(m.Data(), &run); err != nil {
-				found = append(found, Finding{WorkflowID: key, Problem: ProblemCorruptRecord, Detail: err.Error()})
-				continue
-			}
-			if kv.Terminal(run.Status) {
-				continue
-			}
-			found = append(found, s.check(ctx, &run)...)
+			seen[key] = true
+			found = append(found, s.record(ctx, key, m.Headers().Get("KV-Operation") != "", m.Data())...)
 		}
 		if err := batch.Error(); err != nil {
-			return found, 0, fmt.Errorf("jetflow: sweeping the runs: %w", err)
+			return found, false, fmt.Errorf("jetflow: sweeping the runs: %w", err)
 		}
 		if got == 0 {
 			break
 		}
 	}
-	if left == 0 {
-		next = 0
+	return found, left == 0, nil
+}
+
+// record looks at the last record of key read (deleted: a delete or purge
+// marker) and remembers it while it is open.
+func (s *sweeper) record(ctx context.Context, key string, deleted bool, data []byte) []Finding {
+	if id, ok := strings.CutPrefix(key, kv.ScheduleKeyPrefix); ok && !deleted {
+		s.remember(key, &openRecord{schedule: data})
+		if f, stalled := s.checkSchedule(ctx, id, data); stalled {
+			return []Finding{f}
+		}
+		return nil
 	}
-	return found, next, nil
+	if deleted || ValidateID(key) != nil {
+		s.remember(key, nil)
+		return nil // deleted, or not a run (a lease)
+	}
+	var run kv.Run
+	if err := kv.Unmarshal(data, &run); err != nil {
+		s.remember(key, &openRecord{corrupt: true})
+		return []Finding{{WorkflowID: key, Problem: ProblemCorruptRecord, Detail: err.Error()}}
+	}
+	if kv.Terminal(run.Status) {
+		s.remember(key, nil)
+		return nil
+	}
+	s.remember(key, keep(&run))
+	return s.check(ctx, &run)
+}
+
+// lookAgain looks at up to limit of the open runs and schedules remembered,
+// in rounds, leaving out those just read.
+func (s *sweeper) lookAgain(ctx context.Context, limit int, seen map[string]bool) []Finding {
+	if len(s.order) == 0 {
+		s.order = make([]string, 0, len(s.open))
+		for key := range s.open {
+			s.order = append(s.order, key)
+		}
+	}
+	var found []Finding
+	for n := 0; n < limit && len(s.order) > 0 && ctx.Err() == nil; {
+		key := s.order[0]
+		s.order = s.order[1:]
+		rec, ok := s.open[key]
+		if !ok || seen[key] {
+			continue
+		}
+		n++
+		switch {
+		case rec.schedule != nil:
+			if f, stalled := s.checkSchedule(ctx, strings.TrimPrefix(key, kv.ScheduleKeyPrefix), rec.schedule); stalled {
+				found = append(found, f)
+			}
+		case rec.corrupt:
+			found = append(found, s.reread(ctx, key)...)
+		default:
+			found = append(found, s.check(ctx, rec.run(key))...)
+		}
+	}
+	return found
+}
+
+// reread reads key's record again and looks at it.
+func (s *sweeper) reread(ctx context.Context, key string) []Finding {
+	e, err := s.env.Buckets.Runs.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		s.remember(key, nil)
+		return nil
+	case err != nil:
+		return nil // looked at on the next round
+	}
+	return s.record(ctx, key, false, e.Value())
 }
 
 // check looks at one open run.
@@ -438,7 +584,6 @@ func (w *Worker) holdLease(ctx context.Context, d time.Duration) bool {
 // lease.
 func (w *Worker) sweepLoop(ctx context.Context) {
 	s := &sweeper{env: w.env, log: w.log, grace: w.cfg.sweepGrace, repair: true, name: w.cfg.name}
-	var cursor uint64
 	t := time.NewTicker(w.cfg.sweepInterval)
 	defer t.Stop()
 	for {
@@ -448,14 +593,15 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		if !w.holdLease(ctx, 3*w.cfg.sweepInterval) {
-			cursor = 0
+			// Another worker sweeps; what this one knew may be stale
+			// when the lease comes back.
+			s.restart()
 			continue
 		}
-		found, next, err := s.sweep(ctx, cursor, sweepPage)
+		found, _, err := s.sweep(ctx, sweepPage)
 		if err != nil && ctx.Err() == nil {
 			w.log.Warn("jetflow: sweeping", "err", err)
 		}
-		cursor = next
 		for _, f := range found {
 			if w.Hooks.SweepFinding != nil {
 				w.Hooks.SweepFinding(f.Problem, f.Repaired)
@@ -473,14 +619,12 @@ func (c *Client) Doctor(ctx context.Context, grace time.Duration, repair bool) (
 	}
 	s := &sweeper{env: c.env, log: c.cfg.logger, grace: grace, repair: repair, name: "doctor"}
 	var all []Finding
-	var cursor uint64
 	for {
-		found, next, err := s.sweep(ctx, cursor, sweepPage)
+		found, done, err := s.sweep(ctx, sweepPage)
 		all = append(all, found...)
-		if err != nil || next == 0 {
+		if err != nil || done {
 			return all, err
 		}
-		cursor = next
 	}
 }
 

@@ -3,6 +3,8 @@ package workflow_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -421,4 +423,124 @@ func TestSweeperLeavesAFreshResultAlone(t *testing.T) {
 	if got, err := run.Result(ctx); err != nil || got != 2 {
 		t.Fatalf("got %d, %v; want 2", got, err)
 	}
+}
+
+// Once a sweeper has read every run record, it reads only what is written
+// after, and looks at every open run it knows each sweep, however many
+// closed runs the deployment keeps: before, it read the records again
+// pass after pass, a page a sweep, so a run owed progress waited one
+// sweep per page of retained runs. Here a page is 500 records, 1,500
+// closed runs are kept, and a record that does not decode stands for an
+// open run owed progress (it is reported whenever it is looked at).
+func TestSweeperLooksAtOpenRunsEverySweepHoweverManyClosedRunsAreKept(t *testing.T) {
+	ctx, b, sweep := keptRuns(t, map[int]string{750: "open-1"})
+	// The first pass, a page a sweep.
+	var first []string
+	for n := 1; ; n++ {
+		ids, done := sweep()
+		first = append(first, ids...)
+		if done {
+			break
+		}
+		if n == 10 {
+			t.Fatal("the first pass did not end in 10 sweeps")
+		}
+	}
+	if !slices.Equal(first, []string{"open-1"}) {
+		t.Fatalf("the first pass found %v, want open-1 once", first)
+	}
+	for i := range 3 {
+		if got, _ := sweep(); !slices.Equal(got, []string{"open-1"}) {
+			t.Fatalf("sweep %d after the first pass found %v, want open-1 (looked at again every sweep)", i+1, got)
+		}
+	}
+	// A run written after the pass is read in the next sweep; a run that
+	// closed is let go.
+	if _, err := b.Runs.Put(ctx, "open-2", []byte("\xc1")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := sweep(); !slices.Equal(sorted(got), []string{"open-1", "open-2"}) {
+		t.Fatalf("found %v, want open-1 and open-2", got)
+	}
+	if err := b.Runs.Delete(ctx, "open-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := sweep(); !slices.Equal(got, []string{"open-2"}) {
+		t.Fatalf("found %v after open-1 was deleted, want open-2 alone", got)
+	}
+}
+
+// keptRuns stores 1,500 closed run records with records that do not decode
+// (open runs owed progress) at the positions of open, and returns a
+// reporting sweeper's sweep of 500 records.
+func keptRuns(t *testing.T, open map[int]string) (context.Context, *kv.Buckets, func() ([]string, bool)) {
+	t.Helper()
+	srv := testenv.Start(t, false)
+	nc := srv.Conn()
+	js := testenv.JetStream(t, nc)
+	ctx := testenv.Context(t, 20*time.Second)
+	if _, err := workflow.Deploy(ctx, nc); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, nc)
+	b, err := kv.Open(ctx, js, kv.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := kv.Marshal(kv.Run{ID: "closed", Workflow: "FiveSteps", Status: kv.StatusCompleted,
+		CreatedAt: time.Now().UTC(), ClosedAt: time.Now().UTC(), Format: kv.FormatHistory, Exec: 1, Inc: kv.NewIncarnation()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1500 {
+		if id, ok := open[i]; ok {
+			if _, err := b.Runs.Put(ctx, id, []byte("\xc1")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := js.PublishAsync(fmt.Sprintf("$KV.%s.closed-%d", b.Runs.Bucket(), i), closed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		t.Fatal("the closed runs were not stored")
+	}
+	s := workflow.NewSweeper(c, time.Hour)
+	return ctx, b, func() ([]string, bool) {
+		t.Helper()
+		ids, done, err := s.Sweep(ctx, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids, done
+	}
+}
+
+// A sweeper with more open runs than it remembers reads every record pass
+// after pass, as before, and finds each open run once a pass.
+func TestSweeperWithTooManyOpenRunsReadsEveryRecordEachPass(t *testing.T) {
+	defer workflow.SetMaxOpen(2)()
+	_, _, sweep := keptRuns(t, map[int]string{100: "open-a", 600: "open-b", 1100: "open-c"})
+	var got []string
+	for passes, n := 0, 0; passes < 2; n++ {
+		if n == 20 {
+			t.Fatalf("two passes did not end in 20 sweeps (found %v)", got)
+		}
+		ids, done := sweep()
+		got = append(got, ids...)
+		if done {
+			passes++
+		}
+	}
+	if want := []string{"open-a", "open-b", "open-c", "open-a", "open-b", "open-c"}; !slices.Equal(got, want) {
+		t.Fatalf("two passes found %v, want %v", got, want)
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
