@@ -111,15 +111,17 @@ type sweeper struct {
 	// the next read starts at. Until the reads reach the end of the
 	// records once (caughtUp), each sweep reads the next page of them;
 	// from then on a sweep reads only the records written since the last
-	// one (runs started, moved, closed) and looks again at the open runs
-	// it remembers, a page at a time, so that the closed runs a
-	// deployment keeps are read once, not once a pass. A sweeper with
-	// more than maxOpen open runs forgets them (overflow) and reads every
-	// record pass after pass, one page a sweep.
+	// one (runs started, moved, closed) and reads again the open runs
+	// (and schedules) it remembers, a page at a time, so that the closed
+	// runs a deployment keeps are read once, not once a pass. A pass
+	// that finds more than maxOpen open runs forgets them (overflow) and
+	// the sweeper reads every record pass after pass, one page a sweep,
+	// until a pass finds fewer.
 	cursor   uint64
 	caughtUp bool
 	overflow bool
-	open     map[string]*openRecord
+	warned   bool
+	open     map[string]bool
 	// order is what is left of the round through open.
 	order []string
 }
@@ -132,46 +134,30 @@ type healthyMark struct {
 	until time.Time
 }
 
-// openRecord is what a sweeper keeps of an open run's record (what check
-// reads of it) or a schedule's, to look at it again without reading it; a
-// record that did not decode is read again.
-type openRecord struct {
-	workflow, status, inc string
-	exec                  int
-	created, started      time.Time
-	schedule              []byte
-	corrupt               bool
-}
-
-func keep(run *kv.Run) *openRecord {
-	return &openRecord{workflow: run.Workflow, status: run.Status, inc: run.Inc, exec: run.Exec, created: run.CreatedAt, started: run.StartedAt}
-}
-
-// run is the part of a run's record check reads.
-func (r *openRecord) run(id string) *kv.Run {
-	return &kv.Run{ID: id, Workflow: r.workflow, Status: r.status, Inc: r.inc, Exec: r.exec, CreatedAt: r.created, StartedAt: r.started}
-}
-
 // restart makes the next sweep begin a pass from the first record, as a
 // sweeper that has just taken the lease does.
 func (s *sweeper) restart() {
 	s.cursor, s.caughtUp, s.overflow, s.open, s.order = 0, false, false, nil, nil
 }
 
-// remember keeps key's open record, or forgets it (rec nil).
-func (s *sweeper) remember(key string, rec *openRecord) {
+// remember keeps key among the open runs and schedules, or forgets it.
+func (s *sweeper) remember(key string, open bool) {
 	switch {
 	case s.overflow:
-	case rec == nil:
+	case !open:
 		delete(s.open, key)
+	case s.open[key]:
 	case len(s.open) >= maxOpen:
-		s.log.Warn("jetflow: sweeper: more open runs than it keeps; it reads every run record pass after pass", "open", len(s.open))
+		if !s.warned {
+			s.log.Warn("jetflow: sweeper: more open runs than it remembers; it reads every run record pass after pass", "open", len(s.open))
+			s.warned = true
+		}
 		s.overflow, s.caughtUp, s.open, s.order = true, false, nil, nil
 	default:
 		if s.open == nil {
-			s.open = map[string]*openRecord{}
+			s.open = map[string]bool{}
 		}
-		s.open[key] = rec
+		s.open[key] = true
 	}
 }
 
@@ -191,11 +177,11 @@ func (s *sweeper) sweep(ctx context.Context, limit int) (found []Finding, done b
 	if err != nil {
 		return found, false, err
 	}
-	if done && !s.overflow {
+	switch {
+	case done && s.overflow:
+		s.cursor, s.overflow = 0, false // the next pass, which may find fewer
+	case done:
 		s.caughtUp = true
-	}
-	if done && s.overflow {
-		s.cursor = 0 // the next pass
 	}
 	if caughtUp && !s.overflow {
 		found = append(found, s.lookAgain(ctx, limit, seen)...)
@@ -229,6 +215,14 @@ func (s *sweeper) read(ctx context.Context, limit int, seen map[string]bool) ([]
 	defer func() { _ = st.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
 	var found []Finding
 	left, read := cons.CachedInfo().NumPending, 0
+	if left == 0 && s.cursor > 1 {
+		// Nothing new, or a stream made again (restored, recreated) with
+		// fewer messages than the cursor: then read it from the start.
+		if info, err := st.Info(ctx); err == nil && info.State.LastSeq+1 < s.cursor {
+			s.restart()
+			return s.read(ctx, limit, seen)
+		}
+	}
 	for left > 0 && read < limit {
 		batch, err := cons.Fetch(int(min(left, uint64(limit-read), 500)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
@@ -245,7 +239,7 @@ func (s *sweeper) read(ctx context.Context, limit int, seen map[string]bool) ([]
 			}
 			key := strings.TrimPrefix(m.Subject(), "$KV."+runsBucket+".")
 			seen[key] = true
-			found = append(found, s.record(ctx, key, m.Headers().Get("KV-Operation") != "", m.Data())...)
+			found = append(found, s.record(ctx, key, m.Headers().Get("KV-Operation") == "", m.Data())...)
 		}
 		if err := batch.Error(); err != nil {
 			return found, false, fmt.Errorf("jetflow: sweeping the runs: %w", err)
@@ -257,35 +251,37 @@ func (s *sweeper) read(ctx context.Context, limit int, seen map[string]bool) ([]
 	return found, left == 0, nil
 }
 
-// record looks at the last record of key read (deleted: a delete or purge
-// marker) and remembers it while it is open.
-func (s *sweeper) record(ctx context.Context, key string, deleted bool, data []byte) []Finding {
-	if id, ok := strings.CutPrefix(key, kv.ScheduleKeyPrefix); ok && !deleted {
-		s.remember(key, &openRecord{schedule: data})
+// record looks at the last record of key read (live: not a delete or
+// purge marker) and remembers the open runs and schedules.
+func (s *sweeper) record(ctx context.Context, key string, live bool, data []byte) []Finding {
+	if id, ok := strings.CutPrefix(key, kv.ScheduleKeyPrefix); ok && live {
+		s.remember(key, true)
 		if f, stalled := s.checkSchedule(ctx, id, data); stalled {
 			return []Finding{f}
 		}
 		return nil
 	}
-	if deleted || ValidateID(key) != nil {
-		s.remember(key, nil)
+	if !live || ValidateID(key) != nil {
+		s.remember(key, false)
 		return nil // deleted, or not a run (a lease)
 	}
 	var run kv.Run
 	if err := kv.Unmarshal(data, &run); err != nil {
-		s.remember(key, &openRecord{corrupt: true})
+		s.remember(key, true)
 		return []Finding{{WorkflowID: key, Problem: ProblemCorruptRecord, Detail: err.Error()}}
 	}
 	if kv.Terminal(run.Status) {
-		s.remember(key, nil)
+		s.remember(key, false)
 		return nil
 	}
-	s.remember(key, keep(&run))
+	s.remember(key, true)
 	return s.check(ctx, &run)
 }
 
-// lookAgain looks at up to limit of the open runs and schedules remembered,
-// in rounds, leaving out those just read.
+// lookAgain reads again up to limit of the open runs and schedules
+// remembered, in rounds, leaving out those just read, and looks at them:
+// a record purged (retention, a continue-as-new's) leaves no marker, and
+// only a read tells.
 func (s *sweeper) lookAgain(ctx context.Context, limit int, seen map[string]bool) []Finding {
 	if len(s.order) == 0 {
 		s.order = make([]string, 0, len(s.open))
@@ -297,36 +293,21 @@ func (s *sweeper) lookAgain(ctx context.Context, limit int, seen map[string]bool
 	for n := 0; n < limit && len(s.order) > 0 && ctx.Err() == nil; {
 		key := s.order[0]
 		s.order = s.order[1:]
-		rec, ok := s.open[key]
-		if !ok || seen[key] {
+		if !s.open[key] || seen[key] {
 			continue
 		}
 		n++
+		e, err := s.env.Buckets.Runs.Get(ctx, key)
 		switch {
-		case rec.schedule != nil:
-			if f, stalled := s.checkSchedule(ctx, strings.TrimPrefix(key, kv.ScheduleKeyPrefix), rec.schedule); stalled {
-				found = append(found, f)
-			}
-		case rec.corrupt:
-			found = append(found, s.reread(ctx, key)...)
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			s.remember(key, false)
+		case err != nil:
+			s.log.Warn("jetflow: sweeper reading a run record", "key", key, "err", err) // read on the next round
 		default:
-			found = append(found, s.check(ctx, rec.run(key))...)
+			found = append(found, s.record(ctx, key, true, e.Value())...)
 		}
 	}
 	return found
-}
-
-// reread reads key's record again and looks at it.
-func (s *sweeper) reread(ctx context.Context, key string) []Finding {
-	e, err := s.env.Buckets.Runs.Get(ctx, key)
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		s.remember(key, nil)
-		return nil
-	case err != nil:
-		return nil // looked at on the next round
-	}
-	return s.record(ctx, key, false, e.Value())
 }
 
 // check looks at one open run.
@@ -598,7 +579,12 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 			s.restart()
 			continue
 		}
-		found, _, err := s.sweep(ctx, sweepPage)
+		// A sweep ends within two intervals (5 s at least), inside the
+		// lease of three: with an interval of 2.5 s or more, two workers
+		// never sweep at once.
+		sctx, cancel := context.WithTimeout(ctx, max(2*w.cfg.sweepInterval, 5*time.Second))
+		found, _, err := s.sweep(sctx, sweepPage)
+		cancel()
 		if err != nil && ctx.Err() == nil {
 			w.log.Warn("jetflow: sweeping", "err", err)
 		}

@@ -429,15 +429,15 @@ func TestSweeperLeavesAFreshResultAlone(t *testing.T) {
 // after, and looks at every open run it knows each sweep, however many
 // closed runs the deployment keeps: before, it read the records again
 // pass after pass, a page a sweep, so a run owed progress waited one
-// sweep per page of retained runs. Here a page is 500 records, 1,500
-// closed runs are kept, and a record that does not decode stands for an
-// open run owed progress (it is reported whenever it is looked at).
+// sweep per page of retained runs. Here a page is 500 records and 1,500
+// closed runs are kept; the open runs are pending runs whose start was
+// lost (reported, not repaired), and a record that does not decode.
 func TestSweeperLooksAtOpenRunsEverySweepHoweverManyClosedRunsAreKept(t *testing.T) {
-	ctx, b, sweep := keptRuns(t, map[int]string{750: "open-1"})
+	k := keptRuns(t, map[int]string{750: "open-1"})
 	// The first pass, a page a sweep.
 	var first []string
 	for n := 1; ; n++ {
-		ids, done := sweep()
+		ids, done := k.sweep()
 		first = append(first, ids...)
 		if done {
 			break
@@ -450,41 +450,60 @@ func TestSweeperLooksAtOpenRunsEverySweepHoweverManyClosedRunsAreKept(t *testing
 		t.Fatalf("the first pass found %v, want open-1 once", first)
 	}
 	for i := range 3 {
-		if got, _ := sweep(); !slices.Equal(got, []string{"open-1"}) {
+		if got, _ := k.sweep(); !slices.Equal(got, []string{"open-1"}) {
 			t.Fatalf("sweep %d after the first pass found %v, want open-1 (looked at again every sweep)", i+1, got)
 		}
 	}
-	// A run written after the pass is read in the next sweep; a run that
-	// closed is let go.
-	if _, err := b.Runs.Put(ctx, "open-2", []byte("\xc1")); err != nil {
+	// A run written after the pass is read in the next sweep, then looked
+	// at again with the others.
+	k.pending("open-2")
+	if _, err := k.b.Runs.Put(k.ctx, "bad-1", []byte("\xc1")); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := sweep(); !slices.Equal(sorted(got), []string{"open-1", "open-2"}) {
-		t.Fatalf("found %v, want open-1 and open-2", got)
+	for range 2 {
+		if got, _ := k.sweep(); !slices.Equal(sorted(got), []string{"bad-1", "open-1", "open-2"}) {
+			t.Fatalf("found %v, want bad-1, open-1 and open-2", got)
+		}
 	}
-	if err := b.Runs.Delete(ctx, "open-1"); err != nil {
+	// A run that is deleted, or purged (no marker left: retention), is let
+	// go.
+	if err := k.b.Runs.Delete(k.ctx, "open-1"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := sweep(); !slices.Equal(got, []string{"open-2"}) {
-		t.Fatalf("found %v after open-1 was deleted, want open-2 alone", got)
+	st, err := k.js.Stream(k.ctx, "KV_"+k.b.Runs.Bucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(k.ctx, jetstream.WithPurgeSubject("$KV."+k.b.Runs.Bucket()+".open-2")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, _ := k.sweep(); !slices.Equal(got, []string{"bad-1"}) {
+			t.Fatalf("found %v after open-1 was deleted and open-2 purged, want bad-1 alone", got)
+		}
 	}
 }
 
-// keptRuns stores 1,500 closed run records with records that do not decode
-// (open runs owed progress) at the positions of open, and returns a
-// reporting sweeper's sweep of 500 records.
-func keptRuns(t *testing.T, open map[int]string) (context.Context, *kv.Buckets, func() ([]string, bool)) {
+// kept is a deployment of 1,500 closed runs and a reporting sweeper over it.
+type kept struct {
+	t   *testing.T
+	ctx context.Context
+	js  jetstream.JetStream
+	b   *kv.Buckets
+	s   *workflow.Sweeper
+}
+
+// keptRuns stores 1,500 closed run records, with pending runs whose start
+// was lost at the positions of open. A worker of their type (which sweeps
+// nothing) makes its consumer, idle: the sweeper reports them.
+func keptRuns(t *testing.T, open map[int]string) *kept {
 	t.Helper()
 	srv := testenv.Start(t, false)
 	nc := srv.Conn()
-	js := testenv.JetStream(t, nc)
-	ctx := testenv.Context(t, 20*time.Second)
-	if _, err := workflow.Deploy(ctx, nc); err != nil {
-		t.Fatal(err)
-	}
-	c := newClient(t, nc)
-	b, err := kv.Open(ctx, js, kv.Config{})
-	if err != nil {
+	k := &kept{t: t, ctx: testenv.Context(t, 30*time.Second), js: testenv.JetStream(t, nc)}
+	startWorker(t, nc, []workflow.Registrable{fiveSteps}, []steps.Handler{addOne}, workflow.WithSweeper(0, 0))
+	var err error
+	if k.b, err = kv.Open(k.ctx, k.js, kv.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	closed, err := kv.Marshal(kv.Run{ID: "closed", Workflow: "FiveSteps", Status: kv.StatusCompleted,
@@ -494,48 +513,55 @@ func keptRuns(t *testing.T, open map[int]string) (context.Context, *kv.Buckets, 
 	}
 	for i := range 1500 {
 		if id, ok := open[i]; ok {
-			if _, err := b.Runs.Put(ctx, id, []byte("\xc1")); err != nil {
-				t.Fatal(err)
-			}
+			k.pending(id)
 		}
-		if _, err := js.PublishAsync(fmt.Sprintf("$KV.%s.closed-%d", b.Runs.Bucket(), i), closed); err != nil {
+		if _, err := k.js.PublishAsync(fmt.Sprintf("$KV.%s.closed-%d", k.b.Runs.Bucket(), i), closed); err != nil {
 			t.Fatal(err)
 		}
 	}
 	select {
-	case <-js.PublishAsyncComplete():
-	case <-ctx.Done():
+	case <-k.js.PublishAsyncComplete():
+	case <-k.ctx.Done():
 		t.Fatal("the closed runs were not stored")
 	}
-	s := workflow.NewSweeper(c, time.Hour)
-	return ctx, b, func() ([]string, bool) {
-		t.Helper()
-		ids, done, err := s.Sweep(ctx, 500)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ids, done
+	k.s = workflow.NewSweeper(newClient(t, nc), time.Hour)
+	return k
+}
+
+// pending stores the record of a run started two hours ago whose start
+// task was lost.
+func (k *kept) pending(id string) {
+	k.t.Helper()
+	if _, err := kv.Create(k.ctx, k.b.Runs, id, kv.Run{ID: id, Workflow: "FiveSteps", Status: kv.StatusPending,
+		CreatedAt: time.Now().Add(-2 * time.Hour).UTC(), Format: kv.FormatHistory, Exec: 1, Inc: kv.NewIncarnation()}); err != nil {
+		k.t.Fatal(err)
 	}
 }
 
-// A sweeper with more open runs than it remembers reads every record pass
-// after pass, as before, and finds each open run once a pass.
+// sweep runs one sweep of 500 records.
+func (k *kept) sweep() ([]string, bool) {
+	k.t.Helper()
+	ids, done, err := k.s.Sweep(k.ctx, 500)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return ids, done
+}
+
+// A sweeper that finds more open runs than it remembers reads every record
+// pass after pass, as before, and finds each open run once a pass, on the
+// sweep that reads it; the next pass tries to remember them again.
 func TestSweeperWithTooManyOpenRunsReadsEveryRecordEachPass(t *testing.T) {
 	defer workflow.SetMaxOpen(2)()
-	_, _, sweep := keptRuns(t, map[int]string{100: "open-a", 600: "open-b", 1100: "open-c"})
-	var got []string
-	for passes, n := 0, 0; passes < 2; n++ {
-		if n == 20 {
-			t.Fatalf("two passes did not end in 20 sweeps (found %v)", got)
-		}
-		ids, done := sweep()
-		got = append(got, ids...)
-		if done {
-			passes++
-		}
+	k := keptRuns(t, map[int]string{100: "open-a", 600: "open-b", 1100: "open-c"})
+	var got [][]string
+	for range 8 {
+		ids, _ := k.sweep()
+		got = append(got, ids)
 	}
-	if want := []string{"open-a", "open-b", "open-c", "open-a", "open-b", "open-c"}; !slices.Equal(got, want) {
-		t.Fatalf("two passes found %v, want %v", got, want)
+	want := [][]string{{"open-a"}, {"open-b"}, {"open-c"}, nil, {"open-a"}, {"open-b"}, {"open-c"}, nil}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("sweeps found %v, want %v", got, want)
 	}
 }
 
@@ -543,4 +569,30 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// A runs bucket made again (restored, recreated) has fewer records than
+// the sweeper had read: it reads it again from the start instead of
+// waiting for its sequences to pass the old ones.
+func TestSweeperReadsARunsBucketMadeAgainFromTheStart(t *testing.T) {
+	k := keptRuns(t, nil)
+	for n := 0; ; n++ {
+		if _, done := k.sweep(); done {
+			break
+		}
+		if n == 10 {
+			t.Fatal("the first pass did not end in 10 sweeps")
+		}
+	}
+	if err := k.js.DeleteKeyValue(k.ctx, k.b.Runs.Bucket()); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if k.b, err = kv.Open(k.ctx, k.js, kv.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	k.pending("open-9")
+	if got, _ := k.sweep(); !slices.Equal(got, []string{"open-9"}) {
+		t.Fatalf("found %v in the bucket made again, want open-9", got)
+	}
 }
