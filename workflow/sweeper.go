@@ -121,7 +121,13 @@ type sweeper struct {
 	caughtUp bool
 	overflow bool
 	warned   bool
-	open     map[string]bool
+	// end is the last record of the pass under way (the stream's last
+	// sequence when it began): a pass ends there however fast runs are
+	// written meanwhile. created tells the runs bucket's stream from
+	// one made again.
+	end     uint64
+	created time.Time
+	open    map[string]bool
 	// order is what is left of the round through open.
 	order []string
 }
@@ -137,7 +143,7 @@ type healthyMark struct {
 // restart makes the next sweep begin a pass from the first record, as a
 // sweeper that has just taken the lease does.
 func (s *sweeper) restart() {
-	s.cursor, s.caughtUp, s.overflow, s.open, s.order = 0, false, false, nil, nil
+	s.cursor, s.end, s.caughtUp, s.overflow, s.open, s.order = 0, 0, false, false, nil, nil
 }
 
 // remember keeps key among the open runs and schedules, or forgets it.
@@ -173,7 +179,15 @@ func (s *sweeper) sweep(ctx context.Context, limit int) (found []Finding, done b
 	if caughtUp {
 		read = catchUpPages * limit
 	}
-	found, done, err = s.read(ctx, read, seen)
+	// The read gets half of the time left: looking at the open runs
+	// again needs the rest.
+	rctx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(deadline)/2))
+		defer cancel()
+	}
+	found, done, err = s.read(rctx, read, seen)
 	if err != nil {
 		return found, false, err
 	}
@@ -198,6 +212,17 @@ func (s *sweeper) read(ctx context.Context, limit int, seen map[string]bool) ([]
 	if err != nil {
 		return nil, false, err
 	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("jetflow: sweeping the runs: %w", err)
+	}
+	if !s.created.IsZero() && !info.Created.Equal(s.created) || info.State.LastSeq+1 < s.cursor {
+		s.restart() // a stream made again (restored, recreated): read it from the start
+	}
+	s.created = info.Created
+	if s.cursor == 0 {
+		s.end = info.State.LastSeq
+	}
 	cfg := jetstream.ConsumerConfig{
 		AckPolicy:         jetstream.AckNonePolicy,
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
@@ -215,15 +240,7 @@ func (s *sweeper) read(ctx context.Context, limit int, seen map[string]bool) ([]
 	defer func() { _ = st.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
 	var found []Finding
 	left, read := cons.CachedInfo().NumPending, 0
-	if left == 0 && s.cursor > 1 {
-		// Nothing new, or a stream made again (restored, recreated) with
-		// fewer messages than the cursor: then read it from the start.
-		if info, err := st.Info(ctx); err == nil && info.State.LastSeq+1 < s.cursor {
-			s.restart()
-			return s.read(ctx, limit, seen)
-		}
-	}
-	for left > 0 && read < limit {
+	for left > 0 && read < limit && ctx.Err() == nil && (s.caughtUp || s.cursor <= s.end) {
 		batch, err := cons.Fetch(int(min(left, uint64(limit-read), 500)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return found, false, fmt.Errorf("jetflow: sweeping the runs: %w", err)
@@ -231,6 +248,9 @@ func (s *sweeper) read(ctx context.Context, limit int, seen map[string]bool) ([]
 		got := 0
 		for m := range batch.Messages() {
 			got++
+			if ctx.Err() != nil {
+				continue // past its time: read on the next sweep
+			}
 			read++
 			if md, _ := m.Metadata(); md != nil {
 				left, s.cursor = md.NumPending, md.Sequence.Stream+1
@@ -247,6 +267,10 @@ func (s *sweeper) read(ctx context.Context, limit int, seen map[string]bool) ([]
 		if got == 0 {
 			break
 		}
+	}
+	if !s.caughtUp {
+		// A pass ends at the record that was last when it began.
+		return found, left == 0 || s.cursor > s.end, nil
 	}
 	return found, left == 0, nil
 }

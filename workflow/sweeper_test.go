@@ -502,30 +502,38 @@ func keptRuns(t *testing.T, open map[int]string) *kept {
 	nc := srv.Conn()
 	k := &kept{t: t, ctx: testenv.Context(t, 30*time.Second), js: testenv.JetStream(t, nc)}
 	startWorker(t, nc, []workflow.Registrable{fiveSteps}, []steps.Handler{addOne}, workflow.WithSweeper(0, 0))
+	waitServed(t, k.ctx, nc, "FiveSteps")
 	var err error
 	if k.b, err = kv.Open(k.ctx, k.js, kv.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	closed, err := kv.Marshal(kv.Run{ID: "closed", Workflow: "FiveSteps", Status: kv.StatusCompleted,
+	k.closed(0, 1500, open)
+	k.s = workflow.NewSweeper(newClient(t, nc), time.Hour)
+	return k
+}
+
+// closed stores closed run records closed-from to closed-to-1, with
+// pending runs at the positions of open.
+func (k *kept) closed(from, to int, open map[int]string) {
+	k.t.Helper()
+	rec, err := kv.Marshal(kv.Run{ID: "closed", Workflow: "FiveSteps", Status: kv.StatusCompleted,
 		CreatedAt: time.Now().UTC(), ClosedAt: time.Now().UTC(), Format: kv.FormatHistory, Exec: 1, Inc: kv.NewIncarnation()})
 	if err != nil {
-		t.Fatal(err)
+		k.t.Fatal(err)
 	}
-	for i := range 1500 {
+	for i := from; i < to; i++ {
 		if id, ok := open[i]; ok {
 			k.pending(id)
 		}
-		if _, err := k.js.PublishAsync(fmt.Sprintf("$KV.%s.closed-%d", k.b.Runs.Bucket(), i), closed); err != nil {
-			t.Fatal(err)
+		if _, err := k.js.PublishAsync(fmt.Sprintf("$KV.%s.closed-%d", k.b.Runs.Bucket(), i), rec); err != nil {
+			k.t.Fatal(err)
 		}
 	}
 	select {
 	case <-k.js.PublishAsyncComplete():
 	case <-k.ctx.Done():
-		t.Fatal("the closed runs were not stored")
+		k.t.Fatal("the closed runs were not stored")
 	}
-	k.s = workflow.NewSweeper(newClient(t, nc), time.Hour)
-	return k
 }
 
 // pending stores the record of a run started two hours ago whose start
@@ -594,5 +602,33 @@ func TestSweeperReadsARunsBucketMadeAgainFromTheStart(t *testing.T) {
 	k.pending("open-9")
 	if got, _ := k.sweep(); !slices.Equal(got, []string{"open-9"}) {
 		t.Fatalf("found %v in the bucket made again, want open-9", got)
+	}
+}
+
+// A pass ends at the record that was last when it began, however many runs
+// are written meanwhile: before, it ended when it had read up to the
+// stream's end, which runs written faster than a page a sweep put off for
+// ever (and the open runs it had read were not looked at again).
+func TestSweeperPassEndsAtTheRecordLastWhenItBegan(t *testing.T) {
+	k := keptRuns(t, map[int]string{1400: "open-1"})
+	if _, done := k.sweep(); done {
+		t.Fatal("a pass of 1,500 records ended in one sweep of 500")
+	}
+	k.closed(1500, 3500, nil) // written while the pass goes on
+	n := 1
+	for {
+		n++
+		if _, done := k.sweep(); done {
+			break
+		}
+		if n == 20 {
+			t.Fatal("the pass did not end in 20 sweeps")
+		}
+	}
+	if n > 4 {
+		t.Fatalf("the pass ended on sweep %d, want 4 at the latest (the record last when it began)", n)
+	}
+	if got, _ := k.sweep(); !slices.Equal(got, []string{"open-1"}) {
+		t.Fatalf("the first sweep after the pass found %v, want open-1", got)
 	}
 }
