@@ -21,8 +21,9 @@ import (
 // hand. Each such run would wait for ever with nobody told.
 //
 // One worker at a time sweeps (a lease in the runs bucket); it reads the run
-// records in pages, and for every open run whose last progress is older than
-// the grace period, looks at what it waits on:
+// records once, in pages, then only those written since and, again, the
+// open runs it found (see sweeper.cursor), and for every open run whose
+// last progress is older than the grace period, looks at what it waits on:
 //
 //   - a run still pending with no history: its start task is published again;
 //   - a result recorded that the run never saw: the run is woken for it;
