@@ -269,11 +269,8 @@ func (s *sweeper) read(ctx context.Context, limit int, seen map[string]bool) ([]
 			break
 		}
 	}
-	if !s.caughtUp {
-		// A pass ends at the record that was last when it began.
-		return found, left == 0 || s.cursor > s.end, nil
-	}
-	return found, left == 0, nil
+	// A pass ends at the record that was last when it began.
+	return found, left == 0 || !s.caughtUp && s.cursor > s.end, nil
 }
 
 // record looks at the last record of key read (live: not a delete or
